@@ -1,0 +1,31 @@
+"""minicnn: a from-scratch convolutional-network library that teaches, and
+really runs, the special applications of ConvNets.
+
+Layers of the design, each using only those before it::
+
+    backend (NumPy / Numba / CuPy arrays and kernels)
+      -> Tensor and autograd (minicnn.tensor, minicnn.autograd, minicnn.ops)
+        -> minicnn.functional
+          -> minicnn.nn, minicnn.optim
+            -> applications: minicnn.face, minicnn.style, minicnn.visualize, minicnn.signal
+              -> command lines and python -m minicnn.demo
+"""
+
+from . import random
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .backend import get_array_module, get_backend, set_backend, use_backend
+from .gradcheck import GradcheckError, gradcheck
+from .io import load, save
+from .ops import (abs, clip, concatenate, exp, log, matmul, maximum, mean, minimum, pad, sqrt, stack,
+                  where)
+from .random import seed
+from .tensor import Tensor, as_tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "as_tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
+    "GradcheckError", "get_backend", "set_backend", "use_backend", "get_array_module", "save", "load",
+    "seed", "random", "abs", "clip", "concatenate", "exp", "log", "matmul", "maximum", "mean",
+    "minimum", "pad", "sqrt", "stack", "where",
+]

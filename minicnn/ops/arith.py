@@ -1,0 +1,292 @@
+"""Elementwise arithmetic with NumPy broadcasting, and matrix product.
+
+Broadcasting copies an operand along new or length-1 axes in the forward
+pass, so in the backward pass the copies' gradients must be *summed* back to
+the operand's shape: that is :func:`unbroadcast`.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+
+
+def unbroadcast(xp, g, shape):
+    """Sum gradient ``g`` down to ``shape`` (the inverse of broadcasting)."""
+    if g.shape == tuple(shape):
+        return g
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+class _Binary(Function):
+    def forward(self, a, b):
+        self.shapes = (a.shape, b.shape)
+        self.dtypes = (a.dtype, b.dtype)
+        return self.compute(a, b)
+
+    def reduce(self, ga, gb):
+        xp, (sa, sb), (da, db) = self.xp, self.shapes, self.dtypes
+        ga = None if ga is None else unbroadcast(xp, ga, sa).astype(da, copy=False)
+        gb = None if gb is None else unbroadcast(xp, gb, sb).astype(db, copy=False)
+        return ga, gb
+
+
+class Add(_Binary):
+    def compute(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return self.reduce(gy, gy)
+
+
+class Sub(_Binary):
+    def compute(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        return self.reduce(gy, -gy)
+
+
+class Mul(_Binary):
+    def compute(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy):
+        return self.reduce(gy * self.b, gy * self.a)
+
+
+class Div(_Binary):
+    def compute(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy):
+        gb = -gy * self.a / (self.b * self.b) if self.needs_input_grad[1] else None  # d(a/b)/db = -a/b^2
+        return self.reduce(gy / self.b, gb)
+
+
+class Maximum(_Binary):
+    """Where ``a == b`` the gradient is split evenly between the two (as PyTorch does)."""
+
+    def compute(self, a, b):
+        self.a, self.b = a, b
+        return self.xp.maximum(a, b)
+
+    def backward(self, gy):
+        share = (self.a > self.b) + 0.5 * (self.a == self.b)
+        return self.reduce(gy * share, gy * (1.0 - share))
+
+
+class Minimum(_Binary):
+    def compute(self, a, b):
+        self.a, self.b = a, b
+        return self.xp.minimum(a, b)
+
+    def backward(self, gy):
+        share = (self.a < self.b) + 0.5 * (self.a == self.b)
+        return self.reduce(gy * share, gy * (1.0 - share))
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return (-gy,)
+
+
+class Pow(Function):
+    """``x ** p`` for a constant exponent ``p``: d/dx = p x^(p-1)."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        self.x = x
+        return x ** self.p
+
+    def backward(self, gy):
+        return (gy * self.p * self.x ** (self.p - 1),)
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.y = self.xp.exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return (gy * self.y,)
+
+
+class Log(Function):
+    def forward(self, x):
+        self.x = x
+        return self.xp.log(x)
+
+    def backward(self, gy):
+        return (gy / self.x,)
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.y = self.xp.sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return (gy / (2 * self.y),)  # d sqrt(x)/dx = 1 / (2 sqrt(x))
+
+
+class Abs(Function):
+    """d|x|/dx = sign(x), taken as 0 at x = 0 (a subgradient)."""
+
+    def forward(self, x):
+        self.x = x
+        return self.xp.abs(x)
+
+    def backward(self, gy):
+        return (gy * self.xp.sign(self.x),)
+
+
+class Clip(Function):
+    """Gradient passes where ``lo <= x <= hi`` and is zero where the value was clipped."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        self.x = x
+        return self.xp.clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        mask = self.xp.ones(self.x.shape, dtype=bool)
+        if self.lo is not None:
+            mask &= self.x >= self.lo
+        if self.hi is not None:
+            mask &= self.x <= self.hi
+        return (gy * mask,)
+
+
+class Where(Function):
+    """``where(cond, a, b)``: the gradient flows to whichever input was chosen."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        self.shapes, self.dtypes = (a.shape, b.shape), (a.dtype, b.dtype)
+        return self.xp.where(self.cond, a, b)
+
+    def backward(self, gy):
+        xp, (sa, sb) = self.xp, self.shapes
+        zero = xp.zeros((), dtype=gy.dtype)
+        ga = unbroadcast(xp, xp.where(self.cond, gy, zero), sa).astype(self.dtypes[0], copy=False)
+        gb = unbroadcast(xp, xp.where(self.cond, zero, gy), sb).astype(self.dtypes[1], copy=False)
+        return ga, gb
+
+
+class MatMul(Function):
+    """``a @ b`` for ``a`` (..., n, k) and ``b`` (..., k, m), batch axes broadcast.
+
+    dL/da = dL/dy @ b^T and dL/db = a^T @ dL/dy (transposing the last two axes).
+    """
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy):
+        xp, a, b = self.xp, self.a, self.b
+        ga = unbroadcast(xp, gy @ xp.swapaxes(b, -1, -2), a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(xp, xp.swapaxes(a, -1, -2) @ gy, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def add(a, b):
+    return Add()(a, b)
+
+
+def sub(a, b):
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    return Mul()(a, b)
+
+
+def div(a, b):
+    return Div()(a, b)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x, p):
+    """``x ** p``; a Tensor exponent is handled as ``exp(p * log(x))`` (needs x > 0)."""
+    if hasattr(p, "data"):
+        return exp(mul(p, log(x)))
+    return Pow(p)(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):
+    return Abs()(x)
+
+
+def clip(x, lo=None, hi=None):
+    return Clip(lo, hi)(x)
+
+
+def maximum(a, b):
+    return Maximum()(a, b)
+
+
+def minimum(a, b):
+    return Minimum()(a, b)
+
+
+def where(cond, a, b):
+    """Elementwise ``a if cond else b``; ``cond`` is a boolean array (no gradient)."""
+    return Where(getattr(cond, "data", cond))(a, b)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules; 1-D operands are promoted and the
+    added axis removed again, as ``numpy.matmul`` does."""
+    from ..tensor import as_tensor
+
+    a, b = as_tensor(a, like=(b,)), as_tensor(b, like=(a,))
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(f"matmul: inner dimensions differ: a{a.shape} @ b{b.shape}")
+    squeeze = []
+    if a.ndim == 1:
+        a = a.reshape(1, a.shape[0])
+        squeeze.append(-2)
+    if b.ndim == 1:
+        b = b.reshape(b.shape[0], 1)
+        squeeze.append(-1)
+    y = MatMul()(a, b)
+    if squeeze:
+        shape = [n for i, n in enumerate(y.shape) if i - y.ndim not in squeeze]
+        y = y.reshape(*shape)
+    return y
+
