@@ -1,0 +1,266 @@
+"""Convolution: ``conv1d``, ``conv2d``, ``conv3d`` and the N-d ``conv`` they share.
+
+There is one convolution, written for any number of spatial dimensions;
+``conv1d/2d/3d`` only fix that number (so a wrong-rank input gets a clear
+error).  Semantics follow ``torch.nn.functional.conv*d`` (without groups):
+
+* input ``(N, C_in, *S)``, weight ``(C_out, C_in, *K)``, bias ``(C_out,)``
+  -> output ``(N, C_out, *O)``;
+* ``stride``, ``padding``, ``dilation``: an int (same for every axis) or a
+  tuple with one entry per spatial axis;
+* ``padding="valid"`` means no padding; ``padding="same"`` (stride 1 only)
+  pads a total of ``dilation * (K - 1)`` cells per axis, ``total // 2`` before
+  and the rest after, so ``O == S``.  With an even kernel the extra cell goes
+  at the end, exactly as PyTorch does.
+
+Output size per axis (:func:`conv_output_shape`), the course formula
+``floor((n + 2p - f) / s) + 1`` with ``f = dilation * (K - 1) + 1``.
+
+The arithmetic runs in the kernels of the current backend
+(``minicnn.set_backend("reference" | "numpy" | "numba")``; CuPy arrays use the
+GPU kernels), chosen by :func:`minicnn.backend.kernels_for`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import kernels_for
+from ..tensor import Tensor, as_tensor
+
+__all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_output_shape"]
+
+
+# ----------------------------------------------------------------------------
+# Argument normalisation (shared with minicnn.functional.pool)
+# ----------------------------------------------------------------------------
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def ntuple(value, d, name, fn, minimum=1):
+    """``3 -> (3, 3)`` for ``d = 2``; a tuple must have ``d`` entries, each an
+    int ``>= minimum``.  Raises TypeError/ValueError naming ``fn`` and ``name``."""
+    if _is_int(value):
+        values = (int(value),) * d
+    elif isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        if len(value) != d:
+            raise ValueError(f"{fn}: {name} must be an int or a tuple of {d} ints, got {tuple(value)!r}")
+        values = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f"{fn}: {name} must be an int or a tuple of {d} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        what = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{fn}: {name} must be {what}, got {values}")
+    return values
+
+
+def resolve_padding(padding, kernel, stride, dilation, fn="conv"):
+    """Padding as one ``(lo, hi)`` pair per spatial axis.
+
+    Accepts ``"valid"``, ``"same"``, an int, or a tuple whose entries are ints
+    (both sides) or ``(lo, hi)`` pairs.
+    """
+    d = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * d
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"{fn}: padding='same' needs stride 1 (the output could not keep the input size), got stride {stride}"
+                )
+            totals = [dl * (k - 1) for k, dl in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"{fn}: padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == d and any(isinstance(p, (tuple, list)) for p in padding):
+        pairs = []
+        for p in padding:
+            pair = ntuple(p, 2, "padding", fn, minimum=0) if isinstance(p, (tuple, list)) else ntuple(p, 1, "padding", fn, 0) * 2
+            pairs.append(pair)
+        return tuple(pairs)
+    return tuple((p, p) for p in ntuple(padding, d, "padding", fn, minimum=0))
+
+
+def conv_output_shape(in_shape, kernel, stride=1, padding=0, dilation=1):
+    """Spatial output shape of a convolution (or pooling, with ``dilation=1``).
+
+    ``O = floor((n + lo + hi - f) / s) + 1`` with ``f = dilation * (k - 1) + 1``;
+    for symmetric padding ``lo = hi = p`` this is the course's
+    ``floor((n + 2p - f) / s) + 1``.  ``in_shape`` is the *spatial* shape: an
+    int (then an int is returned) or a tuple (then a tuple).  ``padding`` may
+    also be ``"same"`` or ``"valid"``.
+
+    >>> conv_output_shape(14, 5)
+    10
+    >>> conv_output_shape((64, 64, 64), 4, stride=2)
+    (31, 31, 31)
+    """
+    scalar = _is_int(in_shape)
+    spatial = (int(in_shape),) if scalar else tuple(int(n) for n in in_shape)
+    d = len(spatial)
+    fn = "conv_output_shape"
+    kernel = ntuple(kernel, d, "kernel", fn)
+    stride = ntuple(stride, d, "stride", fn)
+    dilation = ntuple(dilation, d, "dilation", fn)
+    pads = resolve_padding(padding, kernel, stride, dilation, fn)
+    out = []
+    for n, k, s, (lo, hi), dl in zip(spatial, kernel, stride, pads, dilation):
+        extent = dl * (k - 1) + 1
+        if extent > n + lo + hi:
+            raise ValueError(
+                f"{fn}: kernel {kernel} (dilation {dilation}) is larger than the padded input: "
+                f"input {spatial}, padding {pads}"
+            )
+        out.append((n + lo + hi - extent) // s + 1)
+    return out[0] if scalar else tuple(out)
+
+
+# ----------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------
+def to_tensor(value, name, fn):
+    """``as_tensor`` with an error message that names the argument."""
+    try:
+        return as_tensor(value)
+    except TypeError as exc:
+        raise TypeError(f"{fn}: {name} must be a floating-point array or Tensor ({exc})") from None
+
+
+def check_float(t, name, fn):
+    if t.dtype.kind != "f":
+        raise TypeError(
+            f"{fn}: {name} must be a floating-point array, got dtype {t.dtype} (shape {t.shape}); "
+            "convert with .astype(np.float32)"
+        )
+
+
+def _spatial_names(d):
+    return {1: "L", 2: "H, W", 3: "D, H, W"}.get(d, ", ".join(f"S{i}" for i in range(d)))
+
+
+def _validate(x, w, b, d, stride, padding, dilation, fn):
+    """Check everything before any kernel runs; return normalised arguments."""
+    names = _spatial_names(d)
+    if x.ndim != d + 2:
+        raise ValueError(f"{fn}: input must have shape (N, C_in, {names}) ({d + 2} dims), got shape {x.shape}")
+    if w.ndim != d + 2:
+        raise ValueError(f"{fn}: weight must have shape (C_out, C_in, {names}) ({d + 2} dims), got shape {w.shape}")
+    check_float(x, "input", fn)
+    check_float(w, "weight", fn)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"{fn}: input has {x.shape[1]} channels but weight expects {w.shape[1]} "
+            f"(input shape {x.shape}, weight shape {w.shape})"
+        )
+    if min(w.shape) < 1:
+        raise ValueError(f"{fn}: weight must not have an empty dimension, got shape {w.shape}")
+    if b is not None:
+        check_float(b, "bias", fn)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"{fn}: bias must have shape ({w.shape[0]},) for weight {w.shape}, got shape {b.shape}")
+    kernel = tuple(w.shape[2:])
+    stride = ntuple(stride, d, "stride", fn)
+    dilation = ntuple(dilation, d, "dilation", fn)
+    pads = resolve_padding(padding, kernel, stride, dilation, fn)
+    spatial = x.shape[2:]
+    for n, k, (lo, hi), dl in zip(spatial, kernel, pads, dilation):
+        if dl * (k - 1) + 1 > n + lo + hi:
+            extent = tuple(dl * (k - 1) + 1 for k, dl in zip(kernel, dilation))
+            padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads))
+            raise ValueError(
+                f"{fn}: kernel {kernel} (dilation {dilation}, extent {extent}) is larger than the padded input "
+                f"{padded} (input shape {x.shape}, padding {pads}, weight shape {w.shape})"
+            )
+    return stride, pads, dilation
+
+
+# ----------------------------------------------------------------------------
+# The autograd Function
+# ----------------------------------------------------------------------------
+class ConvNd(Function):
+    """y = conv(x, w) + b, for any number of spatial dimensions.
+
+    backward: dx is the transposed convolution of dy with w, dw the
+    correlation of the input with dy, db the sum of dy over batch and space
+    (derivations in docs/convolution.md).
+    """
+
+    def __init__(self, stride, padding, dilation):
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x, w, b=None):
+        xp = self.xp
+        self.dtypes = [a.dtype for a in (x, w, b) if a is not None]
+        dtype = np.result_type(*self.dtypes)  # NumPy promotion, e.g. float32 + float64 -> float64
+        x = xp.ascontiguousarray(x, dtype=dtype)
+        w = xp.ascontiguousarray(w, dtype=dtype)
+        self.kernels = kernels_for(x)  # remembered: backward uses the same backend as forward
+        y = self.kernels.conv_forward(x, w, self.stride, self.padding, self.dilation)
+        if b is not None:
+            y += b.astype(dtype, copy=False).reshape((1, -1) + (1,) * (x.ndim - 2))
+        self.x, self.w = x, w
+        return y
+
+    def backward(self, gy):
+        xp = self.xp
+        gy = xp.ascontiguousarray(gy, dtype=self.x.dtype)
+        need = self.needs_input_grad
+        args = (self.stride, self.padding, self.dilation)
+        gx = gw = gb = None
+        if need[0]:
+            gx = self.kernels.conv_backward_input(gy, self.w, self.x.shape, *args).astype(self.dtypes[0], copy=False)
+        if need[1]:
+            gw = self.kernels.conv_backward_weight(gy, self.x, self.w.shape, *args).astype(self.dtypes[1], copy=False)
+        if len(need) > 2 and need[2]:
+            # b[c] is added to every output of channel c, at every n and position.
+            gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))).astype(self.dtypes[2], copy=False)
+        return (gx, gw, gb)[: len(need)]
+
+
+def _conv(d, input, weight, bias, stride, padding, dilation, fn):
+    x = to_tensor(input, "input", fn)
+    w = to_tensor(weight, "weight", fn)
+    b = None if bias is None else to_tensor(bias, "bias", fn)
+    stride, pads, dilation = _validate(x, w, b, d, stride, padding, dilation, fn)
+    tensors = (x, w) if b is None else (x, w, b)
+    return ConvNd(stride, pads, dilation)(*tensors)
+
+
+def conv(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+    """N-d convolution; the number of spatial axes is ``weight.ndim - 2``.
+
+    input (N, C_in, *S), weight (C_out, C_in, *K), bias (C_out,) or None
+    -> (N, C_out, *O).  See the module docstring for the arguments.
+    """
+    w_ndim = getattr(weight, "ndim", np.ndim(weight))
+    if w_ndim < 3:
+        raise ValueError(f"conv: weight must have shape (C_out, C_in, *kernel) with at least one spatial axis, "
+                         f"got shape {np.shape(getattr(weight, 'data', weight))}")
+    return _conv(w_ndim - 2, input, weight, bias, stride, padding, dilation, "conv")
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+    """1D convolution: input (N, C_in, L), weight (C_out, C_in, K) -> (N, C_out, L_out).
+
+    The course's ECG example: ``(N, 1, 14)`` with 16 filters ``(16, 1, 5)``
+    gives ``(N, 16, 10)``.
+    """
+    return _conv(1, input, weight, bias, stride, padding, dilation, "conv1d")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+    """2D convolution: input (N, C_in, H, W), weight (C_out, C_in, KH, KW) -> (N, C_out, H_out, W_out)."""
+    return _conv(2, input, weight, bias, stride, padding, dilation, "conv2d")
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+    """3D convolution: input (N, C_in, D, H, W), weight (C_out, C_in, KD, KH, KW) -> (N, C_out, D', H', W').
+
+    The course's CT-scan example: ``(N, 1, 14, 14, 14)`` with 16 filters of
+    ``5x5x5`` gives ``(N, 16, 10, 10, 10)``.
+    """
+    return _conv(3, input, weight, bias, stride, padding, dilation, "conv3d")
