@@ -1,0 +1,77 @@
+"""Checks for the lesson exercises, and reference solutions.
+
+Each lesson ends with exercises. An exercise cell starts out calling the
+solution from this file so that the notebook runs from top to bottom; delete
+that line, write your own code, and run the check cell below it: the check
+tests your answer against values worked out independently (finite
+differences, PyTorch-free hand computations).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import minicnn as mc
+
+
+# ----------------------------------------------------------------- lesson 00
+def solution_sigmoid_backward(y, gy):
+    """sigmoid'(x) = sigmoid(x) (1 - sigmoid(x)) = y (1 - y)."""
+    return gy * y * (1 - y)
+
+
+def check_sigmoid_backward(fn):
+    """``fn(y, gy)`` must return dL/dx for y = sigmoid(x)."""
+    x = np.linspace(-3, 3, 7)
+    y = 1 / (1 + np.exp(-x))
+    gy = np.arange(1.0, 8.0)
+    eps = 1e-6
+    numeric = gy * (1 / (1 + np.exp(-(x + eps))) - 1 / (1 + np.exp(-(x - eps)))) / (2 * eps)
+    got = np.asarray(fn(y, gy), dtype=float)
+    assert got.shape == x.shape, f"expected shape {x.shape}, got {got.shape}"
+    assert np.allclose(got, numeric, atol=1e-6), f"expected {numeric}, got {got}"
+    return "correct"
+
+
+def solution_softplus_grad(x):
+    """d/dx log(1 + e^x) = sigmoid(x)."""
+    return 1 / (1 + np.exp(-x))
+
+
+def check_softplus_grad(fn):
+    x = np.linspace(-4, 4, 9)
+    t = mc.Tensor(x.copy(), requires_grad=True)
+    (mc.log(1 + mc.exp(t))).sum().backward()
+    got = np.asarray(fn(x), dtype=float)
+    assert np.allclose(got, t.grad, atol=1e-8), f"expected {t.grad}, got {got}"
+    return "correct"
+
+
+# ----------------------------------------------------------------- lesson 01
+def solution_conv_output_size(n, f, p, s):
+    """floor((n + 2p - f) / s) + 1"""
+    return (n + 2 * p - f) // s + 1
+
+
+def check_conv_output_size(fn):
+    cases = [((6, 3, 0, 1), 4), ((14, 5, 0, 1), 10), ((7, 3, 1, 2), 4), ((64, 4, 0, 2), 31), ((5, 5, 0, 1), 1)]
+    for args, want in cases:
+        got = fn(*args)
+        assert got == want, f"n, f, p, s = {args}: expected {want}, got {got}"
+    return "correct"
+
+
+def solution_conv1d_loop(x, w):
+    """Valid 1D convolution of one signal x (L,) with one filter w (K,)."""
+    k = len(w)
+    return np.array([np.sum(x[i:i + k] * w) for i in range(len(x) - k + 1)])
+
+
+def check_conv1d_loop(fn):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(12), rng.standard_normal(4)
+    want = mc.functional.conv1d(mc.Tensor(x[None, None]), mc.Tensor(w[None, None])).numpy()[0, 0]
+    got = np.asarray(fn(x, w), dtype=float)
+    assert got.shape == want.shape, f"expected shape {want.shape}, got {got.shape}"
+    assert np.allclose(got, want), f"expected {want}, got {got}"
+    return "correct"
