@@ -1,0 +1,625 @@
+"""Numba-compiled CPU kernels: the fast path for convolution and pooling.
+
+Same contract as :mod:`minicnn.kernels.reference` (see :mod:`minicnn.kernels`).
+
+One geometry for every rank
+---------------------------
+A 1D or 2D call is reshaped (no copy) to 3 spatial axes by inserting axes of
+size 1 in front: ``(N, C, L)`` -> ``(N, C, 1, 1, L)``, kernel 1, stride 1, no
+padding on the new axes.  So each kernel below is compiled once per dtype
+(float32, float64), not once per rank, and the innermost loop always runs
+along the last (contiguous) axis ``W``.
+
+Dispatch rule (convolution)
+---------------------------
+``F = C_in * prod(K)`` is the length of one flattened filter (the inner
+dimension of the matrix product that im2col would build).
+
+* ``F <= 32`` (narrow: one or a few input channels, e.g. the ECG ``(N, 1, L)``
+  or CT ``(N, 1, D, H, W)`` inputs): **direct convolution**.  im2col would copy
+  ``prod(K)`` times the input to feed a matrix product whose inner dimension is
+  too short for BLAS to run fast, so the loops instead walk the output rows
+  and add ``w * x`` along ``W`` (a SIMD loop), in parallel over
+  ``(n, c_out)`` (forward), ``(n, c_in)`` (input gradient) or
+  ``(c_out, c_in)`` (weight gradient); no two threads write the same cell.
+* otherwise (wide layers): **im2col + BLAS**.  A compiled im2col fills the
+  matrix ``col[(c, k), position]`` for a tile of output positions and the
+  product ``W(C_out, F) @ col`` runs in OpenBLAS through NumPy's ``@``.  The
+  input gradient is ``W.T @ gy`` followed by a compiled col2im that
+  *scatter-adds* each column back into its window (parallel over input
+  channels, so overlapping windows never race; no ``np.add.at``).  The weight
+  gradient is ``gy @ col.T`` summed over tiles.  Tiles hold whole samples when
+  one sample's ``col`` fits in ``TILE_BYTES`` (8 MiB), else a band of output
+  rows of one sample: peak extra memory stays bounded whatever the batch.
+
+Pooling is always direct, parallel over the ``N * C`` planes.
+
+Threads
+-------
+Numba runs ``prange`` loops on ``numba.get_num_threads()`` threads (default:
+all cores, or ``NUMBA_NUM_THREADS``).  OpenBLAS (NumPy's ``@``) has its own
+pool (``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS``).  The matrix products
+are called from Python *between* the compiled parallel loops, never inside
+one, so the two pools take turns instead of oversubscribing the cores.
+:func:`set_num_threads` sets both at once.
+
+``fastmath`` is only allowed to reassociate and contract (FMA) the sums of the
+convolution loops; it never assumes finite values, so ``inf``/``nan`` inputs
+propagate as in NumPy.  Pooling uses no fastmath (it compares with ``-inf``).
+
+If Numba fails to compile (a broken LLVM, an unsupported platform), the first
+call warns once and every call from then on uses
+:mod:`minicnn.kernels.vectorized`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import warnings
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+TILE_BYTES = 8 << 20  # budget for one im2col tile (see the module docstring)
+DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolution
+
+_FASTMATH = {"reassoc", "contract"}  # reorder sums, fuse multiply-add; no finite-math assumptions
+
+
+# ----------------------------------------------------------------------------
+# Compiled helpers (everything they use comes in as an argument)
+# ----------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _span(off, s, n_in, n_out):
+    """Output positions ``o`` in ``[lo, hi)`` whose input cell ``o*s + off`` is inside ``[0, n_in)``."""
+    lo = 0 if off >= 0 else (-off + s - 1) // s
+    hi = (n_in - 1 - off) // s + 1 if n_in - 1 - off >= 0 else 0
+    if hi > n_out:
+        hi = n_out
+    if hi < lo:
+        hi = lo
+    return lo, hi
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
+    """col[j, (c, kd, kh, kw), (r - r0) * OW + ow] = x_pad[n0 + j, c, window cell].
+
+    Rows ``r = od * OH + oh`` in ``[r0, r0 + nr)`` of samples ``n0 .. n0 + nt``.
+    """
+    _, C, D, H, W = x.shape
+    KK = kd_ * kh_ * kw_
+    for task in prange(nt * C * KK):
+        j = task // (C * KK)
+        ck = task % (C * KK)
+        c = ck // KK
+        k = ck % KK
+        kd = k // (kh_ * kw_)
+        kh = (k // kw_) % kh_
+        kw = k % kw_
+        off = kw * dl[2] - lo[2]
+        a, b = _span(off, st[2], W, ow_)
+        n = n0 + j
+        for r in range(r0, r0 + nr):
+            base = (r - r0) * ow_
+            iz = (r // oh_) * st[0] + kd * dl[0] - lo[0]
+            iy = (r % oh_) * st[1] + kh * dl[1] - lo[1]
+            if iz < 0 or iz >= D or iy < 0 or iy >= H:
+                for q in range(ow_):
+                    col[j, ck, base + q] = 0
+                continue
+            for q in range(a):
+                col[j, ck, base + q] = 0
+            for q in range(a, b):
+                col[j, ck, base + q] = x[n, c, iz, iy, q * st[2] + off]
+            for q in range(b, ow_):
+                col[j, ck, base + q] = 0
+
+
+@njit(parallel=True, cache=True)
+def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
+    """gx[n0 + j, c, window cell] += col[j, (c, k), position]: the scatter-add inverse of im2col.
+
+    One task per (sample, input channel): overlapping windows land in the same
+    task, so additions never race.
+    """
+    _, C, D, H, W = gx.shape
+    KK = kd_ * kh_ * kw_
+    for task in prange(nt * C):
+        j = task // C
+        c = task % C
+        n = n0 + j
+        for k in range(KK):
+            kd = k // (kh_ * kw_)
+            kh = (k // kw_) % kh_
+            kw = k % kw_
+            ck = c * KK + k
+            off = kw * dl[2] - lo[2]
+            a, b = _span(off, st[2], W, ow_)
+            for r in range(r0, r0 + nr):
+                iz = (r // oh_) * st[0] + kd * dl[0] - lo[0]
+                iy = (r % oh_) * st[1] + kh * dl[1] - lo[1]
+                if iz < 0 or iz >= D or iy < 0 or iy >= H:
+                    continue
+                base = (r - r0) * ow_
+                for q in range(a, b):
+                    gx[n, c, iz, iy, q * st[2] + off] += col[j, ck, base + q]
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _direct_fwd(x, w, st, dl, lo, y):
+    """y[n, o] = sum over c, k of w[o, c, k] * x_pad[n, c, o*s + k*d]; one task per (n, o)."""
+    _, C, D, H, W = x.shape
+    O, _, KD, KH, KW = w.shape
+    N, _, OD, OH, OW = y.shape
+    for task in prange(N * O):
+        n = task // O
+        o = task % O
+        for od in range(OD):
+            for oh in range(OH):
+                yr = y[n, o, od, oh]
+                yr[:] = 0
+                for c in range(C):
+                    for kd in range(KD):
+                        iz = od * st[0] + kd * dl[0] - lo[0]
+                        if iz < 0 or iz >= D:
+                            continue
+                        for kh in range(KH):
+                            iy = oh * st[1] + kh * dl[1] - lo[1]
+                            if iy < 0 or iy >= H:
+                                continue
+                            xr = x[n, c, iz, iy]
+                            for kw in range(KW):
+                                wv = w[o, c, kd, kh, kw]
+                                off = kw * dl[2] - lo[2]
+                                a, b = _span(off, st[2], W, OW)
+                                for q in range(a, b):
+                                    yr[q] += wv * xr[q * st[2] + off]
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _direct_bwd_input(gy, w, st, dl, lo, gx):
+    """gx[n, c] = sum over o, k of w[o, c, k] * gy[n, o] scattered to o*s + k*d; one task per (n, c)."""
+    N, C, D, H, W = gx.shape
+    O, _, KD, KH, KW = w.shape
+    _, _, OD, OH, OW = gy.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        gx[n, c] = 0
+        for o in range(O):
+            for od in range(OD):
+                for kd in range(KD):
+                    iz = od * st[0] + kd * dl[0] - lo[0]
+                    if iz < 0 or iz >= D:
+                        continue
+                    for oh in range(OH):
+                        gr = gy[n, o, od, oh]
+                        for kh in range(KH):
+                            iy = oh * st[1] + kh * dl[1] - lo[1]
+                            if iy < 0 or iy >= H:
+                                continue
+                            xr = gx[n, c, iz, iy]
+                            for kw in range(KW):
+                                wv = w[o, c, kd, kh, kw]
+                                off = kw * dl[2] - lo[2]
+                                a, b = _span(off, st[2], W, OW)
+                                for q in range(a, b):
+                                    xr[q * st[2] + off] += wv * gr[q]
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _direct_bwd_weight(gy, x, st, dl, lo, zero, gw):
+    """gw[o, c, k] = sum over n, positions of gy[n, o, p] * x_pad[n, c, p*s + k*d]; one task per (o, c)."""
+    N, C, D, H, W = x.shape
+    O, _, KD, KH, KW = gw.shape
+    _, _, OD, OH, OW = gy.shape
+    for task in prange(O * C):
+        o = task // C
+        c = task % C
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    off = kw * dl[2] - lo[2]
+                    a, b = _span(off, st[2], W, OW)
+                    acc = zero  # a scalar of the array dtype: float32 sums stay float32 (SIMD width)
+                    for n in range(N):
+                        for od in range(OD):
+                            iz = od * st[0] + kd * dl[0] - lo[0]
+                            if iz < 0 or iz >= D:
+                                continue
+                            for oh in range(OH):
+                                iy = oh * st[1] + kh * dl[1] - lo[1]
+                                if iy < 0 or iy >= H:
+                                    continue
+                                gr = gy[n, o, od, oh]
+                                xr = x[n, c, iz, iy]
+                                for q in range(a, b):
+                                    acc += gr[q] * xr[q * st[2] + off]
+                    gw[o, c, kd, kh, kw] = acc
+
+
+# ----------------------------------------------------------------------------
+# Pooling (no fastmath: max pooling compares against -inf and must see NaN)
+# ----------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def _maxpool_fwd(x, k, st, lo, y, arg):
+    """Max over each window (padded cells count as -inf) and the flat index of the first maximum."""
+    N, C, D, H, W = x.shape
+    _, _, OD, OH, OW = y.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        for od in range(OD):
+            z0 = max(od * st[0] - lo[0], 0)
+            z1 = min(od * st[0] - lo[0] + k[0], D)
+            for oh in range(OH):
+                y0 = max(oh * st[1] - lo[1], 0)
+                y1 = min(oh * st[1] - lo[1] + k[1], H)
+                for ow in range(OW):
+                    x0 = max(ow * st[2] - lo[2], 0)
+                    x1 = min(ow * st[2] - lo[2] + k[2], W)
+                    best = x[n, c, z0, y0, x0]
+                    idx = (z0 * H + y0) * W + x0
+                    for iz in range(z0, z1):
+                        for iy in range(y0, y1):
+                            for ix in range(x0, x1):
+                                v = x[n, c, iz, iy, ix]
+                                # NaN wins (first one), as np.argmax / torch do
+                                if v > best or (v != v and best == best):
+                                    best = v
+                                    idx = (iz * H + iy) * W + ix
+                    y[n, c, od, oh, ow] = best
+                    arg[n, c, od, oh, ow] = idx
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_bwd(gy, arg, gx):
+    """gx[n, c].flat[argmax] += gy: one task per plane, so overlapping windows never race."""
+    N, C, D, H, W = gx.shape
+    _, _, OD, OH, OW = gy.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        plane = gx[n, c].reshape(D * H * W)
+        plane[:] = 0
+        g = gy[n, c].reshape(OD * OH * OW)
+        a = arg[n, c].reshape(OD * OH * OW)
+        for i in range(OD * OH * OW):
+            plane[a[i]] += g[i]
+
+
+@njit(parallel=True, cache=True)
+def _avgpool(x, k, st, lo, include_pad, zero, y, backward):
+    """Forward (``backward=False``): y = window mean of x.  Backward: x += y / divisor
+    spread over each window (then ``x`` is the input gradient, ``y`` the output gradient)."""
+    N, C, D, H, W = x.shape
+    _, _, OD, OH, OW = y.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        if backward:
+            x[n, c] = 0
+        for od in range(OD):
+            z0 = max(od * st[0] - lo[0], 0)
+            z1 = min(od * st[0] - lo[0] + k[0], D)
+            for oh in range(OH):
+                y0 = max(oh * st[1] - lo[1], 0)
+                y1 = min(oh * st[1] - lo[1] + k[1], H)
+                for ow in range(OW):
+                    x0 = max(ow * st[2] - lo[2], 0)
+                    x1 = min(ow * st[2] - lo[2] + k[2], W)
+                    if include_pad:
+                        # windows never pass the padded border, so this is prod(k)
+                        div = k[0] * k[1] * k[2]
+                    else:
+                        div = (z1 - z0) * (y1 - y0) * (x1 - x0)
+                    if backward:
+                        g = y[n, c, od, oh, ow] / div
+                        for iz in range(z0, z1):
+                            for iy in range(y0, y1):
+                                for ix in range(x0, x1):
+                                    x[n, c, iz, iy, ix] += g
+                    else:
+                        s = zero
+                        for iz in range(z0, z1):
+                            for iy in range(y0, y1):
+                                for ix in range(x0, x1):
+                                    s += x[n, c, iz, iy, ix]
+                        y[n, c, od, oh, ow] = s / div
+
+
+# ----------------------------------------------------------------------------
+# Python side: shapes, dispatch, tiles
+# ----------------------------------------------------------------------------
+def _to5d(a, d):
+    """(N, C, *S) with d spatial axes -> (N, C, D, H, W), inserting size-1 axes in front (a view)."""
+    return a.reshape(a.shape[:2] + (1,) * (3 - d) + a.shape[2:])
+
+
+def _geom(values, d, fill):
+    return (fill,) * (3 - d) + tuple(int(v) for v in values)
+
+
+def _conv_args(x_shape, w_shape, stride, padding, dilation):
+    d = len(x_shape) - 2
+    st = _geom(stride, d, 1)
+    dl = _geom(dilation, d, 1)
+    lo = _geom((p[0] for p in padding), d, 0)
+    hi = _geom((p[1] for p in padding), d, 0)
+    s5 = _geom(x_shape[2:], d, 1)
+    k5 = _geom(w_shape[2:], d, 1)
+    out = tuple((s + a + b - e * (k - 1) - 1) // t + 1 for s, a, b, e, k, t in zip(s5, lo, hi, dl, k5, st))
+    return d, st, dl, lo, k5, out
+
+
+def _contig(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _tiles(n, rows, ow, filt, itemsize):
+    """Split the output positions into im2col tiles of at most TILE_BYTES.
+
+    Yields ``(n0, nt, r0, nr)``: samples ``n0 .. n0 + nt`` and output rows
+    ``r0 .. r0 + nr`` (rows are (od, oh) pairs of ``ow`` positions each).  A
+    tile is either several whole samples or a band of rows of one sample.
+    """
+    per_row = max(filt * ow * itemsize, 1)
+    per_sample = per_row * rows
+    if per_sample <= TILE_BYTES:
+        step = max(TILE_BYTES // per_sample, 1)
+        for n0 in range(0, n, step):
+            yield n0, min(step, n - n0), 0, rows
+    else:
+        band = max(TILE_BYTES // per_row, 1)
+        for n0 in range(n):
+            for r0 in range(0, rows, band):
+                yield n0, 1, r0, min(band, rows - r0)
+
+
+def _is_direct(c_in, kernel):
+    return c_in * int(np.prod(kernel)) <= DIRECT_MAX_FILTER
+
+
+def _conv_forward(x, w, stride, padding, dilation):
+    d, st, dl, lo, k5, out = _conv_args(x.shape, w.shape, stride, padding, dilation)
+    x5 = _to5d(_contig(x, x.dtype), d)
+    w5 = _to5d(_contig(w, x.dtype), d)
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    y5 = np.empty((n, o) + out, dtype=x.dtype)
+    if _is_direct(c, k5):
+        _direct_fwd(x5, w5, st, dl, lo, y5)
+    else:
+        filt = c * k5[0] * k5[1] * k5[2]
+        rows, ow = out[0] * out[1], out[2]
+        w2 = w5.reshape(o, filt)
+        y3 = y5.reshape(n, o, rows * ow)
+        col = None
+        for n0, nt, r0, nr in _tiles(n, rows, ow, filt, x.itemsize):
+            if col is None or col.shape != (nt, filt, nr * ow):
+                col = np.empty((nt, filt, nr * ow), dtype=x.dtype)
+            _im2col(x5, n0, nt, r0, nr, k5[0], k5[1], k5[2], st, dl, lo, out[1], ow, col)
+            # (C_out, F) @ (nt, F, T) -> (nt, C_out, T), written straight into y
+            np.matmul(w2, col, out=y3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow])
+    return y5.reshape((n, o) + tuple(out[3 - d:]))
+
+
+def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
+    d, st, dl, lo, k5, out = _conv_args(x_shape, w.shape, stride, padding, dilation)
+    dtype = gy.dtype
+    gy5 = _to5d(_contig(gy, dtype), d)
+    w5 = _to5d(_contig(w, dtype), d)
+    n, c = x_shape[:2]
+    o = w.shape[0]
+    gx5 = np.empty((n, c) + _geom(x_shape[2:], d, 1), dtype=dtype)
+    if _is_direct(c, k5):
+        _direct_bwd_input(gy5, w5, st, dl, lo, gx5)
+    else:
+        filt = c * k5[0] * k5[1] * k5[2]
+        rows, ow = out[0] * out[1], out[2]
+        w2t = w5.reshape(o, filt).T
+        gy3 = gy5.reshape(n, o, rows * ow)
+        gx5[...] = 0
+        gcol = None
+        for n0, nt, r0, nr in _tiles(n, rows, ow, filt, gy.itemsize):
+            if gcol is None or gcol.shape != (nt, filt, nr * ow):
+                gcol = np.empty((nt, filt, nr * ow), dtype=dtype)
+            np.matmul(w2t, gy3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow], out=gcol)
+            _col2im(gcol, n0, nt, r0, nr, k5[0], k5[1], k5[2], st, dl, lo, out[1], ow, gx5)
+    return gx5.reshape(tuple(x_shape))
+
+
+def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
+    d, st, dl, lo, k5, out = _conv_args(x.shape, w_shape, stride, padding, dilation)
+    dtype = gy.dtype
+    gy5 = _to5d(_contig(gy, dtype), d)
+    x5 = _to5d(_contig(x, dtype), d)
+    n, c = x.shape[:2]
+    o = w_shape[0]
+    if _is_direct(c, k5):
+        gw5 = np.empty((o, c) + k5, dtype=dtype)
+        _direct_bwd_weight(gy5, x5, st, dl, lo, dtype.type(0), gw5)
+        return gw5.reshape(tuple(w_shape))
+    filt = c * k5[0] * k5[1] * k5[2]
+    rows, ow = out[0] * out[1], out[2]
+    gy3 = gy5.reshape(n, o, rows * ow)
+    gw2 = np.zeros((o, filt), dtype=dtype)
+    col = None
+    for n0, nt, r0, nr in _tiles(n, rows, ow, filt, x.itemsize):
+        if col is None or col.shape != (nt, filt, nr * ow):
+            col = np.empty((nt, filt, nr * ow), dtype=dtype)
+        _im2col(x5, n0, nt, r0, nr, k5[0], k5[1], k5[2], st, dl, lo, out[1], ow, col)
+        for j in range(nt):
+            # (C_out, T) @ (T, F): the sum over positions of gy * window
+            gw2 += gy3[n0 + j, :, r0 * ow:(r0 + nr) * ow] @ col[j].T
+    return gw2.reshape(tuple(w_shape))
+
+
+def _pool_args(x_shape, kernel, stride, padding):
+    d = len(x_shape) - 2
+    k5 = _geom(kernel, d, 1)
+    st = _geom(stride, d, 1)
+    lo = _geom(padding, d, 0)
+    s5 = _geom(x_shape[2:], d, 1)
+    out = tuple((s + 2 * p - k) // t + 1 for s, p, k, t in zip(s5, lo, k5, st))
+    return d, k5, st, lo, out
+
+
+def _max_pool_forward(x, kernel, stride, padding):
+    d, k5, st, lo, out = _pool_args(x.shape, kernel, stride, padding)
+    x5 = _to5d(_contig(x, x.dtype), d)
+    n, c = x.shape[:2]
+    y5 = np.empty((n, c) + out, dtype=x.dtype)
+    arg5 = np.empty((n, c) + out, dtype=np.int64)
+    _maxpool_fwd(x5, k5, st, lo, y5, arg5)
+    shape = (n, c) + out[3 - d:]
+    return y5.reshape(shape), arg5.reshape(shape)
+
+
+def _max_pool_backward(gy, argmax, x_shape):
+    d = len(x_shape) - 2
+    gy5 = _to5d(_contig(gy, gy.dtype), d)
+    arg5 = _to5d(_contig(argmax, np.int64), d)
+    gx5 = np.empty(tuple(x_shape[:2]) + _geom(x_shape[2:], d, 1), dtype=gy.dtype)
+    _maxpool_bwd(gy5, arg5, gx5)
+    return gx5.reshape(tuple(x_shape))
+
+
+def _avg_pool_forward(x, kernel, stride, padding, count_include_pad=True):
+    d, k5, st, lo, out = _pool_args(x.shape, kernel, stride, padding)
+    x5 = _to5d(_contig(x, x.dtype), d)
+    y5 = np.empty(tuple(x.shape[:2]) + out, dtype=x.dtype)
+    _avgpool(x5, k5, st, lo, bool(count_include_pad), x.dtype.type(0), y5, False)
+    return y5.reshape(tuple(x.shape[:2]) + out[3 - d:])
+
+
+def _avg_pool_backward(gy, x_shape, kernel, stride, padding, count_include_pad=True):
+    d, k5, st, lo, out = _pool_args(x_shape, kernel, stride, padding)
+    gy5 = _to5d(_contig(gy, gy.dtype), d)
+    gx5 = np.empty(tuple(x_shape[:2]) + _geom(x_shape[2:], d, 1), dtype=gy.dtype)
+    _avgpool(gx5, k5, st, lo, bool(count_include_pad), gy.dtype.type(0), gy5, True)
+    return gx5.reshape(tuple(x_shape))
+
+
+# ----------------------------------------------------------------------------
+# Public functions: the contract of minicnn.kernels, with the compile fallback
+# ----------------------------------------------------------------------------
+_fallback = {"module": None}
+
+
+def _compile_errors():
+    errors = [numba.core.errors.NumbaError]
+    try:  # LLVM failures surface as llvmlite errors or RuntimeError
+        import llvmlite.binding
+
+        errors.append(getattr(llvmlite.binding, "LLVMException", RuntimeError))
+    except Exception:
+        pass
+    return tuple(errors)
+
+
+_COMPILE_ERRORS = _compile_errors()
+
+
+def _guarded(impl, name):
+    """Run the Numba implementation; if Numba cannot compile it, warn once and
+    use the vectorised NumPy kernel for this and every later call."""
+
+    def kernel(*args, **kwargs):
+        if _fallback["module"] is None:
+            try:
+                return impl(*args, **kwargs)
+            except _COMPILE_ERRORS as exc:
+                from . import vectorized
+
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                warnings.warn(f"minicnn: Numba could not compile {name} ({first_line}); "
+                              "using the NumPy kernels from now on", RuntimeWarning, stacklevel=3)
+                _fallback["module"] = vectorized
+        return getattr(_fallback["module"], name)(*args, **kwargs)
+
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = impl.__doc__ or f"{name}: see the contract in minicnn.kernels."
+    return kernel
+
+
+conv_forward = _guarded(_conv_forward, "conv_forward")
+conv_backward_input = _guarded(_conv_backward_input, "conv_backward_input")
+conv_backward_weight = _guarded(_conv_backward_weight, "conv_backward_weight")
+max_pool_forward = _guarded(_max_pool_forward, "max_pool_forward")
+max_pool_backward = _guarded(_max_pool_backward, "max_pool_backward")
+avg_pool_forward = _guarded(_avg_pool_forward, "avg_pool_forward")
+avg_pool_backward = _guarded(_avg_pool_backward, "avg_pool_backward")
+
+
+# ----------------------------------------------------------------------------
+# Threads
+# ----------------------------------------------------------------------------
+def _openblas_libraries():
+    """ctypes handles of the OpenBLAS libraries loaded in this process (NumPy's, SciPy's)."""
+    paths = set()
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1] if "/" in line else ""
+                if "openblas" in os.path.basename(path).lower():
+                    paths.add(path)
+    except OSError:  # not Linux: look next to NumPy
+        base = os.path.dirname(os.path.dirname(np.__file__))
+        for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*"):
+            paths.update(glob.glob(os.path.join(base, pattern)))
+    libs = []
+    for path in sorted(paths):
+        try:
+            libs.append(ctypes.CDLL(path))
+        except OSError:
+            pass
+    return libs
+
+
+_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                 "openblas_set_num_threads64_", "openblas_set_num_threads")
+_BLAS_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+                 "openblas_get_num_threads64_", "openblas_get_num_threads")
+
+
+def _blas_call(names, *args):
+    results = []
+    for lib in _openblas_libraries():
+        for name in names:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                results.append(fn(*args))
+                break
+    return results
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for the compiled loops (Numba) and for BLAS (NumPy's OpenBLAS).
+
+    ``n`` may not exceed ``NUMBA_NUM_THREADS`` (set before Python starts; by
+    default the number of cores).  The two pools run one after the other,
+    never at the same time, so ``n = number of cores`` does not oversubscribe.
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    if n > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"set_num_threads: n={n} exceeds NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS} "
+                         "(set that environment variable before starting Python to allow more)")
+    numba.set_num_threads(int(n))
+    _blas_call(_BLAS_SETTERS, ctypes.c_int(int(n)))
+
+
+def get_num_threads() -> int:
+    """Threads the compiled loops use (``numba.get_num_threads()``)."""
+    return numba.get_num_threads()
+
+
+def get_blas_num_threads():
+    """Threads of NumPy's OpenBLAS, or ``None`` when it cannot be queried."""
+    found = _blas_call(_BLAS_GETTERS)
+    return int(found[0]) if found else None
