@@ -217,9 +217,10 @@ def cross_entropy(input, target, weight=None, reduction="mean") -> Tensor:
     t_raw = target.data if isinstance(target, Tensor) else np.asarray(target) if isinstance(target, list) else target
     if getattr(t_raw, "dtype", None) is not None and t_raw.dtype.kind == "f":
         if t_raw.shape != x.shape:
-            raise TypeError(f"cross_entropy: a floating-point target is read as class probabilities and must "
-                            f"have the input's shape {x.shape}, got {t_raw.shape}; class indices must be "
-                            "integers")
+            expected = (x.shape[0],) + x.shape[2:]
+            raise TypeError(f"cross_entropy: target must hold integer class indices of shape {expected}, got "
+                            f"dtype {t_raw.dtype} of shape {t_raw.shape} (a floating-point target is read as "
+                            f"class probabilities and must have the input's shape {x.shape})")
         p = as_tensor(target, like=(x,))
         w = _class_weight("cross_entropy", x, weight)
         if w is not None:
