@@ -236,7 +236,7 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
     input (N, C_in, *S), weight (C_out, C_in, *K), bias (C_out,) or None
     -> (N, C_out, *O).  See the module docstring for the arguments.
     """
-    w_ndim = getattr(weight, "ndim", np.ndim(weight))
+    w_ndim = weight.ndim if hasattr(weight, "ndim") else np.ndim(weight)
     if w_ndim < 3:
         raise ValueError(f"conv: weight must have shape (C_out, C_in, *kernel) with at least one spatial axis, "
                          f"got shape {np.shape(getattr(weight, 'data', weight))}")

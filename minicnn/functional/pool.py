@@ -113,7 +113,7 @@ def _avg_pool(d, input, kernel_size, stride, padding, count_include_pad, fn):
 
 def _rank(input, fn):
     """Number of spatial axes of an N-d pooling input ``(N, C, *S)``."""
-    ndim = getattr(input, "ndim", np.ndim(input))
+    ndim = input.ndim if hasattr(input, "ndim") else np.ndim(input)
     if ndim < 3:
         raise ValueError(f"{fn}: input must have shape (N, C, *spatial), got shape {np.shape(getattr(input, 'data', input))}")
     return ndim - 2
