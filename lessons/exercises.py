@@ -75,3 +75,34 @@ def check_conv1d_loop(fn):
     assert got.shape == want.shape, f"expected shape {want.shape}, got {got.shape}"
     assert np.allclose(got, want), f"expected {want}, got {got}"
     return "correct"
+
+
+# ----------------------------------------------------------------- lesson 02
+def solution_max_pool_2x2(a):
+    """2x2 max pooling with stride 2 of a (H, W) array with even H and W."""
+    h, w = a.shape
+    return a.reshape(h // 2, 2, w // 2, 2).max(axis=(1, 3))
+
+
+def check_max_pool_2x2(fn):
+    a = np.array([[1, 3, 2, 1], [4, 6, 5, 0], [7, 2, 9, 8], [1, 0, 3, 4]], dtype=float)
+    want = np.array([[6, 5], [7, 9]], dtype=float)
+    got = np.asarray(fn(a), dtype=float)
+    assert got.shape == want.shape and np.allclose(got, want), f"expected\n{want}\ngot\n{got}"
+    return "correct"
+
+
+def solution_conv_param_count(c_in, c_out, k, d=2):
+    """Each of the c_out filters has c_in * k^d weights and one bias."""
+    return c_out * (c_in * k ** d + 1)
+
+
+def check_conv_param_count(fn):
+    from minicnn import nn
+
+    for c_in, c_out, k, d in [(1, 8, 3, 2), (8, 16, 5, 2), (3, 16, 5, 3), (1, 16, 5, 1)]:
+        layer = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[d](c_in, c_out, k)
+        want = sum(p.size for p in layer.parameters())
+        got = fn(c_in, c_out, k, d)
+        assert got == want, f"c_in={c_in}, c_out={c_out}, k={k}, {d}D: expected {want}, got {got}"
+    return "correct"
