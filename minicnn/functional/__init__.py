@@ -3,33 +3,23 @@ argument order and channels-first layout ``(N, C, *spatial)``.
 
 ``minicnn.nn`` layers hold parameters and call these functions.
 """
-# The imports below are guarded only while the modules are being written in parallel.
-try:
-    from .conv import conv, conv1d, conv2d, conv3d, conv_output_shape  # noqa: F401
-except ImportError:
-    pass
-try:
-    from .pool import (adaptive_avg_pool, avg_pool1d, avg_pool2d, avg_pool3d,  # noqa: F401
-                       global_avg_pool, max_pool1d, max_pool2d, max_pool3d)
-except ImportError:
-    pass
-try:
-    from .activation import *  # noqa: F401,F403
-except ImportError:
-    pass
-try:
-    from .linear import *  # noqa: F401,F403
-except ImportError:
-    pass
-try:
-    from .dropout import *  # noqa: F401,F403
-except ImportError:
-    pass
-try:
-    from .normalization import *  # noqa: F401,F403
-except ImportError:
-    pass
-try:
-    from .loss import *  # noqa: F401,F403
-except ImportError:
-    pass
+
+from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv, conv1d, conv2d, conv3d, conv_output_shape
+from .dropout import dropout
+from .linear import linear, normalize
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
+                   mse_loss, nll_loss)
+from .normalization import batch_norm
+from .pool import (adaptive_avg_pool, avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool, max_pool1d,
+                   max_pool2d, max_pool3d)
+
+__all__ = [
+    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
+    "conv", "conv1d", "conv2d", "conv3d", "conv_output_shape",
+    "dropout", "linear", "normalize", "batch_norm",
+    "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "nll_loss",
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "adaptive_avg_pool", "global_avg_pool",
+]
