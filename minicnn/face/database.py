@@ -1,0 +1,170 @@
+"""A one-shot face database: enroll people by their encodings, then verify (1:1) and identify (1:K).
+
+Only encodings are stored, never images (the deployment trick of the notes, section 5): each
+query then costs one forward pass plus a few dot products. Enrolling a new person needs no
+retraining -- that is the point of one-shot learning.
+
+Decision rule (section 2): "same" iff ``d = ||f(x) - f(enrolled)||^2 <= tau``; identify returns
+the nearest enrolled person, or None ("not recognised") when even that distance exceeds tau.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from minicnn.io import load_npz, save_npz
+
+KIND = "minicnn.face.FaceDatabase"
+
+
+def _as_one_image(image):
+    """A path or one array image (H, W) / (C, H, W) -> (1, ...) batch for ``model.embed``."""
+    if isinstance(image, (str, os.PathLike)):
+        return _read(image)
+    a = np.asarray(image)
+    if a.ndim == 2 or (a.ndim == 3 and a.shape[0] in (1, 3)):
+        return a[None]
+    raise ValueError(f"image must be a file path, (H, W) or (C, H, W) with C in (1, 3); got shape {a.shape}")
+
+
+def _read(path):
+    from .data import read_image
+    return read_image(str(path), channels=3)[None]  # embed converts to the model's channels
+
+
+def _as_batch(images):
+    """A path, a list of paths/arrays, or an (N, H, W) / (N, C, H, W) array -> list of batches."""
+    if isinstance(images, (str, os.PathLike)):
+        return [_read(images)]
+    if isinstance(images, (list, tuple)):
+        return [_as_one_image(x) for x in images]
+    a = np.asarray(images)
+    if a.ndim not in (3, 4):
+        raise ValueError(f"images must be a path, a list, or an (N, H, W) / (N, C, H, W) array; got shape {a.shape}")
+    return [a]
+
+
+class FaceDatabase:
+    """Enrolled encodings per name, tied to one model (its id and embedding size).
+
+    model: an encoder with ``embed``, ``embedding_dim`` and ``model_id`` (see encoder.py); may be
+    None when only encodings are handled. tau: decision threshold on the squared distance; by
+    default the model's own (chosen on held-out identities at training time), else 1.0.
+    """
+
+    def __init__(self, model=None, tau: float | None = None, embedding_dim: int | None = None,
+                 model_id: str | None = None):
+        self.model = model
+        self.embedding_dim = int(embedding_dim if embedding_dim is not None else getattr(model, "embedding_dim", 128))
+        self.model_id = model_id if model_id is not None else getattr(model, "model_id", None)
+        default_tau = getattr(model, "threshold", None)
+        self.tau = float(tau if tau is not None else (default_tau if default_tau is not None else 1.0))
+        self._enc: dict = {}  # name -> (n_i, D) float32
+
+    # ----------------------------------------------------------------------- contents
+    @property
+    def names(self) -> list:
+        return sorted(self._enc)
+
+    def __len__(self):
+        return len(self._enc)
+
+    def __contains__(self, name):
+        return name in self._enc
+
+    def encodings(self, name) -> np.ndarray:
+        """(n, D) stored encodings of ``name``."""
+        self._known(name)
+        return self._enc[name].copy()
+
+    def _known(self, name):
+        if name not in self._enc:
+            have = ", ".join(self.names) or "nobody is enrolled"
+            raise KeyError(f"unknown name {name!r} (enrolled: {have})")
+
+    def _embed(self, batches) -> np.ndarray:
+        if self.model is None:
+            raise ValueError("this FaceDatabase has no model: pass model= to encode images, "
+                             "or use enroll_encodings / distances on encodings")
+        return np.concatenate([self.model.embed(b) for b in batches]).astype(np.float32)
+
+    # ----------------------------------------------------------------------- edits
+    def enroll(self, name: str, images) -> int:
+        """Add the encodings of ``images`` to ``name`` (created if new); returns how many it has."""
+        return self.enroll_encodings(name, self._embed(_as_batch(images)))
+
+    def enroll_encodings(self, name: str, encodings) -> int:
+        """Add precomputed encodings (n, D) or (D,) for ``name``."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        e = np.asarray(encodings, dtype=np.float32)
+        e = e[None] if e.ndim == 1 else e
+        if e.ndim != 2 or e.shape[1] != self.embedding_dim:
+            raise ValueError(f"encodings for {name!r} must be (n, {self.embedding_dim}), got shape {np.shape(encodings)}")
+        self._enc[name] = np.concatenate([self._enc[name], e]) if name in self._enc else e
+        return len(self._enc[name])
+
+    def remove(self, name: str):
+        self._known(name)
+        del self._enc[name]
+
+    def rename(self, old: str, new: str):
+        self._known(old)
+        if new in self._enc:
+            raise ValueError(f"cannot rename {old!r} to {new!r}: {new!r} is already enrolled")
+        if not isinstance(new, str) or not new.strip():
+            raise ValueError(f"new name must be a non-empty string, got {new!r}")
+        self._enc[new] = self._enc.pop(old)
+
+    # ----------------------------------------------------------------------- queries
+    def distances(self, encoding) -> dict:
+        """Squared distance from one encoding (D,) to the nearest stored encoding of each name."""
+        q = np.asarray(encoding, dtype=np.float64).reshape(-1)
+        if q.shape != (self.embedding_dim,):
+            raise ValueError(f"encoding must have {self.embedding_dim} values, got shape {np.shape(encoding)}")
+        return {n: float(((e - q) ** 2).sum(1).min()) for n, e in self._enc.items()}
+
+    def verify(self, image, name: str) -> tuple:
+        """1:1 -- is ``image`` the enrolled person ``name``? -> (distance, same: bool)."""
+        self._known(name)
+        d = self.distances(self._embed([_as_one_image(image)])[0])[name]
+        return d, bool(d <= self.tau)
+
+    def identify(self, image) -> tuple:
+        """1:K -- who is this? -> (name, distance), or (None, distance) when not recognised."""
+        if not self._enc:
+            raise ValueError("identify: the database is empty; enroll someone first")
+        dist = self.distances(self._embed([_as_one_image(image)])[0])
+        name = min(dist, key=dist.get)
+        return (name if dist[name] <= self.tau else None), dist[name]
+
+    # ----------------------------------------------------------------------- files
+    def save(self, path):
+        """Write a ``.npz`` (no pickle) atomically; returns the path written."""
+        names = self.names
+        enc = np.concatenate([self._enc[n] for n in names]) if names else np.zeros((0, self.embedding_dim), np.float32)
+        owner = np.concatenate([np.full(len(self._enc[n]), i) for i, n in enumerate(names)]) if names else np.zeros(0)
+        meta = {"kind": KIND, "names": names, "embedding_dim": self.embedding_dim,
+                "model_id": self.model_id, "tau": self.tau}
+        return save_npz(path, {"encodings": enc, "owner": owner.astype(np.int64)}, meta)
+
+    @classmethod
+    def load(cls, path, model=None, tau: float | None = None) -> "FaceDatabase":
+        """Read a database; with ``model``, check it is the model the encodings came from."""
+        arrays, meta = load_npz(path)
+        if meta.get("kind") != KIND or "encodings" not in arrays:
+            raise ValueError(f"{path}: not a FaceDatabase file (kind={meta.get('kind')!r})")
+        dim, mid = int(meta["embedding_dim"]), meta.get("model_id")
+        if model is not None:
+            if getattr(model, "embedding_dim", dim) != dim:
+                raise ValueError(f"{path}: database encodings are {dim}-d but the model gives "
+                                 f"{model.embedding_dim}-d encodings; use the model the database was built with")
+            if mid is not None and getattr(model, "model_id", None) not in (None, mid):
+                raise ValueError(f"{path}: database was built with model {mid} but this model is "
+                                 f"{model.model_id}; encodings of different models are not comparable -- "
+                                 f"re-enroll with this model or load the original one")
+        db = cls(model, tau if tau is not None else meta.get("tau"), dim, mid)
+        for i, name in enumerate(meta["names"]):
+            db._enc[name] = arrays["encodings"][arrays["owner"] == i].astype(np.float32)
+        return db

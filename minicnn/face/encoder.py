@@ -1,0 +1,152 @@
+"""The Siamese encoder: one small ConvNet ``f(x)`` -> L2-normalised encoding (default 128-d).
+
+"Siamese" means *one* network with *one* set of parameters applied to every input (notes,
+section 3): the two images of a pair, or the three of a triplet, go through the same module,
+so their encodings are comparable and ``d = ||f(x1) - f(x2)||^2`` is meaningful.
+
+Architecture (default, for 64 x 64 grayscale crops)::
+
+    input (N, C, 64, 64) -> per-image standardisation (mean 0, std 1: removes global
+    brightness/contrast, which says nothing about identity)
+    -> 4 x [Conv 3x3 -> BatchNorm -> ReLU -> MaxPool 2]   widths 16, 32, 64, 128
+    -> global average pool (N, 128) -> Linear -> (N, 128) -> L2 normalise
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+import minicnn as mc
+import minicnn.functional as F
+import minicnn.nn as nn
+
+from .data import prepare_images
+
+KIND = "minicnn.face.FaceEncoder"
+DEFAULTS = dict(in_channels=1, input_size=(64, 64), widths=(16, 32, 64, 128), embedding_dim=128)
+
+
+def standardize(x: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    """Per-image standardisation of (N, C, H, W): zero mean and unit std over each image."""
+    m = x.mean(axis=(1, 2, 3), keepdims=True)
+    s = x.std(axis=(1, 2, 3), keepdims=True)
+    return (x - m) / (s + eps)
+
+
+class FaceEncoder(nn.Module):
+    """``f(x)``: (N, in_channels, H, W) in [0, 1] -> (N, embedding_dim) unit vectors.
+
+    ``threshold`` (tau on the squared distance) and ``calibration`` (a, b of
+    ``p(same | d) = sigmoid(a d + b)``) are filled in by training and saved with the weights.
+    """
+
+    def __init__(self, in_channels: int = 1, input_size=(64, 64), widths=(16, 32, 64, 128),
+                 embedding_dim: int = 128):
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ValueError(f"FaceEncoder: in_channels must be 1 (grayscale) or 3 (RGB), got {in_channels}")
+        input_size = tuple(int(s) for s in (input_size if np.ndim(input_size) else (input_size, input_size)))
+        if min(input_size) < 2 ** len(widths):
+            raise ValueError(f"FaceEncoder: input_size {input_size} is too small for {len(widths)} pooling stages")
+        self.config = dict(in_channels=int(in_channels), input_size=input_size,
+                           widths=tuple(int(w) for w in widths), embedding_dim=int(embedding_dim))
+        layers, c = [], in_channels
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, embedding_dim)
+        self.threshold = None
+        self.calibration = None
+        self.info = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def in_channels(self) -> int:
+        return self.config["in_channels"]
+
+    @property
+    def input_size(self) -> tuple:
+        return self.config["input_size"]
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.config["embedding_dim"]
+
+    @property
+    def model_id(self) -> str:
+        """A fingerprint of the weights: databases remember it to refuse a different model."""
+        h = hashlib.sha1()
+        for k, v in sorted(self.state_dict().items()):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(getattr(v, "data", v)).tobytes())
+        return h.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x):
+        """x: Tensor or array (N, C, H, W) at ``input_size`` -> Tensor (N, D), unit rows."""
+        raw = x.data if isinstance(x, mc.Tensor) else np.asarray(x, dtype=np.float32)
+        if raw.ndim != 4 or raw.shape[1] != self.in_channels or tuple(raw.shape[2:]) != self.input_size:
+            raise ValueError(f"FaceEncoder: input must be (N, {self.in_channels}, {self.input_size[0]}, "
+                             f"{self.input_size[1]}), got shape {raw.shape}; use embed() for other sizes")
+        h = self.features(mc.Tensor(standardize(raw.astype(np.float32))))
+        h = F.global_avg_pool(h)
+        return F.normalize(self.fc(h), dim=1)
+
+    def embed(self, images, batch_size: int = 64, flip: bool = True) -> np.ndarray:
+        """Encodings of any-size images: uint8/float (N, H, W) or (N, C, H, W) -> (N, D) float32.
+
+        Images are converted to the model's channels and centre-cropped/resized exactly like
+        the folder loader does. With ``flip`` the encoding is that of the image and its mirror
+        averaged (then re-normalised): a free, symmetric test-time augmentation.
+        """
+        x = prepare_images(images, self.input_size, self.in_channels)
+        was = self.training
+        self.eval()
+        out = []
+        try:
+            with mc.no_grad():
+                for i in range(0, len(x), batch_size):
+                    b = x[i:i + batch_size]
+                    e = self.forward(b).data
+                    if flip:
+                        e = e + self.forward(np.ascontiguousarray(b[..., ::-1])).data
+                        e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+                    out.append(np.asarray(e, dtype=np.float32))
+        finally:
+            self.train(was)
+        return np.concatenate(out) if out else np.zeros((0, self.embedding_dim), np.float32)
+
+    def same_probability(self, dist) -> np.ndarray:
+        """Calibrated probability "same person" for squared distances (needs a trained model)."""
+        from .losses import same_probability
+
+        if self.calibration is None:
+            raise ValueError("this model has no distance calibration; train it (or fit_distance_calibration)")
+        return same_probability(dist, *self.calibration)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path, meta=None):
+        """Weights + config + threshold/calibration in one ``.npz`` (atomic, no pickle)."""
+        info = {"kind": KIND, "config": {**self.config, "input_size": list(self.input_size),
+                                         "widths": list(self.config["widths"])},
+                "threshold": self.threshold, "calibration": self.calibration,
+                "model_id": self.model_id, "info": {**self.info, **(meta or {})}}
+        return mc.save(self, path, meta=info)
+
+
+def load_model(path) -> FaceEncoder:
+    """Rebuild a :class:`FaceEncoder` saved by ``train`` / ``FaceEncoder.save``."""
+    state, meta = mc.load(path)
+    if meta.get("kind") != KIND:
+        raise ValueError(f"{path}: not a face model (kind={meta.get('kind')!r}); train one with "
+                         f"`python -m minicnn.face train`")
+    model = FaceEncoder(**meta["config"])
+    model.load_state_dict(state)
+    model.threshold = meta.get("threshold")
+    cal = meta.get("calibration")
+    model.calibration = tuple(cal) if cal is not None else None
+    model.info = meta.get("info", {})
+    model.eval()
+    return model

@@ -1,0 +1,217 @@
+"""Training the Siamese encoder with the triplet loss, the binary head or the contrastive loss.
+
+One step: draw a P x K batch (P people, K photos each), augment it, encode it with the one
+shared network, then
+
+* triplet: mine triplets on the batch's distance matrix (semi-hard / hard / all) and
+  minimise the triplet loss on them;
+* binary: every pair of the batch goes through the logistic head (BCE, classes balanced);
+* contrastive: every pair of the batch, contrastive loss (classes balanced).
+
+Per epoch it logs the loss, the share of easy / semi-hard / hard triplets in the batches, the
+fraction of active (non-zero) mined terms, and the spread of the encodings (warning when they
+collapse). The model is checkpointed atomically at the end of every epoch.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+import minicnn as mc
+import minicnn.optim as optim
+
+from . import mining as M
+from .augment import Augment
+from .data import FaceDataset
+from .encoder import FaceEncoder, load_model
+from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss
+from .metrics import best_threshold, pairwise_sq_dists
+
+LOSSES = ("triplet", "binary", "contrastive")
+PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "face_pretrained.npz")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters (the defaults are the command line's)."""
+
+    loss: str = "triplet"
+    mining: str = "semihard"
+    alpha: float = 0.2
+    epochs: int | None = None     # None: enough epochs for ``steps`` optimisation steps
+    steps: int = 160              # target number of steps when epochs is None
+    P: int = 8                    # identities per batch
+    K: int = 4                    # images per identity
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    seed: int = 0
+    augment: bool = True
+    init: str | None = "pretrained"  # "pretrained" (shipped synthetic-face weights), "scratch", or a path
+    max_time: float | None = None    # seconds; the step count shrinks to fit (measured after a few steps)
+    head: str = "abs"                # binary loss: "abs" or "chi2"
+    margin: float = 1.0              # contrastive loss margin (on the unsquared distance)
+    model: dict = field(default_factory=dict)  # FaceEncoder arguments (in_channels, input_size, ...)
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.mining not in M.MININGS:
+            raise ValueError(f"mining must be one of {M.MININGS}, got {self.mining!r}")
+        if self.head not in ("abs", "chi2"):
+            raise ValueError(f"head must be 'abs' or 'chi2', got {self.head!r}")
+
+
+def lr_at(t: int, total: int, lr: float) -> float:
+    """Linear warm-up over the first 10% of steps, then cosine decay to 2% of ``lr``."""
+    warm = max(1, total // 10)
+    if t < warm:
+        return lr * (t + 1) / warm
+    q = (t - warm) / max(1, total - warm)
+    return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(q, 1.0))))
+
+
+def _pairs(labels, groups):
+    """All pairs i < j of a batch -> (i, j, same, weight) with classes weighted to balance."""
+    i, j = np.triu_indices(len(labels), k=1)
+    keep = groups[i] != groups[j]
+    i, j = i[keep], j[keep]
+    same = labels[i] == labels[j]
+    w = np.where(same, 0.5 / max(same.sum(), 1), 0.5 / max((~same).sum(), 1))
+    return i, j, same, w.astype(np.float32)
+
+
+def _init_model(cfg: TrainConfig, channels: int) -> FaceEncoder:
+    kwargs = {"in_channels": channels, **cfg.model}
+    if cfg.init in (None, "scratch"):
+        return FaceEncoder(**kwargs)
+    path = PRETRAINED if cfg.init == "pretrained" else cfg.init
+    if not os.path.exists(path):
+        if cfg.init == "pretrained":  # not shipped (e.g. while building it): start from scratch
+            return FaceEncoder(**kwargs)
+        raise ValueError(f"init: no such model file {path!r}")
+    model = load_model(path)
+    want = FaceEncoder(**kwargs).config
+    if model.config != want:
+        if cfg.init == "pretrained":
+            return FaceEncoder(**kwargs)
+        raise ValueError(f"init: {path} has config {model.config}, but training asks for {want}")
+    model.threshold = model.calibration = None
+    return model
+
+
+def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progress: bool = True,
+          log=None, **overrides):
+    """Train an encoder on ``data`` -> (model, history).
+
+    data: FaceDataset whose images match the model input (load it with the model's
+    ``input_size`` and channels). out: path to checkpoint to after every epoch and at the end.
+    overrides: TrainConfig fields. history: one dict per epoch (loss, triplet shares, active
+    fraction, spread, lr, seconds).
+    """
+    cfg = TrainConfig(**{**(asdict(config) if config else {}), **overrides})
+    mc.seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    channels = data.images.shape[1]
+    model = _init_model(cfg, channels)
+    if tuple(data.images.shape[2:]) != model.input_size:
+        raise ValueError(f"data images are {data.images.shape[2:]} but the model input is {model.input_size}; "
+                         f"load the folder with size={model.input_size}")
+    head = PairHead(model.embedding_dim, cfg.head) if cfg.loss == "binary" else None
+    params = list(model.parameters()) + (list(head.parameters()) if head else [])
+    opt = optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sampler = M.PKSampler(data.labels, cfg.P, cfg.K, seed=cfg.seed)
+    epochs = cfg.epochs or max(1, math.ceil(cfg.steps / len(sampler)))
+    total = epochs * len(sampler)
+    aug = Augment() if cfg.augment else None
+    say = log or (lambda s: tqdm.write(s))
+    history, t0, step = [], time.time(), 0
+    bar = tqdm(total=total, desc=f"train ({cfg.loss})", unit="step", disable=None if progress else True)
+    for epoch in range(epochs):
+        if step >= total:
+            break
+        stats, te = [], time.time()
+        model.train()
+        for idx in sampler:
+            if step >= total:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, cfg.lr)
+            x = data.images[idx]
+            x = aug(x, rng) if aug else x
+            y, grp = data.labels[idx], data.groups[idx]
+            e = model(x)
+            dist = pairwise_sq_dists(e.data)
+            a, p, n = M.mine(dist, y, cfg.mining, cfg.alpha, grp)
+            if cfg.loss == "triplet":
+                red = "mean_nonzero" if cfg.mining == "all" else "mean"
+                loss = triplet_loss(e[a], e[p], e[n], cfg.alpha, reduction=red) if len(a) else (e * 0.0).sum()
+            else:
+                i, j, same, w = _pairs(y, grp)
+                if cfg.loss == "binary":
+                    terms = head.loss(e[i], e[j], same, reduction="none")
+                else:
+                    terms = contrastive_loss(e[i], e[j], same, cfg.margin, reduction="none")
+                loss = (terms * mc.Tensor(w)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            st = M.triplet_types(dist, y, cfg.alpha, grp)
+            st.update(loss=float(loss.item()), active=M.active_fraction(dist, a, p, n, cfg.alpha),
+                      spread=M.spread(e.data))
+            stats.append(st)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{st['loss']:.3f}", active=f"{st['active']:.2f}")
+            if step == 4 and cfg.max_time:  # fit the remaining schedule into the time budget
+                per = (time.time() - t0) / step
+                fit = int(cfg.max_time / per)
+                if fit < total:
+                    say(f"note: {per:.2f} s/step; shrinking training from {total} to {max(fit, step)} steps "
+                        f"to finish within max_time={cfg.max_time:g} s")
+                    total = max(fit, step)
+                    bar.total = total
+        rec = {k: float(np.mean([s[k] for s in stats])) for k in ("loss", "easy", "semihard", "hard", "active", "spread")}
+        rec.update(epoch=epoch + 1, lr=opt.param_groups[0]["lr"], seconds=time.time() - te, steps=step)
+        history.append(rec)
+        say(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}  easy/semi/hard {rec['easy']:.2f}/"
+            f"{rec['semihard']:.2f}/{rec['hard']:.2f}  active {rec['active']:.2f}  spread {rec['spread']:.3f}")
+        M.check_collapse(e.data)  # the last batch's encodings
+        if out:
+            model.save(out, meta={"partial": True, "epoch": epoch + 1})
+    bar.close()
+    finalize(model, data, cfg, rng, head)
+    model.info.update(train=dict(asdict(cfg), epochs_run=len(history), steps_run=step,
+                                 seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
+                                 n_images=len(data)))
+    if out:
+        model.save(out, meta={"partial": False})
+    return model, history
+
+
+def finalize(model: FaceEncoder, data: FaceDataset, cfg: TrainConfig, rng, head=None):
+    """Fit the decision threshold tau and the probability calibration.
+
+    Pairs are (clean image, augmented view of another photo) of the training identities: the
+    augmentation makes positives about as hard as photos of unseen people, so tau is not as
+    tight as it would be on the memorised training photos.
+    """
+    from .metrics import verification_pairs
+
+    clean = model.embed(data.images)
+    views = model.embed(Augment()(data.images, rng)) if cfg.augment else clean
+    i, j, same = verification_pairs(data.labels, data.groups, seed=cfg.seed)
+    d = ((clean[i] - views[j]) ** 2).sum(1)
+    model.threshold, _ = best_threshold(d, same)
+    model.calibration = fit_distance_calibration(d, same)
+    if head is not None:
+        model.info["pair_head"] = {"kind": head.kind, "weight": head.weight.data.tolist(),
+                                   "bias": float(head.bias.data[0])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", M.CollapseWarning)
+        M.check_collapse(clean)
