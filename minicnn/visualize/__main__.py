@@ -1,0 +1,112 @@
+"""``python -m minicnn.visualize``: a Zeiler–Fergus top-k sheet of a trained ConvNet.
+
+    python -m minicnn.visualize --model MODEL.npz --data DIR --out SHEET.png \\
+        [--layers 0 3] [--units 1 4 7] [--k 9] [--views]
+
+Without ``--model`` it trains the default model on the embedded shapes data
+(and saves it next to the sheet, to pass as ``--model`` the next time);
+without ``--data`` it searches generated shapes images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m minicnn.visualize",
+                                description="Draw the top-k input patches of ConvNet units, layer by layer "
+                                            "(Zeiler & Fergus 2013), plus filters, saliency and more.")
+    p.add_argument("--model", help="model .npz written by minicnn.visualize.model.save_model "
+                                   "(default: train the small default model)")
+    p.add_argument("--data", help="folder of image files, or an .npy/.npz array (N, C, H, W) "
+                                  "(default: generated shapes images)")
+    p.add_argument("--out", default="visualize_sheet.png", help="output PNG (default: %(default)s)")
+    p.add_argument("--layers", nargs="+", help="layer names as in named_modules() (default: every conv layer)")
+    p.add_argument("--units", nargs="+", type=int,
+                   help="unit (channel) indices shown for every layer (default: the most active ones)")
+    p.add_argument("--n-units", type=int, default=6, help="units per layer when --units is not given")
+    p.add_argument("--k", type=int, default=9, help="patches per unit (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--n-images", type=int, help="generated images to search when --data is not given")
+    p.add_argument("--views", action="store_true",
+                   help="also write filters, activation maps, saliency and activation maximisation")
+    p.add_argument("--quick", action="store_true", help="a smaller run (also set by MINICNN_FAST=1)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (KeyError, ValueError, TypeError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"python -m minicnn.visualize: error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _run(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from minicnn.config import fast_mode
+
+    from .data import CLASSES, load_images, make_shapes
+    from .demo import conv_layers, draw_views, save
+    from .model import load_model, save_model, train_default
+    from .receptive_field import format_table, receptive_fields
+    from .sheet import top_patches_sheet
+
+    if args.k < 1:
+        raise ValueError(f"--k must be >= 1, got {args.k}")
+    quick = args.quick or fast_mode()
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    if args.model:
+        model, meta = load_model(args.model)
+    else:
+        model, info = train_default(quick=quick)
+        meta = {"input_shape": [3, 32, 32], "classes": list(CLASSES), **info}
+        saved = save_model(model, out.with_name(out.stem + "_model.npz"), meta=meta)
+        print(f"trained the default model in {time.perf_counter() - t0:.1f} s "
+              f"(test accuracy {info['test_accuracy']:.2f}); saved as {saved} (use --model next time)")
+    convs = conv_layers(model)
+    if not convs:
+        raise ValueError("the model has no convolution layer to visualise")
+    in_ch = int(np.shape(model_weight(model, convs[0]))[1])
+    if args.data:
+        size = tuple(meta["input_shape"][1:]) if "input_shape" in meta else None
+        images = load_images(args.data, in_channels=in_ch, size=size)
+    else:
+        if in_ch != 3:
+            raise ValueError(f"the model takes {in_ch} input channels; the default shapes data are RGB: pass --data")
+        images, _ = make_shapes(args.n_images or (300 if quick else 1200), seed=123)
+    layers = args.layers or convs
+    print(format_table(receptive_fields(model, input_shape=images.shape)))
+    fig, results = top_patches_sheet(model, images, layers, k=args.k, units=args.units,
+                                     n_units=args.n_units, batch_size=args.batch_size)
+    save(fig, out)
+    written = [out]
+    if args.views:
+        written += [out.parent / n for n in draw_views(model, images, out.parent, prefix=out.stem,
+                                                         layers=layers, k=args.k, quick=quick,
+                                                         results=results)]
+    for r in results:
+        print(f"layer {r.layer}: units {r.units}, best activations {np.round(r.values[:, 0], 3).tolist()}")
+    print("wrote " + ", ".join(str(p) for p in written) + f" in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def model_weight(model, name):
+    from .layers import get_layer, to_array
+
+    return to_array(get_layer(model, name).weight)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

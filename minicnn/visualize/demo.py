@@ -1,0 +1,90 @@
+"""The visualize part of the tour: train the default model, then draw every view of it.
+
+``run_demo(out_dir, quick)`` is what ``python -m minicnn.demo visualize`` calls.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import CLASSES, make_shapes
+from .layers import named_layers, to_array
+
+
+def conv_layers(model):
+    """Names of the layers that hold a convolution weight, in forward order."""
+    return [n for n, m in named_layers(model)
+            if hasattr(m, "kernel_size") and getattr(m, "weight", None) is not None
+            and np.ndim(to_array(m.weight)) >= 3]
+
+
+def save(fig, path):
+    """Save a Figure as PNG (atomically) and free it."""
+    from minicnn.io import atomic_write
+
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    return path
+
+
+def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_index=0, k=9, n_units=6,
+               quick=False, results=None):
+    """Write the top-k sheet and the other views of ``model`` on ``images`` into ``out_dir``.
+
+    ``results`` (the sheet's TopPatches, already drawn by the caller) skips
+    the sheet.  Returns the list of file names written.
+    """
+    from .maximize import maximize_figure
+    from .saliency import saliency_figure
+    from .sheet import most_active_units, top_patches_sheet
+    from .views import activation_maps_figure, filters_figure
+
+    out_dir = Path(out_dir)
+    layers = layers or conv_layers(model)
+    names = []
+    if results is None:
+        fig, results = top_patches_sheet(model, images, layers, k=k, n_units=n_units)
+        names.append(save(fig, out_dir / f"{prefix}_top{k}.png").name)
+    names.append(save(filters_figure(model), out_dir / f"{prefix}_filters.png").name)
+    image = images[image_index]
+    mid = layers[len(layers) // 2]
+    names.append(save(activation_maps_figure(model, image, mid), out_dir / f"{prefix}_activations.png").name)
+    import minicnn as mc
+    with mc.no_grad():
+        cls = int(np.asarray(model(mc.Tensor(image[None])).data).argmax())
+    names.append(save(saliency_figure(model, image, cls), out_dir / f"{prefix}_saliency.png").name)
+    last = results[-1]
+    units = [last.units[i] for i in most_active_units(last, 4 if quick else 6)]
+    fig = maximize_figure(model, last.layer, units, images.shape[1:], steps=40 if quick else 120)
+    names.append(save(fig, out_dir / f"{prefix}_maximize.png").name)
+    return names
+
+
+def run_demo(out_dir, quick: bool) -> dict:
+    """Train the default ConvNet on the shapes, then draw the top-9 sheet, filters, maps, saliency.
+
+    Returns the metrics (accuracies, receptive-field sizes, timings) and the
+    list of figures written into ``out_dir``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .model import save_model, train_default
+    from .receptive_field import receptive_field
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model, info = train_default(quick=quick)
+    t1 = time.perf_counter()
+    save_model(model, out_dir / "visualize_model.npz",
+               meta={"input_shape": [3, 32, 32], "classes": list(CLASSES), **info})
+    images, _ = make_shapes(300 if quick else 1200, seed=123)
+    figures = draw_views(model, images, out_dir, quick=quick)
+    rf = {f"rf_layer_{n}": receptive_field(model, n, input_shape=images.shape).size[0]
+          for n in conv_layers(model)}
+    return {**info, **rf, "train_seconds": t1 - t0, "draw_seconds": time.perf_counter() - t1,
+            "figures": figures}

@@ -1,0 +1,162 @@
+"""The default model of ``python -m minicnn.visualize``, and saving/loading Sequential models.
+
+A ``.npz`` written by minicnn holds only arrays and a JSON ``meta``; to get a
+model back we also need its architecture.  :func:`describe` writes it as a
+list of ``{"type": "Conv2d", "args": {...}}`` read from the layers'
+attributes, stored under ``meta["arch"]``; :func:`build` makes the layers
+again.  Any ``nn.Sequential`` of the usual layers round-trips this way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm import tqdm
+
+from .data import CLASSES, make_shapes
+
+# Constructor arguments per layer type, read back from attributes of the same name.
+_ARGS = {
+    "Conv": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation"),
+    "MaxPool": ("kernel_size", "stride", "padding"),
+    "AvgPool": ("kernel_size", "stride", "padding"),
+    "AdaptiveAvgPool": ("output_size",),
+    "GlobalAvgPool": ("keepdims",),
+    "Flatten": ("start_dim", "end_dim"),
+    "Linear": ("in_features", "out_features"),
+    "BatchNorm": ("num_features", "eps", "momentum"),
+    "Dropout": ("p",),
+    "LeakyReLU": ("negative_slope",),
+}
+
+
+def _jsonable(v):
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    return v
+
+
+def describe(model):
+    """The architecture of an ``nn.Sequential`` as a JSON-able list of layer specs."""
+    layers = list(model) if not hasattr(model, "named_children") else [m for _, m in model.named_children()]
+    spec = []
+    for m in layers:
+        name = type(m).__name__
+        if name == "Sequential":
+            spec.append({"type": "Sequential", "layers": describe(m)})
+            continue
+        keys = next((v for k, v in _ARGS.items() if name.startswith(k)), ())
+        args = {k: _jsonable(getattr(m, k)) for k in keys if hasattr(m, k)}
+        if hasattr(m, "bias") and keys and name.startswith(("Conv", "Linear")):
+            args["bias"] = m.bias is not None
+        spec.append({"type": name, "args": args})
+    return spec
+
+
+def build(spec):
+    """An ``nn.Sequential`` from :func:`describe`'s output; unknown types raise a clear error."""
+    from minicnn import nn
+
+    layers = []
+    for i, item in enumerate(spec):
+        kind = item.get("type")
+        if kind == "Sequential":
+            layers.append(build(item["layers"]))
+            continue
+        cls = getattr(nn, str(kind), None)
+        if cls is None:
+            raise ValueError(f"model arch: layer {i} has unknown type {kind!r} (not in minicnn.nn)")
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in item.get("args", {}).items()}
+        layers.append(cls(**args))
+    return nn.Sequential(*layers)
+
+
+def save_model(model, path, meta=None):
+    """Write the weights and the architecture (``meta["arch"]``) to ``path`` (.npz, atomic)."""
+    import minicnn as mc
+
+    return mc.save(model, path, meta={**(meta or {}), "arch": describe(model)})
+
+
+def load_model(path):
+    """``(model, meta)`` from a file written by :func:`save_model`."""
+    import minicnn as mc
+
+    state, meta = mc.load(path)
+    if "arch" not in meta:
+        raise ValueError(f"load_model: {path} has no 'arch' in its metadata; save it with "
+                         f"minicnn.visualize.model.save_model (or pass the model in Python)")
+    model = build(meta["arch"])
+    model.load_state_dict(state)
+    model.eval()
+    return model, meta
+
+
+def default_model(in_channels=3, n_classes=len(CLASSES), width=16):
+    """A small ConvNet for 32x32 colour images.
+
+    Receptive fields: layer "0" 3x3, "3" 8x8, "6" 18x18 (jump 4); three conv
+    stages give three levels of the Zeiler–Fergus story.
+    """
+    from minicnn import nn
+
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(2 * w, 3 * w, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3 * w, n_classes),
+    )
+
+
+def accuracy(model, images, labels, batch_size=128):
+    import minicnn as mc
+
+    model.eval()
+    correct = 0
+    with mc.no_grad():
+        for i in range(0, len(images), batch_size):
+            logits = model(mc.Tensor(images[i:i + batch_size])).data
+            correct += int((np.asarray(logits).argmax(axis=1) == labels[i:i + batch_size]).sum())
+    return correct / len(images)
+
+
+def train_default(quick=False, seed=0, n_train=None, epochs=None, progress=True):
+    """Train :func:`default_model` on the shapes data set.
+
+    Returns ``(model, info)``, info holding the train/test accuracy and sizes.
+    """
+    import minicnn as mc
+    import minicnn.functional as F
+    from minicnn import optim
+
+    n_train = n_train or (600 if quick else 2400)
+    epochs = epochs or (4 if quick else 8)
+    mc.seed(seed)
+    x, y = make_shapes(n_train, seed=seed)
+    xt, yt = make_shapes(max(n_train // 4, 60), seed=seed + 1)
+    model = default_model()
+    opt = optim.Adam(model.parameters(), lr=3e-3)
+    rng = np.random.default_rng(seed)
+    batch = 32
+    steps = epochs * (-(-n_train // batch))
+    bar = tqdm(total=steps, desc="visualize: training the default model", disable=not progress or None)
+    loss_value = float("nan")
+    for _ in range(epochs):
+        model.train()
+        order = rng.permutation(n_train)
+        for i in range(0, n_train, batch):
+            idx = order[i:i + batch]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(mc.Tensor(x[idx])), y[idx])
+            loss.backward()
+            opt.step()
+            loss_value = loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
+    bar.close()
+    info = {"train_accuracy": accuracy(model, x, y), "test_accuracy": accuracy(model, xt, yt),
+            "final_loss": loss_value, "n_train": n_train, "epochs": epochs}
+    model.eval()
+    return model, info
