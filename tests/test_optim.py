@@ -39,7 +39,8 @@ def _data():
 def test_update_sequence_matches_torch(name, kwargs):
     torch = pytest.importorskip("torch")
     ours, theirs = _pair(torch)
-    opt, topt = getattr(optim, name)(ours.parameters(), **kwargs), getattr(torch.optim, name)(theirs.parameters(), **kwargs)
+    opt = getattr(optim, name)(ours.parameters(), **kwargs)
+    topt = getattr(torch.optim, name)(theirs.parameters(), **kwargs)
     x, y = _data()
     for _ in range(6):
         opt.zero_grad()
