@@ -218,7 +218,8 @@ class Module:
         """Ordered dict ``dotted name -> array`` of every parameter and buffer.
 
         The arrays are copies, so a saved snapshot is not changed by later
-        training steps. Shared parameters appear once, under their first name.
+        training steps. A submodule used twice (shared) is saved once, under
+        its first name.
         """
         state = OrderedDict()
         for prefix, m in self.named_modules():
