@@ -184,7 +184,7 @@ def scan_folder(root: str) -> list:
     """[(identity, path), ...] for either layout (see module docstring), sorted."""
     if not os.path.isdir(root):
         raise ValueError(f"data folder {root!r} does not exist or is not a folder")
-    subdirs = sorted(e for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    subdirs = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
     items = [(d.name, p) for d in subdirs for p in _list_files(d.path)]
     if not items:  # flat layout: identity = file name up to the first dot
         items = [(os.path.basename(p).split(".", 1)[0], p) for p in _list_files(root)]

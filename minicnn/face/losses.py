@@ -103,6 +103,17 @@ def pair_features(f1, f2, kind: str = "abs", eps: float = 1e-6):
     raise ValueError(f"pair_features: kind must be 'abs' or 'chi2', got {kind!r}")
 
 
+def pair_logits(f1, f2, weight, bias, kind: str = "abs"):
+    """Logits of the binary head ``sum_k w_k phi_k(f1, f2) + b`` -> (N,); weight (D,), bias (1,)."""
+    return (pair_features(f1, f2, kind) * weight).sum(axis=-1) + bias
+
+
+def pair_bce(logits, same, reduction: str = "mean"):
+    """Binary cross-entropy of pair logits (N,) against ``same`` (N,) (1 = same person)."""
+    target = mc.Tensor(np.asarray(same, dtype=logits.dtype).reshape(logits.shape))
+    return F.binary_cross_entropy_with_logits(logits, target, reduction=reduction)
+
+
 class PairHead(nn.Module):
     """Verification as logistic regression on a pair: ``y_hat = sigmoid(sum_k w_k phi_k + b)``.
 
@@ -120,8 +131,7 @@ class PairHead(nn.Module):
         self.bias = nn.Parameter(np.ones((1,), dtype=np.float32))
 
     def forward(self, f1, f2):
-        phi = pair_features(f1, f2, self.kind)
-        return (phi * self.weight).sum(axis=-1) + self.bias
+        return pair_logits(f1, f2, self.weight, self.bias, self.kind)
 
     def probability(self, f1, f2) -> np.ndarray:
         with mc.no_grad():
@@ -129,9 +139,7 @@ class PairHead(nn.Module):
 
     def loss(self, f1, f2, same, reduction: str = "mean"):
         """Binary cross-entropy of the head's logits against ``same`` (1 = same person)."""
-        logits = self.forward(f1, f2)
-        target = mc.Tensor(np.asarray(same, dtype=logits.dtype).reshape(logits.shape))
-        return F.binary_cross_entropy_with_logits(logits, target, reduction=reduction)
+        return pair_bce(self.forward(f1, f2), same, reduction)
 
 
 def fit_distance_calibration(dist, same, iters: int = 50) -> tuple:

@@ -117,7 +117,7 @@ def render_face(ident: FaceIdentity, rng: np.random.Generator, size=(64, 64), ch
     f = ident
     Uf = U - yaw * np.sqrt(np.clip(1 - (U / f.face_w) ** 2, 0, 1))  # features follow the turn
 
-    bg = np.clip(u(0.1, 0.95) + np.zeros(3) + z * rng.normal(0, 0.08, 3), 0, 1)
+    bg = np.clip(0.5 + z * (u(0.1, 0.95) - 0.5) + z * rng.normal(0, 0.08, 3), 0, 1)
     img = np.broadcast_to(bg[:, None, None] * (1 + 0.3 * z * u(-1, 1) * xs), (3, h, w)).copy()
 
     def paint(mask, color):
@@ -170,7 +170,7 @@ def render_face(ident: FaceIdentity, rng: np.random.Generator, size=(64, 64), ch
     tilt = z * u(0, 0.9)  # 0 = frontal light
     light = np.array([np.sin(tilt) * np.cos(theta), np.sin(tilt) * np.sin(theta), np.cos(tilt)])
     lam = np.clip(nu * light[0] + nv * light[1] + nz * light[2], 0, 1)
-    amb = u(0.25, 0.55)
+    amb = 0.4 + z * u(-0.15, 0.15)
     head = np.maximum(face, hair_back)
     shade = head * (amb + (1 - amb) * lam) + (1 - head) * 1.0
     img = img * shade[None] * (1.0 + z * u(-0.25, 0.25))
