@@ -84,11 +84,41 @@ def _span(off, s, n_in, n_out):
     return lo, hi
 
 
+@njit(cache=True, inline="always")
+def _row(a, start, count, step):
+    """The ``count`` cells ``a[start], a[start + step], ...`` of a 1-D row as a view.
+
+    A step of 1 gives a contiguous view, which keeps the loops below SIMD-friendly.
+    """
+    return a[start:start + (count - 1) * step + 1:step]
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _axpy(y, x, a):
+    """y += a * x over two equal-length rows (loop from 0: no negative-index checks, so it vectorises)."""
+    for q in range(y.shape[0]):
+        y[q] += a * x[q]
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _dot(x, y, acc):
+    for q in range(x.shape[0]):
+        acc += x[q] * y[q]
+    return acc
+
+
+@njit(cache=True, inline="always")
+def _copy(dst, src):
+    for q in range(dst.shape[0]):
+        dst[q] = src[q]
+
+
 @njit(parallel=True, cache=True)
 def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
     """col[j, (c, kd, kh, kw), (r - r0) * OW + ow] = x_pad[n0 + j, c, window cell].
 
-    Rows ``r = od * OH + oh`` in ``[r0, r0 + nr)`` of samples ``n0 .. n0 + nt``.
+    Rows ``r = od * OH + oh`` in ``[r0, r0 + nr)`` of samples ``n0 .. n0 + nt``;
+    one task per row of ``col`` (contiguous writes, the input plane stays in cache).
     """
     _, C, D, H, W = x.shape
     KK = kd_ * kh_ * kw_
@@ -102,21 +132,21 @@ def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
         kw = k % kw_
         off = kw * dl[2] - lo[2]
         a, b = _span(off, st[2], W, ow_)
-        n = n0 + j
+        dst_row = col[j, ck]
         for r in range(r0, r0 + nr):
-            base = (r - r0) * ow_
+            dst = dst_row[(r - r0) * ow_:(r - r0 + 1) * ow_]
             iz = (r // oh_) * st[0] + kd * dl[0] - lo[0]
             iy = (r % oh_) * st[1] + kh * dl[1] - lo[1]
-            if iz < 0 or iz >= D or iy < 0 or iy >= H:
-                for q in range(ow_):
-                    col[j, ck, base + q] = 0
+            if iz < 0 or iz >= D or iy < 0 or iy >= H or b == a:
+                dst[:] = 0
                 continue
-            for q in range(a):
-                col[j, ck, base + q] = 0
-            for q in range(a, b):
-                col[j, ck, base + q] = x[n, c, iz, iy, q * st[2] + off]
-            for q in range(b, ow_):
-                col[j, ck, base + q] = 0
+            dst[:a] = 0
+            dst[b:] = 0
+            src = x[n0 + j, c, iz, iy]
+            if st[2] == 1:
+                _copy(dst[a:b], src[a + off:b + off])
+            else:
+                _copy(dst[a:b], _row(src, a * st[2] + off, b - a, st[2]))
 
 
 @njit(parallel=True, cache=True)
@@ -131,27 +161,34 @@ def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
     for task in prange(nt * C):
         j = task // C
         c = task % C
-        n = n0 + j
         for k in range(KK):
             kd = k // (kh_ * kw_)
             kh = (k // kw_) % kh_
             kw = k % kw_
-            ck = c * KK + k
             off = kw * dl[2] - lo[2]
             a, b = _span(off, st[2], W, ow_)
+            if b == a:
+                continue
+            src_row = col[j, c * KK + k]
             for r in range(r0, r0 + nr):
                 iz = (r // oh_) * st[0] + kd * dl[0] - lo[0]
                 iy = (r % oh_) * st[1] + kh * dl[1] - lo[1]
                 if iz < 0 or iz >= D or iy < 0 or iy >= H:
                     continue
-                base = (r - r0) * ow_
-                for q in range(a, b):
-                    gx[n, c, iz, iy, q * st[2] + off] += col[j, ck, base + q]
+                src = src_row[(r - r0) * ow_ + a:(r - r0) * ow_ + b]
+                dst = gx[n0 + j, c, iz, iy]
+                if st[2] == 1:
+                    _axpy(dst[a + off:b + off], src, 1.0)
+                else:
+                    _axpy(_row(dst, a * st[2] + off, b - a, st[2]), src, 1.0)
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _direct_fwd(x, w, st, dl, lo, y):
-    """y[n, o] = sum over c, k of w[o, c, k] * x_pad[n, c, o*s + k*d]; one task per (n, o)."""
+    """y[n, o] = sum over c, k of w[o, c, k] * x_pad[n, c, o*s + k*d]; one task per (n, o).
+
+    Each step adds one weight times one input row to one output row (a SIMD axpy along W).
+    """
     _, C, D, H, W = x.shape
     O, _, KD, KH, KW = w.shape
     N, _, OD, OH, OW = y.shape
@@ -173,11 +210,14 @@ def _direct_fwd(x, w, st, dl, lo, y):
                                 continue
                             xr = x[n, c, iz, iy]
                             for kw in range(KW):
-                                wv = w[o, c, kd, kh, kw]
                                 off = kw * dl[2] - lo[2]
                                 a, b = _span(off, st[2], W, OW)
-                                for q in range(a, b):
-                                    yr[q] += wv * xr[q * st[2] + off]
+                                if b == a:
+                                    continue
+                                if st[2] == 1:
+                                    _axpy(yr[a:b], xr[a + off:b + off], w[o, c, kd, kh, kw])
+                                else:
+                                    _axpy(yr[a:b], _row(xr, a * st[2] + off, b - a, st[2]), w[o, c, kd, kh, kw])
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -204,11 +244,14 @@ def _direct_bwd_input(gy, w, st, dl, lo, gx):
                                 continue
                             xr = gx[n, c, iz, iy]
                             for kw in range(KW):
-                                wv = w[o, c, kd, kh, kw]
                                 off = kw * dl[2] - lo[2]
                                 a, b = _span(off, st[2], W, OW)
-                                for q in range(a, b):
-                                    xr[q * st[2] + off] += wv * gr[q]
+                                if b == a:
+                                    continue
+                                if st[2] == 1:
+                                    _axpy(xr[a + off:b + off], gr[a:b], w[o, c, kd, kh, kw])
+                                else:
+                                    _axpy(_row(xr, a * st[2] + off, b - a, st[2]), gr[a:b], w[o, c, kd, kh, kw])
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -226,20 +269,138 @@ def _direct_bwd_weight(gy, x, st, dl, lo, zero, gw):
                     off = kw * dl[2] - lo[2]
                     a, b = _span(off, st[2], W, OW)
                     acc = zero  # a scalar of the array dtype: float32 sums stay float32 (SIMD width)
-                    for n in range(N):
-                        for od in range(OD):
-                            iz = od * st[0] + kd * dl[0] - lo[0]
-                            if iz < 0 or iz >= D:
-                                continue
-                            for oh in range(OH):
-                                iy = oh * st[1] + kh * dl[1] - lo[1]
-                                if iy < 0 or iy >= H:
+                    if b > a:
+                        for n in range(N):
+                            for od in range(OD):
+                                iz = od * st[0] + kd * dl[0] - lo[0]
+                                if iz < 0 or iz >= D:
                                     continue
-                                gr = gy[n, o, od, oh]
-                                xr = x[n, c, iz, iy]
-                                for q in range(a, b):
-                                    acc += gr[q] * xr[q * st[2] + off]
+                                for oh in range(OH):
+                                    iy = oh * st[1] + kh * dl[1] - lo[1]
+                                    if iy < 0 or iy >= H:
+                                        continue
+                                    gr = gy[n, o, od, oh]
+                                    xr = x[n, c, iz, iy]
+                                    if st[2] == 1:
+                                        acc = _dot(gr[a:b], xr[a + off:b + off], acc)
+                                    else:
+                                        acc = _dot(gr[a:b], _row(xr, a * st[2] + off, b - a, st[2]), acc)
                     gw[o, c, kd, kh, kw] = acc
+
+
+# ----------------------------------------------------------------------------
+# Stride-1 direct convolution on "wide" flat rows
+#
+# With stride 1, the input cell read by output position q = (n, z, y, x) for
+# kernel offset k is x_pad[n, z + kz*dz, y + ky*dy, x + kx*dx]; in the flat,
+# zero-padded, channel-major copy xp[c] (pitch Wp per row, Hp*Wp per plane,
+# Pn = Dp*Hp*Wp per sample) that is xp[c][q + off_k] when q is counted with the
+# same pitches.  So one kernel tap is ONE long axpy over every sample and
+# position at once (the few "wide" positions with x >= OW or y >= OH are
+# computed and thrown away), instead of one short axpy per output row.
+# ----------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def _pad_channel_major(x, lo, hi, xp):
+    """xp[c, n*Pn : (n+1)*Pn] = zero-padded x[n, c], flattened."""
+    N, C, D, H, W = x.shape
+    Dp, Hp, Wp = D + lo[0] + hi[0], H + lo[1] + hi[1], W + lo[2] + hi[2]
+    for task in prange(C * N):
+        c = task // N
+        n = task % N
+        block = xp[c, n * Dp * Hp * Wp:(n + 1) * Dp * Hp * Wp]
+        block[:] = 0
+        for z in range(D):
+            for y in range(H):
+                start = ((z + lo[0]) * Hp + y + lo[1]) * Wp + lo[2]
+                _copy(block[start:start + W], x[n, c, z, y])
+
+
+@njit(parallel=True, cache=True)
+def _widen(gy, pitch, gyw):
+    """gyw[o, n*Pn + (z*Hp + y)*Wp + x] = gy[n, o, z, y, x], zero elsewhere (pitch = (Dp, Hp, Wp))."""
+    N, O, OD, OH, OW = gy.shape
+    Pn = pitch[0] * pitch[1] * pitch[2]
+    for task in prange(O * N):
+        o = task // N
+        n = task % N
+        block = gyw[o, n * Pn:(n + 1) * Pn]
+        block[:] = 0
+        for z in range(OD):
+            for y in range(OH):
+                start = (z * pitch[1] + y) * pitch[2]
+                _copy(block[start:start + OW], gy[n, o, z, y])
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _flat_fwd(xp, w3, offs, q_all, chunk, pitch, y):
+    """y[n, o] from taps on the wide rows; one task per (output channel, chunk of positions)."""
+    N, O, OD, OH, OW = y.shape
+    C = xp.shape[0]
+    T = offs.shape[0]
+    Dp, Hp, Wp = pitch
+    n_chunks = (q_all + chunk - 1) // chunk
+    for task in prange(O * n_chunks):
+        o = task // n_chunks
+        q0 = (task % n_chunks) * chunk
+        q1 = min(q0 + chunk, q_all)
+        acc = np.zeros(q1 - q0, dtype=y.dtype)
+        for c in range(C):
+            row = xp[c]
+            for t in range(T):
+                _axpy(acc, row[q0 + offs[t]:q1 + offs[t]], w3[o, c, t])
+        for r in range(q0 // Wp, (q1 + Wp - 1) // Wp):  # chunks start on a row: keep the real outputs
+            n = r // (Dp * Hp)
+            z = (r // Hp) % Dp
+            yy = r % Hp
+            if z < OD and yy < OH:
+                _copy(y[n, o, z, yy], acc[r * Wp - q0:r * Wp - q0 + OW])
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _flat_bwd_input(gyw, w3, offs, q_all, chunk, pitch, lo, gx):
+    """gx[n, c] = sum over o, taps of w * gy shifted back by the tap; one task per (input channel, chunk)."""
+    N, C, D, H, W = gx.shape
+    O = gyw.shape[0]
+    T = offs.shape[0]
+    Dp, Hp, Wp = pitch
+    total = N * Dp * Hp * Wp
+    n_chunks = (total + chunk - 1) // chunk
+    for task in prange(C * n_chunks):
+        c = task // n_chunks
+        i0 = (task % n_chunks) * chunk
+        i1 = min(i0 + chunk, total)
+        acc = np.zeros(i1 - i0, dtype=gx.dtype)
+        for o in range(O):
+            row = gyw[o]
+            for t in range(T):
+                a = max(i0, offs[t])
+                b = min(i1, offs[t] + q_all)
+                if b > a:
+                    _axpy(acc[a - i0:b - i0], row[a - offs[t]:b - offs[t]], w3[o, c, t])
+        for r in range(i0 // Wp, (i1 + Wp - 1) // Wp):  # crop the padding away
+            n = r // (Dp * Hp)
+            z = (r // Hp) % Dp - lo[0]
+            yy = r % Hp - lo[1]
+            if 0 <= z < D and 0 <= yy < H:
+                start = r * Wp - i0 + lo[2]
+                _copy(gx[n, c, z, yy], acc[start:start + W])
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _flat_bwd_weight(gyw, xp, offs, q_all, chunk, zero, gw3):
+    """gw[o, c, t] = dot(gy wide row o, xp[c] shifted by tap t); one task per (o, c)."""
+    O, C, T = gw3.shape
+    for task in prange(O * C):
+        o = task // C
+        c = task % C
+        acc = np.zeros(T, dtype=gw3.dtype)
+        for q0 in range(0, q_all, chunk):  # chunks keep both rows in cache across the taps
+            q1 = min(q0 + chunk, q_all)
+            g = gyw[o, q0:q1]
+            for t in range(T):
+                acc[t] = _dot(g, xp[c, q0 + offs[t]:q1 + offs[t]], acc[t])
+        for t in range(T):
+            gw3[o, c, t] = acc[t] + zero
 
 
 # ----------------------------------------------------------------------------
@@ -353,7 +514,7 @@ def _conv_args(x_shape, w_shape, stride, padding, dilation):
     s5 = _geom(x_shape[2:], d, 1)
     k5 = _geom(w_shape[2:], d, 1)
     out = tuple((s + a + b - e * (k - 1) - 1) // t + 1 for s, a, b, e, k, t in zip(s5, lo, hi, dl, k5, st))
-    return d, st, dl, lo, k5, out
+    return d, st, dl, lo, hi, s5, k5, out
 
 
 def _contig(a, dtype):
@@ -380,18 +541,51 @@ def _tiles(n, rows, ow, filt, itemsize):
                 yield n0, 1, r0, min(band, rows - r0)
 
 
-def _is_direct(c_in, kernel):
-    return c_in * int(np.prod(kernel)) <= DIRECT_MAX_FILTER
+def _method(c_in, kernel, stride):
+    """The dispatch rule of the module docstring: "flat", "rows" or "gemm"."""
+    if c_in * int(np.prod(kernel)) > DIRECT_MAX_FILTER:
+        return "gemm"
+    return "flat" if all(s == 1 for s in stride) else "rows"
+
+
+FLAT_CHUNK = 4096  # positions per task in the flat kernels: the accumulator row stays in L1
+
+
+class _Flat:
+    """Geometry of the stride-1 wide-row layout (see the comment above _pad_channel_major)."""
+
+    def __init__(self, n, s5, k5, dl, lo, hi, out):
+        self.pitch = tuple(s + a + b for s, a, b in zip(s5, lo, hi))
+        dp, hp, wp = self.pitch
+        self.pn = dp * hp * wp
+        self.q_all = (n - 1) * self.pn + ((out[0] - 1) * hp + out[1] - 1) * wp + out[2]
+        self.offs = np.array([(kz * dl[0] * hp + ky * dl[1]) * wp + kx * dl[2]
+                              for kz in range(k5[0]) for ky in range(k5[1]) for kx in range(k5[2])], dtype=np.int64)
+        self.chunk = max(FLAT_CHUNK // wp, 1) * wp  # whole rows per chunk
+
+    def padded(self, x5, lo, hi):
+        xp = np.empty((x5.shape[1], x5.shape[0] * self.pn), dtype=x5.dtype)
+        _pad_channel_major(x5, lo, hi, xp)
+        return xp
+
+    def widened(self, gy5):
+        gyw = np.empty((gy5.shape[1], gy5.shape[0] * self.pn), dtype=gy5.dtype)
+        _widen(gy5, self.pitch, gyw)
+        return gyw
 
 
 def _conv_forward(x, w, stride, padding, dilation):
-    d, st, dl, lo, k5, out = _conv_args(x.shape, w.shape, stride, padding, dilation)
+    d, st, dl, lo, hi, s5, k5, out = _conv_args(x.shape, w.shape, stride, padding, dilation)
     x5 = _to5d(_contig(x, x.dtype), d)
     w5 = _to5d(_contig(w, x.dtype), d)
     n, c = x.shape[:2]
     o = w.shape[0]
     y5 = np.empty((n, o) + out, dtype=x.dtype)
-    if _is_direct(c, k5):
+    method = _method(c, k5, st)
+    if method == "flat":
+        g = _Flat(n, s5, k5, dl, lo, hi, out)
+        _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, y5)
+    elif method == "rows":
         _direct_fwd(x5, w5, st, dl, lo, y5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
@@ -409,14 +603,18 @@ def _conv_forward(x, w, stride, padding, dilation):
 
 
 def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
-    d, st, dl, lo, k5, out = _conv_args(x_shape, w.shape, stride, padding, dilation)
+    d, st, dl, lo, hi, s5, k5, out = _conv_args(x_shape, w.shape, stride, padding, dilation)
     dtype = gy.dtype
     gy5 = _to5d(_contig(gy, dtype), d)
     w5 = _to5d(_contig(w, dtype), d)
     n, c = x_shape[:2]
     o = w.shape[0]
-    gx5 = np.empty((n, c) + _geom(x_shape[2:], d, 1), dtype=dtype)
-    if _is_direct(c, k5):
+    gx5 = np.empty((n, c) + s5, dtype=dtype)
+    method = _method(c, k5, st)
+    if method == "flat":
+        g = _Flat(n, s5, k5, dl, lo, hi, out)
+        _flat_bwd_input(g.widened(gy5), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, lo, gx5)
+    elif method == "rows":
         _direct_bwd_input(gy5, w5, st, dl, lo, gx5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
@@ -434,15 +632,21 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
 
 
 def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
-    d, st, dl, lo, k5, out = _conv_args(x.shape, w_shape, stride, padding, dilation)
+    d, st, dl, lo, hi, s5, k5, out = _conv_args(x.shape, w_shape, stride, padding, dilation)
     dtype = gy.dtype
     gy5 = _to5d(_contig(gy, dtype), d)
     x5 = _to5d(_contig(x, dtype), d)
     n, c = x.shape[:2]
     o = w_shape[0]
-    if _is_direct(c, k5):
+    method = _method(c, k5, st)
+    if method != "gemm":
         gw5 = np.empty((o, c) + k5, dtype=dtype)
-        _direct_bwd_weight(gy5, x5, st, dl, lo, dtype.type(0), gw5)
+        if method == "flat":
+            g = _Flat(n, s5, k5, dl, lo, hi, out)
+            _flat_bwd_weight(g.widened(gy5), g.padded(x5, lo, hi), g.offs, g.q_all, g.chunk, dtype.type(0),
+                             gw5.reshape(o, c, -1))
+        else:
+            _direct_bwd_weight(gy5, x5, st, dl, lo, dtype.type(0), gw5)
         return gw5.reshape(tuple(w_shape))
     filt = c * k5[0] * k5[1] * k5[2]
     rows, ow = out[0] * out[1], out[2]
