@@ -1,0 +1,459 @@
+"""GPU benchmark: minicnn on CuPy against PyTorch on CUDA (cuDNN), in one run.
+
+``python -m minicnn.bench --device cuda`` (or ``python -m minicnn.bench.gpu``)
+times, on the GPU, the convolution and pooling cases of the CPU benchmark
+plus larger ones (batch 64 of the 56x56x64 layer, a 512x512 style-transfer
+step), and writes ``benchmarks/RESULTS-GPU.md`` naming the GPU.
+
+How it measures.  Each timing is the median of ``repeats`` runs after
+warm-up, wall clock around the call with the device synchronised before and
+after, so Python and launch overhead count (they are what a user waits for).
+Both libraries compute in float32 with TF32 *off* (``torch.backends.*.
+allow_tf32 = False``) so the two do the same arithmetic; cuDNN may pick its
+fastest algorithm (``cudnn.benchmark = True``).  Every case also compares
+the outputs of the two libraries (``max_rel_err``).
+
+Nothing here runs without a GPU: :func:`run_gpu_benchmark` raises with the
+reason from :func:`minicnn.cuda.unavailable_reason`.  PyTorch is optional;
+without it only minicnn's times are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import cuda
+
+# (label, op, d, N, C_in, spatial, C_out, kernel, stride, padding): the CPU
+# benchmark's cases (issue 3) followed by the GPU-sized ones.
+CASES = [
+    ("conv2d 8,3,32x32->16 k3 s1 p1", "conv", 2, 8, 3, (32, 32), 16, 3, 1, 1),
+    ("conv2d 8,64,56x56->64 k3 s1 p1", "conv", 2, 8, 64, (56, 56), 64, 3, 1, 1),
+    ("conv2d 8,256,14x14->256 k3 s1 p1", "conv", 2, 8, 256, (14, 14), 256, 3, 1, 1),
+    ("conv2d 8,32,64x64->64 k5 s2 p2", "conv", 2, 8, 32, (64, 64), 64, 5, 2, 2),
+    ("conv1d 64,1,1000->16 k5", "conv", 1, 64, 1, (1000,), 16, 5, 1, 0),
+    ("conv1d 64,1,14->16 k5", "conv", 1, 64, 1, (14,), 16, 5, 1, 0),
+    ("conv3d 4,1,14^3->16 k5", "conv", 3, 4, 1, (14, 14, 14), 16, 5, 1, 0),
+    ("conv3d 2,8,32^3->16 k3 p1", "conv", 3, 2, 8, (32, 32, 32), 16, 3, 1, 1),
+    ("max_pool2d 8,64,56x56 k2 s2", "max_pool", 2, 8, 64, (56, 56), 64, 2, 2, 0),
+    ("conv2d 64,64,56x56->64 k3 s1 p1", "conv", 2, 64, 64, (56, 56), 64, 3, 1, 1),
+    ("max_pool2d 64,64,56x56 k2 s2", "max_pool", 2, 64, 64, (56, 56), 64, 2, 2, 0),
+]
+STYLE_SIZE = 512
+# VGG-19 up to conv5_1 ("P" = 2x2 average pooling, as Gatys et al. suggest for synthesis)
+VGG19_TO_CONV5_1 = [64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P", 512, 512, 512, 512, "P", 512]
+STYLE_LAYERS = (0, 2, 4, 8, 12)  # conv1_1, conv2_1, conv3_1, conv4_1, conv5_1 (index among convs)
+CONTENT_LAYER = 9  # conv4_2
+
+
+def _median_ms(fn, sync, repeats, warmup):
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def _rel_err(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def _conv_flops(case):
+    _, _, d, n, c_in, spatial, c_out, k, s, p = case
+    out = [(x + 2 * p - k) // s + 1 for x in spatial]
+    return 2.0 * n * c_out * math.prod(out) * c_in * k ** d
+
+
+# ----------------------------------------------------------------------------
+# One case, both libraries
+# ----------------------------------------------------------------------------
+def _case_inputs(case, seed=0):
+    label, op, d, n, c_in, spatial, c_out, k, s, p = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in) + tuple(spatial)).astype(np.float32)
+    w = (rng.standard_normal((c_out, c_in) + (k,) * d) / math.sqrt(c_in * k ** d)).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    return x, w, b
+
+
+def _minicnn_case(case, xs, device):
+    import minicnn as mc
+    import minicnn.functional as F
+
+    _, op, d, _, _, _, _, k, s, p = case
+    x, w, b = (mc.Tensor(a, requires_grad=True).to(device) for a in xs)
+    if op == "conv":
+        def fwd():
+            return getattr(F, f"conv{d}d")(x, w, b, stride=s, padding=p)
+    else:
+        def fwd():
+            return getattr(F, f"max_pool{d}d")(x, k, s, p)
+
+    gy = mc.Tensor(np.ones(fwd().shape, dtype=np.float32)).to(device)
+
+    def fwd_bwd():
+        for t in (x, w, b):
+            t.grad = None
+        fwd().backward(gy)
+
+    return fwd, fwd_bwd
+
+
+def _torch_case(case, xs, device):
+    import torch
+    import torch.nn.functional as TF
+
+    _, op, d, _, _, _, _, k, s, p = case
+    x, w, b = (torch.tensor(a, device=device, requires_grad=True) for a in xs)
+    conv = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}[d]
+    pool = {1: TF.max_pool1d, 2: TF.max_pool2d, 3: TF.max_pool3d}[d]
+
+    def fwd():
+        with torch.no_grad():
+            return conv(x, w, b, stride=s, padding=p) if op == "conv" else pool(x, k, s, p)
+
+    def fwd_grad():
+        return conv(x, w, b, stride=s, padding=p) if op == "conv" else pool(x, k, s, p)
+
+    gy = torch.ones_like(fwd())
+
+    def fwd_bwd():
+        for t in (x, w, b):
+            t.grad = None
+        fwd_grad().backward(gy)
+
+    return fwd, fwd_bwd
+
+
+def _torch_ready(device="cuda"):
+    try:
+        import torch
+    except ImportError:
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
+        return None
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return torch
+
+
+# ----------------------------------------------------------------------------
+# Style-transfer step (VGG-19-shaped, random weights: the time does not depend on them)
+# ----------------------------------------------------------------------------
+def _vgg_weights(seed=0):
+    rng = np.random.default_rng(seed)
+    params, c_in = [], 3
+    for v in VGG19_TO_CONV5_1:
+        if v == "P":
+            continue
+        w = (rng.standard_normal((v, c_in, 3, 3)) * math.sqrt(2.0 / (9 * c_in))).astype(np.float32)
+        params.append((w, np.zeros(v, np.float32)))
+        c_in = v
+    return params
+
+
+def _features(x, params, conv, relu, pool):
+    """Activations of the style layers and the content layer (same code for both libraries)."""
+    feats, i = {}, 0
+    for v in VGG19_TO_CONV5_1:
+        if v == "P":
+            x = pool(x)
+            continue
+        x = relu(conv(x, *params[i]))
+        if i in STYLE_LAYERS or i == CONTENT_LAYER:
+            feats[i] = x
+        i += 1
+    return feats
+
+
+def _style_cost(feats, targets, gram, mse):
+    cost = mse(feats[CONTENT_LAYER], targets[CONTENT_LAYER])
+    for i in STYLE_LAYERS:
+        cost = cost + 0.2 * mse(gram(feats[i]), targets[i])
+    return cost
+
+
+def _minicnn_style_step(size, device, seed=0):
+    import minicnn as mc
+    import minicnn.functional as F
+    import minicnn.optim as optim
+
+    rng = np.random.default_rng(seed)
+    params = [tuple(mc.Tensor(a).to(device) for a in wb) for wb in _vgg_weights(seed)]
+
+    def conv(x, w, b):
+        return F.conv2d(x, w, b, padding=1)
+
+    def pool(x):
+        return F.avg_pool2d(x, 2)
+
+    def gram(f):
+        c = f.shape[1]
+        m = f.reshape(c, -1)
+        return (m @ m.T) / float(m.shape[1])
+
+    def mse(a, b):
+        return ((a - b) ** 2).mean()
+
+    content, style = (mc.Tensor(rng.random((1, 3, size, size), dtype=np.float32)).to(device) for _ in range(2))
+    with mc.no_grad():
+        cf = _features(content, params, conv, F.relu, pool)
+        sf = _features(style, params, conv, F.relu, pool)
+        targets = {CONTENT_LAYER: cf[CONTENT_LAYER], **{i: gram(sf[i]) for i in STYLE_LAYERS}}
+    image = mc.Tensor(content.data.copy(), requires_grad=True)
+    opt = optim.Adam([image], lr=0.02)
+    last = {}
+
+    def step():
+        opt.zero_grad()
+        cost = _style_cost(_features(image, params, conv, F.relu, pool), targets, gram, mse)
+        cost.backward()
+        opt.step()
+        last["cost"] = cost
+
+    return step, last
+
+
+def _torch_style_step(size, device, seed=0):
+    import torch
+    import torch.nn.functional as TF
+
+    rng = np.random.default_rng(seed)
+    params = [tuple(torch.tensor(a, device=device) for a in wb) for wb in _vgg_weights(seed)]
+
+    def conv(x, w, b):
+        return TF.conv2d(x, w, b, padding=1)
+
+    def gram(f):
+        m = f.reshape(f.shape[1], -1)
+        return (m @ m.T) / float(m.shape[1])
+
+    def mse(a, b):
+        return ((a - b) ** 2).mean()
+
+    content, style = (torch.tensor(rng.random((1, 3, size, size), dtype=np.float32), device=device) for _ in range(2))
+    with torch.no_grad():
+        pool = lambda x: TF.avg_pool2d(x, 2)  # noqa: E731
+        cf = _features(content, params, conv, TF.relu, pool)
+        sf = _features(style, params, conv, TF.relu, pool)
+        targets = {CONTENT_LAYER: cf[CONTENT_LAYER], **{i: gram(sf[i]) for i in STYLE_LAYERS}}
+    image = content.clone().requires_grad_(True)
+    opt = torch.optim.Adam([image], lr=0.02)
+    last = {}
+
+    def step():
+        opt.zero_grad()
+        cost = _style_cost(_features(image, params, conv, TF.relu, pool), targets, gram, mse)
+        cost.backward()
+        opt.step()
+        last["cost"] = cost
+
+    return step, last
+
+
+# ----------------------------------------------------------------------------
+# The run
+# ----------------------------------------------------------------------------
+def run_gpu_benchmark(cases=None, repeats=10, warmup=2, torch_compare=True, style_size=STYLE_SIZE,
+                      budget_s=None, progress=True, device="cuda"):
+    """Time every case on the GPU; returns a list of row dicts.
+
+    Each row: ``case``, ``pass`` (``"forward"``, ``"forward+backward"`` or
+    ``"step"``), ``device``, ``minicnn_ms``, ``torch_ms`` (or None), ``ratio``
+    (minicnn / torch), ``gflops`` (minicnn's rate, conv only),
+    ``max_rel_err`` (forward output, or the style cost after the timed steps,
+    minicnn vs torch).  A row ``{"case", "skipped": reason}`` marks a case
+    not run.  ``cases`` is a list of tuples like :data:`CASES`;
+    ``style_size=None`` skips the style-transfer step; ``budget_s`` stops
+    starting new cases once that many seconds have passed.
+    ``device="cpu"`` runs the same code on the CPU (used to test this module).
+    """
+    if device == "cuda":
+        cuda.require("run_gpu_benchmark")
+    elif device != "cpu":
+        raise ValueError(f"run_gpu_benchmark: device must be 'cuda' or 'cpu', got {device!r}")
+    torch = _torch_ready(device) if torch_compare else None
+    cases = CASES if cases is None else cases
+
+    def sync():
+        if device == "cuda":
+            cuda.synchronize()
+            if torch is not None:
+                torch.cuda.synchronize()
+
+    start = time.perf_counter()
+    rows = []
+    jobs = list(cases) + ([("style",)] if style_size else [])
+    bar = {} if progress else {"disable": True}
+    for case in tqdm(jobs, desc="GPU benchmark", unit="case", **bar):
+        label = f"style step {style_size}x{style_size} (VGG-19 to conv5_1)" if case[0] == "style" else case[0]
+        if budget_s is not None and time.perf_counter() - start > budget_s:
+            rows.append(dict(case=label, skipped="time budget"))
+            continue
+        if case[0] == "style":
+            rows.append(_style_row(label, style_size, torch, sync, max(3, repeats // 2), device))
+        else:
+            rows.extend(_case_rows(case, torch, sync, repeats, warmup, device))
+        if device == "cuda":
+            import cupy
+
+            cupy.get_default_memory_pool().free_all_blocks()
+    return rows
+
+
+def _case_rows(case, torch, sync, repeats, warmup, device):
+    xs = _case_inputs(case)
+    m_fwd, m_fb = _minicnn_case(case, xs, device)
+    t_fwd = t_fb = err = None
+    if torch is not None:
+        t_fwd, t_fb = _torch_case(case, xs, device)
+        err = _rel_err(m_fwd().numpy(), t_fwd().cpu().numpy())
+    flops = _conv_flops(case) if case[1] == "conv" else None
+    rows = []
+    for name, mf, tf, mult in (("forward", m_fwd, t_fwd, 1), ("forward+backward", m_fb, t_fb, 3)):
+        m_ms = _median_ms(mf, sync, repeats, warmup)
+        t_ms = _median_ms(tf, sync, repeats, warmup) if tf is not None else None
+        rows.append({"case": case[0], "pass": name, "device": device, "minicnn_ms": m_ms, "torch_ms": t_ms,
+                     "ratio": (m_ms / t_ms) if t_ms else None,
+                     "gflops": (mult * flops / (m_ms * 1e6)) if flops else None, "max_rel_err": err})
+    return rows
+
+
+def _style_row(label, size, torch, sync, repeats, device):
+    m_step, m_last = _minicnn_style_step(size, device)
+    m_ms = _median_ms(m_step, sync, repeats, 1)
+    t_ms = err = None
+    if torch is not None:
+        t_step, t_last = _torch_style_step(size, device)
+        t_ms = _median_ms(t_step, sync, repeats, 1)
+        # same weights, images and number of Adam steps: the costs must agree
+        err = _rel_err(m_last["cost"].item(), t_last["cost"].item())
+    return {"case": label, "pass": "step", "device": device, "minicnn_ms": m_ms, "torch_ms": t_ms,
+            "ratio": (m_ms / t_ms) if t_ms else None, "gflops": None, "max_rel_err": err}
+
+
+def kernel_compile_seconds():
+    """Seconds the first float32 GPU convolution takes in this process (NVRTC compile + launch)."""
+    import minicnn as mc
+    import minicnn.functional as F
+    from ..kernels import cupy_gpu
+
+    if cupy_gpu._ready:
+        return 0.0
+    t0 = time.perf_counter()
+    x = mc.Tensor(np.ones((1, 1, 4, 4), np.float32)).to("cuda")
+    F.conv2d(x, mc.Tensor(np.ones((1, 1, 3, 3), np.float32)).to("cuda"))
+    cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def summarize(rows):
+    """Geometric-mean ratios: conv forward+backward, and the style step."""
+    conv_fb = [r["ratio"] for r in rows if r.get("pass") == "forward+backward" and r["case"].startswith("conv")
+               and r.get("ratio")]
+    style = [r["ratio"] for r in rows if r.get("pass") == "step" and r.get("ratio")]
+    geo = math.exp(sum(map(math.log, conv_fb)) / len(conv_fb)) if conv_fb else None
+    return dict(conv_fwd_bwd_geomean=geo, style_step_ratio=style[0] if style else None)
+
+
+def _fmt(v, spec):
+    return "—" if v is None else format(v, spec)
+
+
+def write_markdown(rows, path, meta):
+    """Write the table, the summary against the targets and ``meta`` (GPU name, versions) to ``path``."""
+    from ..io import atomic_write
+
+    s = summarize(rows)
+    lines = [
+        "# minicnn on the GPU vs PyTorch + cuDNN",
+        "",
+        f"GPU: **{meta.get('gpu', '?')}** · date {meta.get('date', '?')} · " + " · ".join(
+            f"{k} {v}" for k, v in meta.items() if k not in ("gpu", "date")),
+        "",
+        "Median wall-clock time per call (device synchronised), float32, TF32 off in both libraries, "
+        "cuDNN autotuning on. ratio = minicnn / PyTorch (lower is better).",
+        "",
+        "| case | pass | minicnn ms | PyTorch ms | ratio | minicnn GFLOP/s | max rel err |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r.get("skipped"):
+            lines.append(f"| {r['case']} | skipped ({r['skipped']}) | | | | | |")
+            continue
+        lines.append(f"| {r['case']} | {r['pass']} | {_fmt(r['minicnn_ms'], '.3f')} | {_fmt(r['torch_ms'], '.3f')} | "
+                     f"{_fmt(r['ratio'], '.2f')} | {_fmt(r['gflops'], '.1f')} | {_fmt(r['max_rel_err'], '.1e')} |")
+    geo, style = s["conv_fwd_bwd_geomean"], s["style_step_ratio"]
+    lines += [
+        "",
+        "Targets (issue 9): conv forward+backward geometric mean <= 2.0x PyTorch; style step at 512x512 <= 2.0x.",
+        "",
+        f"- conv forward+backward geometric mean ratio: **{_fmt(geo, '.2f')}** "
+        f"({'met' if geo is not None and geo <= 2.0 else 'NOT met' if geo is not None else 'not measured'})",
+        f"- style-transfer step ratio: **{_fmt(style, '.2f')}** "
+        f"({'met' if style is not None and style <= 2.0 else 'NOT met' if style is not None else 'not measured'})",
+        "",
+    ]
+    text = "\n".join(lines)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return text
+
+
+def environment():
+    """GPU name and library versions for the results file."""
+    import cupy
+
+    meta = dict(gpu=cuda.device_name(), date=datetime.date.today().isoformat(), cupy=cupy.__version__,
+                cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(), python=platform.python_version())
+    torch = _torch_ready()
+    if torch is not None:
+        meta["torch"] = torch.__version__
+        meta["cudnn"] = torch.backends.cudnn.version()
+    return meta
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m minicnn.bench.gpu", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--style-size", type=int, default=STYLE_SIZE, help="0 skips the style-transfer step")
+    ap.add_argument("--no-torch", action="store_true", help="time minicnn only")
+    ap.add_argument("--budget-s", type=float, default=None, help="start no new case after this many seconds")
+    ap.add_argument("--markdown", default="benchmarks/RESULTS-GPU.md")
+    ap.add_argument("--json", default=None, help="also write the rows as JSON here")
+    args = ap.parse_args(argv)
+    if not cuda.is_available():
+        raise SystemExit(f"python -m minicnn.bench.gpu: no usable GPU: {cuda.unavailable_reason()}")
+    meta = environment()
+    meta["kernel_compile_s"] = round(kernel_compile_seconds(), 2)
+    rows = run_gpu_benchmark(repeats=args.repeats, warmup=args.warmup, torch_compare=not args.no_torch,
+                             style_size=args.style_size or None, budget_s=args.budget_s)
+    print(write_markdown(rows, args.markdown, meta))
+    if args.json:
+        from ..io import atomic_write
+
+        payload = json.dumps(dict(meta=meta, rows=rows, summary=summarize(rows)), indent=1)
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(payload))
+
+
+if __name__ == "__main__":
+    main()
