@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .backend import device_of, get_array_module
+from .backend import device_of, get_array_module, unwrap
 
 _grad_enabled = [True]
 
@@ -140,7 +140,7 @@ def backward(root, grad=None, retain_graph=False):
             )
         grad = xp.ones_like(root.data)
     else:
-        grad = xp.asarray(getattr(grad, "data", grad), dtype=root.data.dtype)
+        grad = xp.asarray(unwrap(grad), dtype=root.data.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {root.shape}")
 

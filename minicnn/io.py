@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import unwrap
+
 META_KEY = "__meta__"
 FORMAT_VERSION = 1
 
@@ -97,7 +99,7 @@ def save(obj, path, meta=None):
     info = dict(meta or {})
     if hasattr(obj, "state_dict"):
         info.setdefault("class", type(obj).__name__)
-    return save_npz(path, {k: getattr(v, "data", v) for k, v in state.items()}, info)
+    return save_npz(path, {k: unwrap(v) for k, v in state.items()}, info)
 
 
 def load(path):

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import ops
 from .autograd import backward as _run_backward
-from .backend import device_of, get_array_module, is_cupy_array
+from .backend import device_of, get_array_module, is_cupy_array, unwrap
 
 DEFAULT_DTYPE = np.float32
 
@@ -196,16 +196,16 @@ class Tensor:
 
     # Comparisons give plain boolean arrays: they have no gradient.
     def __lt__(self, other):
-        return self.data < getattr(other, "data", other)
+        return self.data < unwrap(other)
 
     def __le__(self, other):
-        return self.data <= getattr(other, "data", other)
+        return self.data <= unwrap(other)
 
     def __gt__(self, other):
-        return self.data > getattr(other, "data", other)
+        return self.data > unwrap(other)
 
     def __ge__(self, other):
-        return self.data >= getattr(other, "data", other)
+        return self.data >= unwrap(other)
 
     __hash__ = object.__hash__
 

@@ -8,6 +8,7 @@ the operand's shape: that is :func:`unbroadcast`.
 from __future__ import annotations
 
 from ..autograd import Function
+from ..backend import unwrap
 
 
 def unbroadcast(xp, g, shape):
@@ -264,7 +265,7 @@ def minimum(a, b):
 
 def where(cond, a, b):
     """Elementwise ``a if cond else b``; ``cond`` is a boolean array (no gradient)."""
-    return Where(getattr(cond, "data", cond))(a, b)
+    return Where(unwrap(cond))(a, b)
 
 
 def matmul(a, b):

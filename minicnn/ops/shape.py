@@ -9,6 +9,7 @@ split, crop).
 from __future__ import annotations
 
 from ..autograd import Function
+from ..backend import unwrap
 
 
 class Reshape(Function):
@@ -46,8 +47,8 @@ class Transpose(Function):
 
 def _unwrap_index(index):
     if isinstance(index, tuple):
-        return tuple(getattr(i, "data", i) for i in index)
-    return getattr(index, "data", index)
+        return tuple(unwrap(i) for i in index)
+    return unwrap(index)
 
 
 def _is_basic(index):
