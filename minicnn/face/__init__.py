@@ -1,0 +1,27 @@
+"""Face verification (1:1) and recognition (1:K) with a Siamese ConvNet (seed notes, sections 1-5).
+
+    from minicnn.face import load_model, FaceDatabase
+    model = load_model("faces.npz")            # trained with `python -m minicnn.face train`
+    enc = model.embed(images)                  # (N, 128) unit vectors, any image size
+    db = FaceDatabase(model)
+    db.enroll("alice", "alice.jpg")            # one photo is enough: one-shot
+    db.verify("probe.jpg", "alice")            # -> (distance, same)
+    db.identify("probe.jpg")                   # -> (name or None, distance)
+
+Files: encoder (the network), losses (triplet, contrastive, binary head), mining (online triplet
+selection, P x K batches), data / synthetic / augment (faces in), train, metrics / evaluate
+(numbers and figures out), database, cli, demo.
+"""
+from .data import FaceDataset, load_folder, prepare_images, split_identities
+from .database import FaceDatabase
+from .demo import run_demo
+from .encoder import FaceEncoder, load_model
+from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss
+from .mining import PKSampler, batch_all, batch_hard, semi_hard
+from .synthetic import synthetic_faces
+from .train import TrainConfig, train
+
+__all__ = ["FaceDataset", "load_folder", "prepare_images", "split_identities", "FaceDatabase", "run_demo",
+           "FaceEncoder", "load_model", "PairHead", "contrastive_loss", "fit_distance_calibration",
+           "triplet_loss", "PKSampler", "batch_all", "batch_hard", "semi_hard", "synthetic_faces",
+           "TrainConfig", "train"]

@@ -1,0 +1,200 @@
+"""``python -m minicnn.face train|evaluate|enroll|verify|identify ...``"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from minicnn.config import fast_mode
+
+
+def _load(path, model_or_size, channels=None):
+    from .data import load_folder
+
+    if hasattr(model_or_size, "input_size"):
+        return load_folder(path, size=model_or_size.input_size, channels=model_or_size.in_channels)
+    return load_folder(path, size=model_or_size, channels=channels)
+
+
+def cmd_train(a):
+    from .synthetic import synthetic_faces
+    from .train import TrainConfig, train
+
+    size = (a.size, a.size)
+    if a.data:
+        data = _load(a.data, size, a.channels)
+        src = a.data
+    else:
+        n = 30 if fast_mode() else 100
+        data = synthetic_faces(n, 8, size=size, channels=a.channels, split="train", seed=a.seed)
+        src = f"synthetic faces ({n} identities x 8, seed {a.seed})"
+    print(f"training on {src}: {len(data)} images of {data.n_identities} identities", file=sys.stderr)
+    cfg = TrainConfig(loss=a.loss, mining=a.mining, alpha=a.alpha, epochs=a.epochs, steps=a.steps, P=a.P, K=a.K,
+                      lr=a.lr, seed=a.seed, augment=not a.no_augment, init=a.init, max_time=a.max_time,
+                      head=a.head, model=dict(input_size=size, embedding_dim=a.dim))
+    t = time.time()
+    model, hist = train(data, cfg, out=a.out, log=lambda s: print(s, file=sys.stderr))
+    print(f"saved {a.out} (model {model.model_id}, tau {model.threshold:.3f}) after {time.time() - t:.1f} s "
+          f"of training ({hist[-1]['steps']} steps)", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(a):
+    from .encoder import load_model
+    from .evaluate import baselines, error_vs_k_figure, evaluate_encoder, format_report, roc_figure
+    from .synthetic import synthetic_faces
+
+    model = load_model(a.model)
+    if a.data:
+        data = _load(a.data, model)
+    else:
+        data = synthetic_faces(20, 8, size=model.input_size, channels=model.in_channels, split="test", seed=a.seed)
+    ways = min(a.ways, data.n_identities)
+    res = evaluate_encoder(model, data, ways, a.trials, a.seed)
+    res.update(model=str(a.model), model_id=model.model_id, data=a.data or "synthetic test identities")
+    base = baselines(data, ways=ways, trials=a.trials, seed=a.seed, input_size=model.input_size) if a.baselines else {}
+    if base:
+        res["baselines"] = {k: {m: v[m] for m in ("verification_accuracy", "roc_auc", "eer", "oneshot_accuracy")}
+                            for k, v in base.items()}
+    if a.plots:
+        from .evaluate import EigenfaceEncoder, RawPixelEncoder
+        from .metrics import error_vs_k
+
+        os.makedirs(a.plots, exist_ok=True)
+        k = min(50, len(data) - 1)
+        encoders = {"ConvNet encoder": model, "raw pixels": RawPixelEncoder(model.input_size, model.in_channels),
+                    "eigenfaces": EigenfaceEncoder(model.input_size, model.in_channels, k).fit(data.images)}
+        curves, errs = {}, {}
+        for label, enc in encoders.items():
+            e = enc.embed(data.images)
+            curves[label] = (e, data.labels, data.groups)
+            ks, err = error_vs_k(e, data.labels, data.groups, trials=max(100, a.trials // 4), seed=a.seed)
+            errs[label] = {"k": ks.tolist(), "error": err.tolist()}
+        roc_figure(curves).savefig(os.path.join(a.plots, "roc.png"))
+        error_vs_k_figure(errs).savefig(os.path.join(a.plots, "error_vs_k.png"))
+    if a.json:
+        print(json.dumps(res))
+    else:
+        print(format_report(res, f"{a.model} on {res['data']}"))
+        for k, v in base.items():
+            print(f"  baseline {k:<12} verification {100 * v['verification_accuracy']:.1f}%, "
+                  f"{ways}-way one-shot {100 * v['oneshot_accuracy']:.1f}%, AUC {v['roc_auc']:.3f}")
+        if a.plots:
+            print(f"  figures: {os.path.join(a.plots, 'roc.png')}, {os.path.join(a.plots, 'error_vs_k.png')}")
+    return 0
+
+
+def _db(a, create=False):
+    from .database import FaceDatabase
+    from .encoder import load_model
+
+    model = load_model(a.model)
+    if os.path.exists(a.db):
+        db = FaceDatabase.load(a.db, model, tau=a.tau)
+    elif create:
+        db = FaceDatabase(model, tau=a.tau)
+    else:
+        raise ValueError(f"database {a.db!r} does not exist; enroll someone first")
+    return db
+
+
+def cmd_enroll(a):
+    db = _db(a, create=True)
+    n = db.enroll(a.name, list(a.images))
+    db.save(a.db)
+    print(f"enrolled {a.name!r}: {n} encoding(s); {len(db)} people in {a.db}")
+    return 0
+
+
+def cmd_verify(a):
+    db = _db(a)
+    d, same = db.verify(a.image, a.name)
+    p = ""
+    if db.model.calibration is not None:
+        p = f", P(same) = {float(db.model.same_probability(d)):.2f}"
+    print(f"{'MATCH' if same else 'NO MATCH'}: {a.image} vs {a.name!r}: distance {d:.3f} "
+          f"(tau {db.tau:.3f}{p})")
+    return 0 if same else 1
+
+
+def cmd_identify(a):
+    db = _db(a)
+    name, d = db.identify(a.image)
+    print(f"{name if name else 'not recognised'}: distance {d:.3f} (tau {db.tau:.3f})")
+    return 0 if name else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m minicnn.face",
+                                description="Face verification and recognition with a Siamese ConvNet.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an encoder on a face folder (or synthetic faces)")
+    t.add_argument("--data", help="folder: one sub-folder per person, or files <person>.<anything>; "
+                                  "omitted: synthetic faces")
+    t.add_argument("--out", required=True, help="model file to write (.npz)")
+    t.add_argument("--epochs", type=int, default=None, help="default: enough for --steps steps")
+    t.add_argument("--steps", type=int, default=160 if not fast_mode() else 30)
+    t.add_argument("--loss", choices=["triplet", "binary", "contrastive"], default="triplet")
+    t.add_argument("--mining", choices=["semihard", "hard", "all"], default="semihard")
+    t.add_argument("--alpha", type=float, default=0.2, help="triplet margin")
+    t.add_argument("--head", choices=["abs", "chi2"], default="abs", help="binary head features")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("-P", type=int, default=8, help="identities per batch")
+    t.add_argument("-K", type=int, default=4, help="images per identity in a batch")
+    t.add_argument("--size", type=int, default=64, help="input size (square)")
+    t.add_argument("--channels", type=int, choices=[1, 3], default=1)
+    t.add_argument("--dim", type=int, default=128, help="encoding size")
+    t.add_argument("--init", default="pretrained", help="'pretrained' (synthetic faces), 'scratch' or a model file")
+    t.add_argument("--max-time", type=float, default=240.0, help="seconds of training at most (0: no limit)")
+    t.add_argument("--no-augment", action="store_true")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", help="verification / one-shot / recognition metrics on a face folder")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", help="face folder (people not used in training); omitted: synthetic test faces")
+    e.add_argument("--ways", type=int, default=5)
+    e.add_argument("--trials", type=int, default=1000)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--plots", help="folder for roc.png and error_vs_k.png")
+    e.add_argument("--baselines", action="store_true", help="also measure raw pixels and eigenfaces")
+    e.set_defaults(fn=cmd_evaluate)
+
+    for name, fn, helptext in (("enroll", cmd_enroll, "add a person's photo(s) to a database"),
+                               ("verify", cmd_verify, "is this photo that person? (exit 0 = yes)"),
+                               ("identify", cmd_identify, "who is in this photo? (exit 0 = recognised)")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--model", required=True)
+        s.add_argument("--db", required=True, help="database file (.npz)")
+        s.add_argument("--tau", type=float, default=None, help="threshold on the squared distance "
+                                                               "(default: the database's / model's)")
+        if name in ("enroll", "verify"):
+            s.add_argument("name")
+        if name == "enroll":
+            s.add_argument("images", nargs="+")
+        else:
+            s.add_argument("image")
+        s.set_defaults(fn=fn)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "max_time", None) == 0:
+        args.max_time = None
+    try:
+        return args.fn(args)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
