@@ -15,6 +15,7 @@ machine without a GPU:
 
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -24,14 +25,19 @@ from hypothesis import strategies as st
 
 import minicnn as mc
 import minicnn.cuda
+from minicnn import backend
 import minicnn.functional as F
 from minicnn.kernels import cupy_gpu, cupy_source
 from minicnn.kernels import vectorized as V
 
+import fake_cupy
 import gpu_sim
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu),
-           pytest.param("cuda-vectorized", marks=pytest.mark.gpu)]
+# "fake-cuda": CuPy replaced by tests/fake_cupy.py (NumPy arrays of a distinct
+# type, kernels simulated on the CPU): the GPU code paths, run without a GPU.
+CUDA_DEVICES = ["fake-cuda", "fake-cuda-vectorized", pytest.param("cuda", marks=pytest.mark.gpu),
+                pytest.param("cuda-vectorized", marks=pytest.mark.gpu)]
+DEVICES = ["cpu"] + CUDA_DEVICES
 
 
 def _tol(dtype):
@@ -40,18 +46,34 @@ def _tol(dtype):
 
 def host(a):
     """Any array (NumPy or CuPy) or Tensor as a NumPy array."""
-    a = getattr(a, "data", a)
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+    a = backend.unwrap(a)
+    return a.get() if backend.is_cupy_array(a) else np.asarray(a)
+
+
+def _reset_gpu_caches():
+    mc.cuda._reset_probe_for_tests()
+    cupy_gpu._modules.clear()
+    cupy_gpu._ready.clear()
 
 
 @pytest.fixture
-def device(request):
-    """"cpu" or "cuda"; "cuda-vectorized" is "cuda" with the CuPy fallback kernels."""
+def device(request, monkeypatch):
+    """"cpu" or "cuda"; "...-vectorized" runs the CuPy fallback kernels, and
+    "fake-..." replaces CuPy by tests/fake_cupy.py."""
     name = request.param
+    if name.startswith("fake-"):
+        if gpu_sim.compiler() is None:
+            pytest.skip("no C++ compiler to simulate the CUDA kernels")
+        fake = fake_cupy.make_module()
+        monkeypatch.setitem(sys.modules, "cupy", fake)
+        monkeypatch.setattr(backend, "_cupy", fake)
+        _reset_gpu_caches()
     saved = cupy_gpu.get_mode()
-    cupy_gpu.set_mode("vectorized" if name == "cuda-vectorized" else "raw")
-    yield "cuda" if name.startswith("cuda") else "cpu"
+    cupy_gpu.set_mode("vectorized" if name.endswith("-vectorized") else "raw")
+    yield "cpu" if name == "cpu" else "cuda"
     cupy_gpu.set_mode(saved)
+    if name.startswith("fake-"):
+        _reset_gpu_caches()
 
 
 # ----------------------------------------------------------------------------
@@ -240,8 +262,8 @@ def test_tensor_round_trip(device):
     np.testing.assert_array_equal(back.data, a)
 
 
-@pytest.mark.gpu
-def test_mixing_devices_raises_naming_both():
+@pytest.mark.parametrize("device", CUDA_DEVICES[::2], indirect=True)
+def test_mixing_devices_raises_naming_both(device):
     x = mc.Tensor(np.ones((1, 1, 5, 5), np.float32)).to("cuda")
     w = mc.Tensor(np.ones((1, 1, 3, 3), np.float32))
     with pytest.raises(ValueError, match=r"different devices.*cuda.*cpu"):
