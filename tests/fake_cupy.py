@@ -159,3 +159,30 @@ def make_module():
         runtimeGetVersion=lambda: 0, driverGetVersion=lambda: 0)
     mod.cuda = types.SimpleNamespace(runtime=runtime, Device=_Device)
     return mod
+
+
+def install(monkeypatch):
+    """Make ``import cupy`` and minicnn's device code use the fake for one test.
+
+    Usage in any test file (needs a C++ compiler, see gpu_sim.compiler())::
+
+        import fake_cupy
+        def test_train_on_gpu(monkeypatch):
+            fake_cupy.install(monkeypatch)
+            model.to("cuda") ...
+    """
+    import sys
+
+    from minicnn import backend, cuda
+    from minicnn.kernels import cupy_gpu
+
+    fake = make_module()
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(backend, "_cupy", fake)
+    for cache in (cupy_gpu._modules, cupy_gpu._ready, cuda._probe):
+        cache.clear()
+    # the caches must not outlive the fake: clear them again when the test ends
+    monkeypatch.setattr(cupy_gpu, "_modules", {})
+    monkeypatch.setattr(cupy_gpu, "_ready", set())
+    monkeypatch.setattr(cuda, "_probe", {})
+    return fake

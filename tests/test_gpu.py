@@ -15,7 +15,6 @@ machine without a GPU:
 
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -50,12 +49,6 @@ def host(a):
     return a.get() if backend.is_cupy_array(a) else np.asarray(a)
 
 
-def _reset_gpu_caches():
-    mc.cuda._reset_probe_for_tests()
-    cupy_gpu._modules.clear()
-    cupy_gpu._ready.clear()
-
-
 @pytest.fixture
 def device(request, monkeypatch):
     """"cpu" or "cuda"; "...-vectorized" runs the CuPy fallback kernels, and
@@ -64,16 +57,11 @@ def device(request, monkeypatch):
     if name.startswith("fake-"):
         if gpu_sim.compiler() is None:
             pytest.skip("no C++ compiler to simulate the CUDA kernels")
-        fake = fake_cupy.make_module()
-        monkeypatch.setitem(sys.modules, "cupy", fake)
-        monkeypatch.setattr(backend, "_cupy", fake)
-        _reset_gpu_caches()
+        fake_cupy.install(monkeypatch)
     saved = cupy_gpu.get_mode()
     cupy_gpu.set_mode("vectorized" if name.endswith("-vectorized") else "raw")
     yield "cpu" if name == "cpu" else "cuda"
     cupy_gpu.set_mode(saved)
-    if name.startswith("fake-"):
-        _reset_gpu_caches()
 
 
 # ----------------------------------------------------------------------------
