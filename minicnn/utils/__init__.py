@@ -1,5 +1,5 @@
 """Small helpers shared by the applications (image files for now)."""
 
-from .images import ImageError, load_image, save_image, to_uint8
+from .images import ImageError, conversion_note, load_image, save_image, to_uint8
 
-__all__ = ["ImageError", "load_image", "save_image", "to_uint8"]
+__all__ = ["ImageError", "conversion_note", "load_image", "save_image", "to_uint8"]

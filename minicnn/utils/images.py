@@ -247,3 +247,26 @@ def save_image(array, path):
         img.save(tmp, format=fmt, **options)
 
     return atomic_write(os.fspath(path), write)
+
+
+def conversion_note(path):
+    """A one-line description of the conversion :func:`load_image` applies to
+    ``path`` for ``mode="RGB"`` (alpha, palette, grayscale...), or None for a
+    plain RGB file. Raises like :func:`load_image` for a missing/unreadable file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"load_image: no such file: {path}")
+    try:
+        with Image.open(path) as img:
+            mode, info = img.mode, dict(img.info)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"load_image: cannot read {path} as an image ({type(exc).__name__}: {exc})") from None
+    if mode == "RGB":
+        return None
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in info):
+        return f"{path.name} has an alpha channel (mode {mode}); composited on a white background"
+    if mode == "P":
+        return f"{path.name} is a palette image (mode P); converted to RGB"
+    if mode in ("L", "1", "I", "I;16", "I;16B", "I;16L", "F"):
+        return f"{path.name} is grayscale (mode {mode}); copied to the R, G and B channels"
+    return f"{path.name} has mode {mode}; converted to RGB"

@@ -1,0 +1,144 @@
+"""``python -m minicnn.style``: neural style transfer from the command line.
+
+    python -m minicnn.style --content photo.jpg --style painting.jpg --out result.png
+    python -m minicnn.style --out result.png            # offline: Grace Hopper + a generated painting
+    python -m minicnn.style ... --json                  # one JSON object with the costs and the time
+
+Writes the image to ``--out`` and a figure of the costs over the steps next to
+it (``<out>_costs.png``). Bad input (missing or unreadable files, tiny or huge
+images, unknown layers, broken weights) ends with a one-line message and exit
+status 2; images with alpha, a palette or one gray channel are converted (a
+note says how).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..config import fast_mode
+from ..utils.images import conversion_note, load_image, save_image
+
+DEFAULTS = dict(size=256, steps=150, alpha=10.0, beta=40.0, optimizer="adam", lr=0.02, init="content",
+                noise_ratio=0.6, seed=0, tv=0.0, scales=1)
+MAX_SIZE = 2048
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m minicnn.style",
+        description="Neural style transfer (Gatys et al. 2015): optimise the pixels of an image G so that "
+                    "its content matches --content and its style (Gram matrices) matches --style.")
+    p.add_argument("--content", help="content image (default: matplotlib's photo of Grace Hopper)")
+    p.add_argument("--style", help="style image (default: a generated swirly painting)")
+    p.add_argument("--out", default="stylized.png", help="output image (PNG); the cost figure goes next to it")
+    p.add_argument("--size", type=int, help=f"longer side of G in pixels (default {DEFAULTS['size']}; "
+                                            "128 with MINICNN_FAST=1)")
+    p.add_argument("--steps", type=int, help=f"optimisation steps (default {DEFAULTS['steps']}; fewer with MINICNN_FAST=1)")
+    p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"], help="content weight (default 10)")
+    p.add_argument("--beta", type=float, default=DEFAULTS["beta"], help="style weight (default 40)")
+    p.add_argument("--content-layer", help="layer for the content cost (default: the network's)")
+    p.add_argument("--style-layers", nargs="+", metavar="NAME[:LAMBDA]",
+                   help="layers for the style cost, each optionally with its weight lambda "
+                        "(default: the network's; equal weights when none are given)")
+    p.add_argument("--network", choices=("random", "vgg19"), default="random",
+                   help="feature network: 'random' multi-scale filters (offline default) or 'vgg19'")
+    p.add_argument("--weights", help="VGG-19 weights as a minicnn .npz (implies --network vgg19); make one with "
+                                     "python -m minicnn.style.convert_vgg19")
+    p.add_argument("--width", type=float, help="VGG-19 channel multiplier for random weights (default 0.25)")
+    p.add_argument("--pool", choices=("avg", "max"), default="avg", help="VGG-19 pooling (default avg)")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS["optimizer"])
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam step size in pixel units (default 0.02)")
+    p.add_argument("--init", choices=("content", "noise", "mix"), default=DEFAULTS["init"],
+                   help="starting image: the content image, noise, or the course's mix (default content)")
+    p.add_argument("--noise-ratio", type=float, default=DEFAULTS["noise_ratio"], help="noise share for --init mix")
+    p.add_argument("--tv", type=float, default=DEFAULTS["tv"], help="total-variation weight (default 0: off)")
+    p.add_argument("--scales", type=int, default=DEFAULTS["scales"], help="coarse-to-fine scales (default 1)")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+class UsageError(ValueError):
+    """Bad input the user can fix; reported as one line, exit status 2."""
+
+
+def _style_layers(items):
+    if not items:
+        return None
+    out = []
+    for item in items:
+        name, _, weight = item.partition(":")
+        try:
+            out.append((name, float(weight)) if weight else name)
+        except ValueError:
+            raise UsageError(f"--style-layers: cannot read the weight in {item!r} (use NAME or NAME:LAMBDA)") from None
+    if any(isinstance(o, tuple) for o in out) and not all(isinstance(o, tuple) for o in out):
+        raise UsageError("--style-layers: give a weight for every layer or for none")
+    return out
+
+
+def _load(path, size, what, say):
+    note = conversion_note(path)
+    if note:
+        say(f"note: {what}: {note}")
+    return load_image(path, size=size)
+
+
+def run(args, say=print):
+    """Do the work for parsed ``args``; returns the result summary (a dict)."""
+    from .features import build_network
+    from .samples import default_content_image, default_style_image
+    from .transfer import style_transfer
+
+    size = args.size or (128 if fast_mode() else DEFAULTS["size"])
+    steps = args.steps or (40 if fast_mode() else DEFAULTS["steps"])
+    if not 16 <= size <= MAX_SIZE:
+        raise UsageError(f"--size must be between 16 and {MAX_SIZE} pixels, got {size}")
+    if steps < 1 or args.scales < 1:
+        raise UsageError(f"--steps and --scales must be at least 1, got {steps} and {args.scales}")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ""):
+        raise UsageError(f"--out must be a .png file, got {out}")
+    if out.suffix == "":
+        out = out.with_suffix(".png")
+
+    content = _load(args.content, size, "content", say) if args.content else default_content_image(size)
+    style = _load(args.style, size, "style", say) if args.style else default_style_image(size, seed=args.seed)
+    network = build_network(args.network, weights=args.weights, width=args.width, pool=args.pool, seed=args.seed)
+    result = style_transfer(content, style, network, steps=steps, alpha=args.alpha, beta=args.beta,
+                            content_layer=args.content_layer, style_layers=_style_layers(args.style_layers),
+                            optimizer=args.optimizer, lr=args.lr, init=args.init, noise_ratio=args.noise_ratio,
+                            seed=args.seed, tv_weight=args.tv, scales=args.scales, progress=not args.quiet)
+    save_image(result.image, out)
+    fig_path = out.with_name(out.stem + "_costs.png")
+    result.figure().savefig(fig_path)
+    summary = result.summary()
+    summary.update(out=str(out), figure=str(fig_path), network=type(network).__name__)
+    return summary
+
+
+def main(argv=None):
+    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage message
+        return int(exc.code or 0)
+    say = (lambda msg: print(msg, file=sys.stderr))
+    try:
+        summary = run(args, say=say)
+    except (UsageError, ValueError, TypeError, KeyError, OSError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {summary['out']} ({summary['size'][1]}x{summary['size'][0]}) and {summary['figure']}; "
+              f"J {summary['J_initial']:.4g} -> {summary['J_final']:.4g} "
+              f"({summary['J_reduction']:.1f}x lower) in {summary['seconds']:.1f} s")
+    return 0
