@@ -379,6 +379,7 @@ def test_training_steps_match_cpu(device, optimizer):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-3, atol=1e-4, err_msg=k)
 
 
+@pytest.mark.slow  # imports torch and torch.optim (~10 s on a busy 2-core machine)
 def test_gpu_benchmark_code_runs_on_the_cpu(tmp_path, monkeypatch):
     """The benchmark cannot be timed without a GPU, but its code (both
     libraries, the style step, the results file) runs with device="cpu"."""
@@ -406,3 +407,19 @@ def test_gpu_benchmark_code_runs_on_the_cpu(tmp_path, monkeypatch):
     if not mc.cuda.is_available():
         with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
             bench.run_gpu_benchmark(cases)
+
+
+@pytest.mark.parametrize("device", DEVICES, indirect=True)
+def test_model_saved_from_the_device_loads_on_the_host(device, tmp_path):
+    model = _small_net()
+    want = {k: host(v).copy() for k, v in model.state_dict().items()}
+    model.to(device)
+    assert all(p.device == device for p in model.parameters())
+    model.save(tmp_path / "m.npz")
+    state, _ = mc.load(tmp_path / "m.npz")
+    assert state.keys() == want.keys()
+    for k in want:
+        assert type(state[k]) is np.ndarray
+        np.testing.assert_array_equal(state[k], want[k])
+    model.to("cpu")
+    assert all(type(p.data) is np.ndarray for p in model.parameters())
