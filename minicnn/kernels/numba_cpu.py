@@ -61,7 +61,7 @@ import warnings
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 TILE_BYTES = 8 << 20  # budget for one im2col tile (see the module docstring)
 DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolution
@@ -107,12 +107,39 @@ def _dot(x, y, acc):
     return acc
 
 
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _axpy4(y, x0, x1, x2, x3, a0, a1, a2, a3):
+    """y += a0*x0 + a1*x1 + a2*x2 + a3*x3: four taps per load/store of y (stores are the bottleneck)."""
+    for q in range(y.shape[0]):
+        y[q] += a0 * x0[q] + a1 * x1[q] + a2 * x2[q] + a3 * x3[q]
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _dot4(g, x0, x1, x2, x3, s0, s1, s2, s3):
+    """Four dot products sharing the loads of g."""
+    for q in range(g.shape[0]):
+        s0 += g[q] * x0[q]
+        s1 += g[q] * x1[q]
+        s2 += g[q] * x2[q]
+        s3 += g[q] * x3[q]
+    return s0, s1, s2, s3
+
+
 @njit(cache=True, inline="always")
 def _copy(dst, src):
     for q in range(dst.shape[0]):
         dst[q] = src[q]
 
 
+@njit(cache=True, inline="always")
+def _zero(dst):
+    for q in range(dst.shape[0]):
+        dst[q] = 0
+
+
+# im2col/col2im run over many short rows, so they index flat arrays with
+# unsigned offsets: Numba then skips its negative-index wraparound and the
+# row loops compile to plain vector copies (3x faster than slicing per row).
 @njit(parallel=True, cache=True)
 def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
     """col[j, (c, kd, kh, kw), (r - r0) * OW + ow] = x_pad[n0 + j, c, window cell].
@@ -122,31 +149,42 @@ def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
     """
     _, C, D, H, W = x.shape
     KK = kd_ * kh_ * kw_
+    xf = x.reshape(-1)
+    cf = col.reshape(-1)
+    s2 = uint64(st[2])
     for task in prange(nt * C * KK):
-        j = task // (C * KK)
-        ck = task % (C * KK)
-        c = ck // KK
-        k = ck % KK
+        c = (task // KK) % C
+        k = task % KK
         kd = k // (kh_ * kw_)
         kh = (k // kw_) % kh_
         kw = k % kw_
         off = kw * dl[2] - lo[2]
         a, b = _span(off, st[2], W, ow_)
-        dst_row = col[j, ck]
-        for r in range(r0, r0 + nr):
-            dst = dst_row[(r - r0) * ow_:(r - r0 + 1) * ow_]
-            iz = (r // oh_) * st[0] + kd * dl[0] - lo[0]
-            iy = (r % oh_) * st[1] + kh * dl[1] - lo[1]
-            if iz < 0 or iz >= D or iy < 0 or iy >= H or b == a:
-                dst[:] = 0
+        plane = ((n0 + task // (C * KK)) * C + c) * D
+        od, oh = r0 // oh_, r0 % oh_  # walk the rows without dividing in the loop
+        for r in range(nr):
+            iz = od * st[0] + kd * dl[0] - lo[0]
+            iy = oh * st[1] + kh * dl[1] - lo[1]
+            oh += 1
+            if oh == oh_:
+                oh = 0
+                od += 1
+            db = uint64((task * nr + r) * ow_)
+            if iz < 0 or iz >= D or iy < 0 or iy >= H:
+                for q in range(uint64(ow_)):
+                    cf[db + q] = 0
                 continue
-            dst[:a] = 0
-            dst[b:] = 0
-            src = x[n0 + j, c, iz, iy]
-            if st[2] == 1:
-                _copy(dst[a:b], src[a + off:b + off])
+            for q in range(uint64(a)):
+                cf[db + q] = 0
+            for q in range(uint64(b), uint64(ow_)):
+                cf[db + q] = 0
+            sb = uint64(((plane + iz) * H + iy) * W + off)  # + q * stride >= 0 inside [a, b)
+            if s2 == 1:
+                for q in range(uint64(a), uint64(b)):
+                    cf[db + q] = xf[sb + q]
             else:
-                _copy(dst[a:b], _row(src, a * st[2] + off, b - a, st[2]))
+                for q in range(uint64(a), uint64(b)):
+                    cf[db + q] = xf[sb + q * s2]
 
 
 @njit(parallel=True, cache=True)
@@ -158,9 +196,12 @@ def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
     """
     _, C, D, H, W = gx.shape
     KK = kd_ * kh_ * kw_
+    gf = gx.reshape(-1)
+    cf = col.reshape(-1)
+    s2 = uint64(st[2])
     for task in prange(nt * C):
-        j = task // C
         c = task % C
+        plane = ((n0 + task // C) * C + c) * D
         for k in range(KK):
             kd = k // (kh_ * kw_)
             kh = (k // kw_) % kh_
@@ -169,18 +210,24 @@ def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
             a, b = _span(off, st[2], W, ow_)
             if b == a:
                 continue
-            src_row = col[j, c * KK + k]
-            for r in range(r0, r0 + nr):
-                iz = (r // oh_) * st[0] + kd * dl[0] - lo[0]
-                iy = (r % oh_) * st[1] + kh * dl[1] - lo[1]
+            od, oh = r0 // oh_, r0 % oh_
+            for r in range(nr):
+                iz = od * st[0] + kd * dl[0] - lo[0]
+                iy = oh * st[1] + kh * dl[1] - lo[1]
+                oh += 1
+                if oh == oh_:
+                    oh = 0
+                    od += 1
                 if iz < 0 or iz >= D or iy < 0 or iy >= H:
                     continue
-                src = src_row[(r - r0) * ow_ + a:(r - r0) * ow_ + b]
-                dst = gx[n0 + j, c, iz, iy]
-                if st[2] == 1:
-                    _axpy(dst[a + off:b + off], src, 1.0)
+                sb = uint64(((task * KK + k) * nr + r) * ow_)
+                db = uint64(((plane + iz) * H + iy) * W + off)
+                if s2 == 1:
+                    for q in range(uint64(a), uint64(b)):
+                        gf[db + q] += cf[sb + q]
                 else:
-                    _axpy(_row(dst, a * st[2] + off, b - a, st[2]), src, 1.0)
+                    for q in range(uint64(a), uint64(b)):
+                        gf[db + q * s2] += cf[sb + q]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -316,14 +363,20 @@ def _pad_channel_major(x, lo, hi, xp):
 
 
 @njit(parallel=True, cache=True)
-def _widen(gy, pitch, gyw):
-    """gyw[o, n*Pn + (z*Hp + y)*Wp + x] = gy[n, o, z, y, x], zero elsewhere (pitch = (Dp, Hp, Wp))."""
+def _widen(gy, pitch, margin, gyw):
+    """gyw[o, margin + n*Pn + (z*Hp + y)*Wp + x] = gy[n, o, z, y, x], zero elsewhere (pitch = (Dp, Hp, Wp)).
+
+    The leading ``margin`` zeros let the input gradient read ``gyw[o, i - off]``
+    for every tap without clipping ranges.
+    """
     N, O, OD, OH, OW = gy.shape
     Pn = pitch[0] * pitch[1] * pitch[2]
     for task in prange(O * N):
         o = task // N
         n = task % N
-        block = gyw[o, n * Pn:(n + 1) * Pn]
+        if n == 0:
+            gyw[o, :margin] = 0
+        block = gyw[o, margin + n * Pn:margin + (n + 1) * Pn]
         block[:] = 0
         for z in range(OD):
             for y in range(OH):
@@ -346,7 +399,11 @@ def _flat_fwd(xp, w3, offs, q_all, chunk, pitch, y):
         acc = np.zeros(q1 - q0, dtype=y.dtype)
         for c in range(C):
             row = xp[c]
-            for t in range(T):
+            for t in range(0, T - 3, 4):
+                _axpy4(acc, row[q0 + offs[t]:q1 + offs[t]], row[q0 + offs[t + 1]:q1 + offs[t + 1]],
+                       row[q0 + offs[t + 2]:q1 + offs[t + 2]], row[q0 + offs[t + 3]:q1 + offs[t + 3]],
+                       w3[o, c, t], w3[o, c, t + 1], w3[o, c, t + 2], w3[o, c, t + 3])
+            for t in range(T - T % 4, T):
                 _axpy(acc, row[q0 + offs[t]:q1 + offs[t]], w3[o, c, t])
         for r in range(q0 // Wp, (q1 + Wp - 1) // Wp):  # chunks start on a row: keep the real outputs
             n = r // (Dp * Hp)
@@ -357,27 +414,33 @@ def _flat_fwd(xp, w3, offs, q_all, chunk, pitch, y):
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _flat_bwd_input(gyw, w3, offs, q_all, chunk, pitch, lo, gx):
-    """gx[n, c] = sum over o, taps of w * gy shifted back by the tap; one task per (input channel, chunk)."""
+def _flat_bwd_input(gyw, w3, offs, chunk, pitch, lo, gx):
+    """gx[n, c] = sum over o, taps of w * gy shifted back by the tap; one task per (input channel, chunk).
+
+    ``gyw`` comes from :func:`_widen` with a margin of ``offs[-1]`` zeros.
+    """
     N, C, D, H, W = gx.shape
     O = gyw.shape[0]
     T = offs.shape[0]
+    M = offs[T - 1]
     Dp, Hp, Wp = pitch
     total = N * Dp * Hp * Wp
     n_chunks = (total + chunk - 1) // chunk
     for task in prange(C * n_chunks):
         c = task // n_chunks
-        i0 = (task % n_chunks) * chunk
-        i1 = min(i0 + chunk, total)
+        i0 = (task % n_chunks) * chunk + M  # shifted by the margin: reads start at i0 - offs[t] >= 0
+        i1 = min(i0 + chunk, total + M)
         acc = np.zeros(i1 - i0, dtype=gx.dtype)
         for o in range(O):
             row = gyw[o]
-            for t in range(T):
-                a = max(i0, offs[t])
-                b = min(i1, offs[t] + q_all)
-                if b > a:
-                    _axpy(acc[a - i0:b - i0], row[a - offs[t]:b - offs[t]], w3[o, c, t])
-        for r in range(i0 // Wp, (i1 + Wp - 1) // Wp):  # crop the padding away
+            for t in range(0, T - 3, 4):
+                _axpy4(acc, row[i0 - offs[t]:i1 - offs[t]], row[i0 - offs[t + 1]:i1 - offs[t + 1]],
+                       row[i0 - offs[t + 2]:i1 - offs[t + 2]], row[i0 - offs[t + 3]:i1 - offs[t + 3]],
+                       w3[o, c, t], w3[o, c, t + 1], w3[o, c, t + 2], w3[o, c, t + 3])
+            for t in range(T - T % 4, T):
+                _axpy(acc, row[i0 - offs[t]:i1 - offs[t]], w3[o, c, t])
+        i0 -= M
+        for r in range(i0 // Wp, (i0 + acc.shape[0] + Wp - 1) // Wp):  # crop the padding away
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp - lo[0]
             yy = r % Hp - lo[1]
@@ -390,15 +453,22 @@ def _flat_bwd_input(gyw, w3, offs, q_all, chunk, pitch, lo, gx):
 def _flat_bwd_weight(gyw, xp, offs, q_all, chunk, zero, gw3):
     """gw[o, c, t] = dot(gy wide row o, xp[c] shifted by tap t); one task per (o, c)."""
     O, C, T = gw3.shape
+    M = offs[T - 1]  # the zero margin in front of gyw (see _widen)
     for task in prange(O * C):
         o = task // C
         c = task % C
         acc = np.zeros(T, dtype=gw3.dtype)
         for q0 in range(0, q_all, chunk):  # chunks keep both rows in cache across the taps
             q1 = min(q0 + chunk, q_all)
-            g = gyw[o, q0:q1]
-            for t in range(T):
-                acc[t] = _dot(g, xp[c, q0 + offs[t]:q1 + offs[t]], acc[t])
+            g = gyw[o, M + q0:M + q1]
+            row = xp[c]
+            for t in range(0, T - 3, 4):
+                acc[t], acc[t + 1], acc[t + 2], acc[t + 3] = _dot4(
+                    g, row[q0 + offs[t]:q1 + offs[t]], row[q0 + offs[t + 1]:q1 + offs[t + 1]],
+                    row[q0 + offs[t + 2]:q1 + offs[t + 2]], row[q0 + offs[t + 3]:q1 + offs[t + 3]],
+                    acc[t], acc[t + 1], acc[t + 2], acc[t + 3])
+            for t in range(T - T % 4, T):
+                acc[t] = _dot(g, row[q0 + offs[t]:q1 + offs[t]], acc[t])
         for t in range(T):
             gw3[o, c, t] = acc[t] + zero
 
@@ -569,8 +639,9 @@ class _Flat:
         return xp
 
     def widened(self, gy5):
-        gyw = np.empty((gy5.shape[1], gy5.shape[0] * self.pn), dtype=gy5.dtype)
-        _widen(gy5, self.pitch, gyw)
+        margin = int(self.offs[-1])
+        gyw = np.empty((gy5.shape[1], margin + gy5.shape[0] * self.pn), dtype=gy5.dtype)
+        _widen(gy5, self.pitch, margin, gyw)
         return gyw
 
 
@@ -613,7 +684,7 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
     method = _method(c, k5, st)
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
-        _flat_bwd_input(g.widened(gy5), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, lo, gx5)
+        _flat_bwd_input(g.widened(gy5), w5.reshape(o, c, -1), g.offs, g.chunk, g.pitch, lo, gx5)
     elif method == "rows":
         _direct_bwd_input(gy5, w5, st, dl, lo, gx5)
     else:
