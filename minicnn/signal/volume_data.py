@@ -34,14 +34,14 @@ def _signed_distance(kind: str, p: np.ndarray, radius: float) -> np.ndarray:
     if kind == "sphere":
         return np.sqrt((p ** 2).sum(0)) - radius
     if kind == "cube":      # half-side chosen so the cube's volume is close to the sphere's
-        return np.abs(p).max(0) - 0.8 * radius
+        return np.abs(p).max(0) - 0.9 * radius
     if kind == "torus":     # ring of major radius R in the x-y plane, tube radius ~R/2.6
         ring = np.sqrt(p[0] ** 2 + p[1] ** 2) - radius
         return np.sqrt(ring ** 2 + p[2] ** 2) - radius / 2.6
     raise ValueError(f"kind must be one of {SHAPE_CLASSES}, got {kind!r}")
 
 
-def make_shapes(n: int, size: int = 16, noise: float = 0.25, texture: float = 0.25,
+def make_shapes(n: int, size: int = 16, noise: float = 0.1, texture: float = 0.1,
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` noisy volumes with one shape each, classes balanced (cycled, then shuffled).
 
