@@ -6,12 +6,13 @@ CPU backend is.  The work is split the classic way (Chellapilla et al. 2006;
 Caffe):
 
 * **convolution = im2col + one matrix product.**  A CUDA kernel copies every
-  window of the input into a column matrix ``cols (N, C_in*K, O)`` (one
-  thread per element, zeros for padding), and cuBLAS, through
-  ``cupy.matmul``, multiplies it by the filters ``(C_out, C_in*K)``.  The
-  backward pass is two more products: ``dW = dY @ cols^T`` and
-  ``dcols = W^T @ dY``, then **col2im** adds each column back onto the cells
-  it came from.  col2im is written as a *gather* (one thread per input cell
+  window of the input into a column matrix ``cols (C_in*K, N*O)`` (one
+  thread per element, zeros for padding), and cuBLAS, through ``cupy.dot``,
+  multiplies the filters ``(C_out, C_in*K)`` by it.  The backward pass is two
+  more products: ``dW = dY @ cols^T`` and ``dcols = W^T @ dY``, then
+  **col2im** adds each column back onto the cells it came from.  All three
+  are single 2D products: ``cupy.dot`` hands transposed views to cuBLAS
+  without copying (``cupy.matmul`` on stacks of matrices would copy them).  col2im is written as a *gather* (one thread per input cell
   sums the few columns that read it), so it needs no atomics and is
   deterministic.  A 1x1 convolution with stride 1 skips im2col altogether.
 * **pooling** has one thread per output (forward).  Average pooling's
@@ -132,37 +133,65 @@ def _is_pointwise(kernel, stride, padding, dilation):
 
 
 # ----------------------------------------------------------------------------
-# im2col / col2im
+# Layout helpers, im2col / col2im
 # ----------------------------------------------------------------------------
+def _to_rows(a):
+    """(N, C, *S) -> (C, N*prod(S)), C-contiguous: channels become matrix rows.
+    Free (a reshape) when N == 1; otherwise one transposing copy."""
+    xp = get_array_module(a)
+    n, c = a.shape[:2]
+    if n == 1:
+        return xp.ascontiguousarray(a).reshape(c, -1)
+    return xp.ascontiguousarray(a.reshape(n, c, -1).transpose(1, 0, 2)).reshape(c, -1)
+
+
+def _from_rows(m, n, spatial):
+    """(C, N*prod(S)) -> (N, C, *S), the inverse of :func:`_to_rows`."""
+    xp = get_array_module(m)
+    c = m.shape[0]
+    if n == 1:
+        return m.reshape((1, c) + tuple(spatial))
+    return xp.ascontiguousarray(m.reshape(c, n, -1).transpose(1, 0, 2)).reshape((n, c) + tuple(spatial))
+
+
 def im2col(x, kernel, stride, padding, dilation, out):
-    """x (N, C, *S) -> cols (N, C*prod(K), prod(O)), rows ordered (c, k...)."""
+    """x (N, C, *S) -> cols (C*prod(K), N*prod(O)): row (c, k...), column (n, o...)."""
     xp = get_array_module(x)
     n, c = x.shape[:2]
     d = len(kernel)
-    cols = xp.empty((n, c * math.prod(kernel), math.prod(out)), dtype=x.dtype)
+    k, p = math.prod(kernel), math.prod(out)
+    cols = xp.empty((c * k, n * p), dtype=x.dtype)
     geometry = _geometry(x.shape[2:], out, kernel, stride, [lo for lo, _ in padding])
-    _launch("minicnn_im2col", x.dtype, cols.shape[0] * cols.shape[1], cols.shape[2],
-            (x, cols, cols.shape[0] * cols.shape[1]) + geometry + _lift(dilation, 1, d), long_args=(2,))
+    rows = c * k * n
+    _launch("minicnn_im2col", x.dtype, rows, p,
+            (x, cols, rows, n, c) + geometry + _lift(dilation, 1, d), long_args=(2,))
     return cols
 
 
 def col2im(cols, x_shape, kernel, stride, padding, dilation, out):
-    """cols (N, C*prod(K), prod(O)) -> (N, C, *S), overlapping windows added."""
+    """cols (C*prod(K), N*prod(O)) -> (N, C, *S), overlapping windows added."""
     xp = get_array_module(cols)
     d = len(kernel)
+    n, c = x_shape[:2]
     gx = xp.empty(tuple(x_shape), dtype=cols.dtype)
-    rows, plane = x_shape[0] * x_shape[1], math.prod(x_shape[2:])
+    rows, plane = n * c, math.prod(x_shape[2:])
     geometry = _geometry(x_shape[2:], out, kernel, stride, [lo for lo, _ in padding])
     _launch("minicnn_col2im", cols.dtype, rows, plane,
-            (cols, gx, rows) + geometry + _lift(dilation, 1, d), long_args=(2,))
+            (cols, gx, rows, n, c) + geometry + _lift(dilation, 1, d), long_args=(2,))
     return gx
 
 
+def _columns(x, kernel, stride, padding, dilation, out):
+    if _is_pointwise(kernel, stride, padding, dilation):
+        return _to_rows(x)  # a 1x1 stride-1 convolution needs no im2col
+    return im2col(x, kernel, stride, padding, dilation, out)
+
+
 # ----------------------------------------------------------------------------
-# Convolution
+# Convolution: three 2D cuBLAS products (cupy.dot takes transposed views without copying)
 # ----------------------------------------------------------------------------
 def conv_forward(x, w, stride, padding, dilation):
-    """x (N, C_in, *S), w (C_out, C_in, *K) -> y (N, C_out, *O); y[n] = W (C_out, C_in*K) @ cols[n]."""
+    """x (N, C_in, *S), w (C_out, C_in, *K) -> y (N, C_out, *O);  Y = W (C_out, C_in*K) @ cols."""
     xp = get_array_module(x)
     d = x.ndim - 2
     if not _use_raw(x, d):
@@ -170,53 +199,35 @@ def conv_forward(x, w, stride, padding, dilation):
     x = xp.ascontiguousarray(x)
     kernel = tuple(w.shape[2:])
     out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
-    n, c_out = x.shape[0], w.shape[0]
-    if _is_pointwise(kernel, stride, padding, dilation):
-        cols = x.reshape(n, x.shape[1], -1)
-    else:
-        cols = im2col(x, kernel, stride, padding, dilation, out)
-    y = xp.matmul(w.reshape(c_out, -1).astype(x.dtype, copy=False), cols)  # (N, C_out, prod(O)), cuBLAS
-    return y.reshape((n, c_out) + out)
+    cols = _columns(x, kernel, stride, padding, dilation, out)
+    w2 = xp.ascontiguousarray(w, dtype=x.dtype).reshape(w.shape[0], -1)
+    return _from_rows(xp.dot(w2, cols), x.shape[0], out)
 
 
 def conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
-    """gw (C_out, C_in, *K) = sum over n of gy[n] (C_out, O) @ cols[n]^T (O, C_in*K)."""
+    """gw (C_out, C_in, *K) = dY (C_out, N*O) @ cols^T (N*O, C_in*K)."""
     xp = get_array_module(gy)
     d = gy.ndim - 2
     if not _use_raw(gy, d):
         return vectorized.conv_backward_weight(gy, x, w_shape, stride, padding, dilation)
-    gy = xp.ascontiguousarray(gy)
     x = xp.ascontiguousarray(x, dtype=gy.dtype)
     kernel = tuple(w_shape[2:])
-    out = tuple(gy.shape[2:])
-    n, c_out = gy.shape[:2]
-    if _is_pointwise(kernel, stride, padding, dilation):
-        cols = x.reshape(n, x.shape[1], -1)
-    else:
-        cols = im2col(x, kernel, stride, padding, dilation, out)
-    g2 = gy.reshape(n, c_out, -1)
-    if n == 1:
-        gw = xp.matmul(g2[0], cols[0].T)
-    else:
-        gw = xp.matmul(g2, cols.transpose(0, 2, 1)).sum(axis=0)  # batched cuBLAS, then sum over n
-    return gw.reshape(w_shape)
+    cols = _columns(x, kernel, stride, padding, dilation, tuple(gy.shape[2:]))
+    return xp.dot(_to_rows(gy), cols.T).reshape(tuple(w_shape))
 
 
 def conv_backward_input(gy, w, x_shape, stride, padding, dilation):
-    """gx (N, C_in, *S) = col2im(W^T (C_in*K, C_out) @ gy[n] (C_out, O))."""
+    """gx (N, C_in, *S) = col2im(W^T (C_in*K, C_out) @ dY (C_out, N*O))."""
     xp = get_array_module(gy)
     d = gy.ndim - 2
     if not _use_raw(gy, d):
         return vectorized.conv_backward_input(gy, w, x_shape, stride, padding, dilation)
-    gy = xp.ascontiguousarray(gy)
     kernel = tuple(w.shape[2:])
-    out = tuple(gy.shape[2:])
-    n, c_out = gy.shape[:2]
-    w2 = w.reshape(c_out, -1).astype(gy.dtype, copy=False)
-    cols = xp.matmul(w2.T, gy.reshape(n, c_out, -1))  # (N, C_in*K, prod(O))
+    w2 = xp.ascontiguousarray(w, dtype=gy.dtype).reshape(w.shape[0], -1)
+    cols = xp.dot(w2.T, _to_rows(gy))  # (C_in*K, N*O)
     if _is_pointwise(kernel, stride, padding, dilation):
-        return xp.ascontiguousarray(cols).reshape(tuple(x_shape))
-    return col2im(cols, x_shape, kernel, stride, padding, dilation, out)
+        return _from_rows(cols, x_shape[0], x_shape[2:])
+    return col2im(cols, x_shape, kernel, stride, padding, dilation, tuple(gy.shape[2:]))
 
 
 # ----------------------------------------------------------------------------

@@ -55,19 +55,23 @@ __device__ __forceinline__ int win_hi(int z, int s, int pad, int out) {
     return h < out - 1 ? h : out - 1;
 }
 
-/* cols[n, c, kd, kh, kw, o] = x_pad[n, c, o*S + k*L]  (zero in the padding).
-   rows = N*C*KD*KH*KW, each of length OD*OH*OW. */
+/* The column matrix of im2col, shape (C*KD*KH*KW, N*OD*OH*OW): row (c, k),
+   column (n, o) holds x_pad[n, c, o*S + k*L] (zero in the padding).  With
+   this layout the convolution is ONE matrix product W (C_out, C*K) @ cols,
+   and both gradients are one product each (no batched GEMMs, no copies).
+   Here the kernel's rows are (c, k, n): rows = C*K*N, each of length O. */
 extern "C" __global__ void minicnn_im2col(
-    const real_t* __restrict__ x, real_t* __restrict__ cols, long long rows,
+    const real_t* __restrict__ x, real_t* __restrict__ cols, long long rows, int N, int C,
     GEOMETRY, int LD, int LH, int LW)
 {
     const int P = OD * OH * OW;
     ROW_LOOP(row, rows) {
         long long r = row;
+        const int n = r % N; r /= N;
         const int kw = r % KW; r /= KW;
         const int kh = r % KH; r /= KH;
-        const int kd = r % KD; r /= KD;      /* r is now n*C + c */
-        const real_t* plane = x + r * D * H * W;
+        const int kd = r % KD; r /= KD;      /* r is now c */
+        const real_t* plane = x + ((long long)n * C + r) * D * H * W;
         real_t* out = cols + row * P;
         const int bd = kd * LD - PD, bh = kh * LH - PH, bw = kw * LW - PW;
         POS_LOOP(p, P) {
@@ -84,15 +88,17 @@ extern "C" __global__ void minicnn_im2col(
 
 /* Inverse of im2col with overlaps added (col2im), written as a gather so no
    two threads write the same cell and no atomics are needed:
-   gx[n, c, z] = sum over k, o with o*S - P + k*L == z of cols[n, c, k, o].
-   rows = N*C, each of length D*H*W. */
+   gx[n, c, z] = sum over k, o with o*S - P + k*L == z of cols[(c, k), (n, o)].
+   rows = N*C planes (n, c), each of length D*H*W. */
 extern "C" __global__ void minicnn_col2im(
-    const real_t* __restrict__ cols, real_t* __restrict__ gx, long long rows,
+    const real_t* __restrict__ cols, real_t* __restrict__ gx, long long rows, int N, int C,
     GEOMETRY, int LD, int LH, int LW)
 {
     const int P = OD * OH * OW, K = KD * KH * KW, S = D * H * W;
+    const long long NP = (long long)N * P;    /* distance between consecutive k rows */
     ROW_LOOP(row, rows) {
-        const real_t* src = cols + row * (long long)K * P;   /* rows of (n, c) are K*P apart */
+        const long long n = row / C, c = row % C;
+        const real_t* src = cols + c * K * NP + n * P;   /* row (c, k=0), column (n, o=0) */
         POS_LOOP(p, S) {
             const int zw = p % W, t = p / W;
             const int zh = t % H, zd = t / H;
@@ -112,7 +118,7 @@ extern "C" __global__ void minicnn_col2im(
                         if (uw < 0 || uw % SW) continue;
                         const int ow = uw / SW;
                         if (ow >= OW) continue;
-                        acc += src[(long long)((kd * KH + kh) * KW + kw) * P + (od * OH + oh) * OW + ow];
+                        acc += src[((kd * KH + kh) * KW + kw) * NP + (od * OH + oh) * OW + ow];
                     }
                 }
             }
