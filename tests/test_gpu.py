@@ -423,3 +423,25 @@ def test_model_saved_from_the_device_loads_on_the_host(device, tmp_path):
         np.testing.assert_array_equal(state[k], want[k])
     model.to("cpu")
     assert all(type(p.data) is np.ndarray for p in model.parameters())
+
+
+def test_gpu_benchmark_command_on_fake_cupy(tmp_path, monkeypatch):
+    """``python -m minicnn.bench.gpu`` end to end on the CuPy stand-in (minicnn only):
+    the GPU-only code (device checks, synchronisation, memory pool, results file)."""
+    if gpu_sim.compiler() is None:
+        pytest.skip("no C++ compiler to simulate the CUDA kernels")
+    from minicnn.bench import gpu as bench
+
+    fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(bench, "VGG19_TO_CONV5_1", [4, 4, "P", 8, 8, "P"] + [8] * 4 + ["P"] + [8] * 4 + ["P", 8])
+    monkeypatch.setattr(bench, "CASES", [("conv2d 2,3,8x8->4 k3 s1 p1", "conv", 2, 2, 3, (8, 8), 4, 3, 1, 1),
+                                         ("max_pool2d 2,3,8x8 k2 s2", "max_pool", 2, 2, 3, (8, 8), 3, 2, 2, 0)])
+    md, js = tmp_path / "RESULTS-GPU.md", tmp_path / "r.json"
+    bench.main(["--no-torch", "--repeats", "1", "--warmup", "0", "--style-size", "16",
+                "--markdown", str(md), "--json", str(js)])
+    text = md.read_text()
+    assert "fake GPU" in text and "| max_pool2d 2,3,8x8 k2 s2 | forward+backward |" in text
+    import json
+
+    rows = json.loads(js.read_text())["rows"]
+    assert len(rows) == 5 and all(r["minicnn_ms"] > 0 and r["torch_ms"] is None for r in rows)

@@ -33,22 +33,15 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cuda
+from .cases import CASES as CPU_CASES
 
 # (label, op, d, N, C_in, spatial, C_out, kernel, stride, padding): the CPU
-# benchmark's cases (issue 3) followed by the GPU-sized ones.
-CASES = [
-    ("conv2d 8,3,32x32->16 k3 s1 p1", "conv", 2, 8, 3, (32, 32), 16, 3, 1, 1),
-    ("conv2d 8,64,56x56->64 k3 s1 p1", "conv", 2, 8, 64, (56, 56), 64, 3, 1, 1),
-    ("conv2d 8,256,14x14->256 k3 s1 p1", "conv", 2, 8, 256, (14, 14), 256, 3, 1, 1),
-    ("conv2d 8,32,64x64->64 k5 s2 p2", "conv", 2, 8, 32, (64, 64), 64, 5, 2, 2),
-    ("conv1d 64,1,1000->16 k5", "conv", 1, 64, 1, (1000,), 16, 5, 1, 0),
-    ("conv1d 64,1,14->16 k5", "conv", 1, 64, 1, (14,), 16, 5, 1, 0),
-    ("conv3d 4,1,14^3->16 k5", "conv", 3, 4, 1, (14, 14, 14), 16, 5, 1, 0),
-    ("conv3d 2,8,32^3->16 k3 p1", "conv", 3, 2, 8, (32, 32, 32), 16, 3, 1, 1),
-    ("max_pool2d 8,64,56x56 k2 s2", "max_pool", 2, 8, 64, (56, 56), 64, 2, 2, 0),
+# benchmark's cases (minicnn.bench.cases, issue 3) followed by GPU-sized ones.
+GPU_EXTRA_CASES = [
     ("conv2d 64,64,56x56->64 k3 s1 p1", "conv", 2, 64, 64, (56, 56), 64, 3, 1, 1),
     ("max_pool2d 64,64,56x56 k2 s2", "max_pool", 2, 64, 64, (56, 56), 64, 2, 2, 0),
 ]
+CASES = list(CPU_CASES) + GPU_EXTRA_CASES
 STYLE_SIZE = 512
 # VGG-19 up to conv5_1 ("P" = 2x2 average pooling, as Gatys et al. suggest for synthesis)
 VGG19_TO_CONV5_1 = [64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P", 512, 512, 512, 512, "P", 512]
@@ -99,18 +92,22 @@ def _minicnn_case(case, xs, device):
     _, op, d, _, _, _, _, k, s, p = case
     x, w, b = (mc.Tensor(a, requires_grad=True).to(device) for a in xs)
     if op == "conv":
-        def fwd():
+        def run():
             return getattr(F, f"conv{d}d")(x, w, b, stride=s, padding=p)
     else:
-        def fwd():
+        def run():
             return getattr(F, f"max_pool{d}d")(x, k, s, p)
+
+    def fwd():  # inference, like PyTorch's under no_grad
+        with mc.no_grad():
+            return run()
 
     gy = mc.Tensor(np.ones(fwd().shape, dtype=np.float32)).to(device)
 
     def fwd_bwd():
         for t in (x, w, b):
             t.grad = None
-        fwd().backward(gy)
+        run().backward(gy)
 
     return fwd, fwd_bwd
 
