@@ -106,3 +106,48 @@ def check_conv_param_count(fn):
         got = fn(c_in, c_out, k, d)
         assert got == want, f"c_in={c_in}, c_out={c_out}, k={k}, {d}D: expected {want}, got {got}"
     return "correct"
+
+
+# ----------------------------------------------------------------- lesson 09
+def solution_receptive_field_size(layers):
+    """r_l = r_{l-1} + (k - 1) j_{l-1}, j_l = j_{l-1} s, starting from r = j = 1."""
+    r, j = 1, 1
+    for k, s in layers:
+        r, j = r + (k - 1) * j, j * s
+    return r, j
+
+
+def check_receptive_field_size(fn):
+    from minicnn import nn
+    from minicnn.visualize import receptive_fields
+
+    chains = [[(3, 1)], [(3, 1), (2, 2), (3, 1)], [(5, 1), (2, 2), (5, 1), (2, 2), (3, 1)],
+              [(11, 4), (3, 2), (5, 1), (3, 2), (3, 1)], [(3, 2), (3, 2), (3, 2)]]
+    for chain in chains:
+        layers = [nn.Conv2d(1, 1, k, stride=s) if i % 2 == 0 else nn.MaxPool2d(k, s)
+                  for i, (k, s) in enumerate(chain)]
+        rf = receptive_fields(layers, ndim=2)[-1]
+        want = (rf.size[0], rf.jump[0])
+        got = tuple(int(v) for v in fn(chain))
+        assert got == want, f"layers (k, s) = {chain}: expected (r, j) = {want}, got {got}"
+    return "correct"
+
+
+def solution_top_k_images(acts, k):
+    """Rank images by their largest activation (stable sort keeps the smaller index first)."""
+    best = acts.reshape(len(acts), -1).max(axis=1)
+    return np.argsort(-best, kind="stable")[:k]
+
+
+def check_top_k_images(fn):
+    from minicnn.visualize.top_patches import exhaustive_top_patches
+
+    rng = np.random.default_rng(9)
+    acts = rng.standard_normal((40, 5, 5))
+    acts[7] = acts[3]                          # a tie: image 3 must come before image 7
+    for k in (1, 9, 40):
+        _, want, _ = exhaustive_top_patches(acts[:, None], k)
+        got = np.asarray(fn(acts, k)).astype(int)
+        assert got.shape == (k,), f"k={k}: expected {k} indices, got shape {got.shape}"
+        assert np.array_equal(got, want[0]), f"k={k}: expected {want[0][:10]}..., got {got[:10]}..."
+    return "correct"
