@@ -12,9 +12,9 @@ Caffe):
   more products: ``dW = dY @ cols^T`` and ``dcols = W^T @ dY``, then
   **col2im** adds each column back onto the cells it came from.  All three
   are single 2D products: ``cupy.dot`` hands transposed views to cuBLAS
-  without copying (``cupy.matmul`` on stacks of matrices would copy them).  col2im is written as a *gather* (one thread per input cell
-  sums the few columns that read it), so it needs no atomics and is
-  deterministic.  A 1x1 convolution with stride 1 skips im2col altogether.
+  without copying (``cupy.matmul`` on stacks of matrices would copy them).
+  col2im is written as a *gather* (one thread per input cell sums the few
+  columns that read it), so it needs no atomics and is deterministic.  A 1x1 convolution with stride 1 skips im2col altogether.
 * **pooling** has one thread per output (forward).  Average pooling's
   backward is a gather (one thread per input cell over the windows that
   contain it); max pooling's adds each output's gradient to the cell it
@@ -46,7 +46,7 @@ from .reference import output_shape
 
 MODES = ("raw", "vectorized")
 _state = {"mode": os.environ.get("MINICNN_CUPY_KERNELS", "raw")}
-_modules = {}  # dtype name -> compiled cupy.RawModule
+_modules = {}  # dtype name -> compiled cupy.RawModule; (kernel, dtype name) -> its function
 _ready = set()  # dtype names whose kernels compiled
 _MAX_THREADS = 256
 _INT32_MAX = 2**31 - 1
@@ -68,14 +68,18 @@ def get_mode() -> str:
 # ----------------------------------------------------------------------------
 def _function(name, dtype_name):
     """The compiled kernel ``name`` for real_t = ``dtype_name`` (compiled on first use)."""
-    module = _modules.get(dtype_name)
-    if module is None:
-        import cupy
+    key = (name, dtype_name)
+    fn = _modules.get(key)
+    if fn is None:
+        module = _modules.get(dtype_name)
+        if module is None:
+            import cupy
 
-        module = cupy.RawModule(code=cupy_source.cuda_source(dtype_name))
-        module.get_function(name)  # compiles now, so that a failure surfaces here
-        _modules[dtype_name] = module
-    return module.get_function(name)
+            module = cupy.RawModule(code=cupy_source.cuda_source(dtype_name))
+            module.get_function(name)  # compiles now, so that a failure surfaces here
+            _modules[dtype_name] = module
+        fn = _modules[key] = module.get_function(name)
+    return fn
 
 
 def _launch(name, dtype, rows, per_row, args, long_args=(0,)):
