@@ -21,7 +21,7 @@ from .ops import (abs, clip, concatenate, exp, log, matmul, maximum, mean, minim
 from .random import seed
 from .tensor import Tensor, as_tensor
 
-from . import functional, nn, optim  # noqa: E402  (they build on the names above)
+from . import cuda, functional, nn, optim  # noqa: E402  (they build on the names above)
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,6 @@ __all__ = [
     "Tensor", "as_tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
     "GradcheckError", "get_backend", "set_backend", "use_backend", "get_array_module", "save", "load",
     "seed", "random", "abs", "clip", "concatenate", "exp", "log", "matmul", "maximum", "mean",
-    "minimum", "pad", "sqrt", "stack", "where", "functional", "nn", "optim", "set_num_threads",
+    "minimum", "pad", "sqrt", "stack", "where", "cuda", "functional", "nn", "optim", "set_num_threads",
     "get_num_threads",
 ]
