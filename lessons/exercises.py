@@ -108,6 +108,54 @@ def check_conv_param_count(fn):
     return "correct"
 
 
+# ----------------------------------------------------------------- lesson 03
+def solution_false_accept_probability(far, K):
+    """1 - P(no false accept in K independent comparisons) = 1 - (1 - far)^K."""
+    return 1.0 - (1.0 - far) ** np.asarray(K, dtype=float)
+
+
+def check_false_accept_probability(fn):
+    cases = [((0.01, 1), 0.01), ((0.01, 100), 0.6339676587), ((0.0, 50), 0.0), ((0.5, 2), 0.75)]
+    for (far, k), want in cases:
+        got = float(np.asarray(fn(far, k)))
+        assert np.isclose(got, want, atol=1e-8), f"far={far}, K={k}: expected {want:.6f}, got {got}"
+    ks = np.array([1, 10, 100])
+    got = np.asarray(fn(0.02, ks), dtype=float)
+    assert got.shape == ks.shape, f"K as an array {ks}: expected shape {ks.shape}, got {got.shape}"
+    # Monte-Carlo: K independent comparisons, each a false accept with probability far
+    rng = np.random.default_rng(3)
+    sim = (rng.random((200_000, 10)) < 0.05).any(axis=1).mean()
+    assert abs(float(np.asarray(fn(0.05, 10))) - sim) < 0.01, f"simulation says {sim:.3f}"
+    return "correct"
+
+
+def solution_identify(gallery, names, query, tau):
+    """Nearest enrolled encoding by squared distance; None ("not recognised") above tau."""
+    d = ((np.asarray(gallery, float) - np.asarray(query, float)) ** 2).sum(axis=1)
+    k = int(np.argmin(d))
+    return names[k] if d[k] <= tau else None
+
+
+def check_identify(fn):
+    from minicnn.face import FaceDatabase
+
+    rng = np.random.default_rng(4)
+    gallery = rng.standard_normal((6, 8))
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    names = [f"person{k}" for k in range(6)]
+    db = FaceDatabase(embedding_dim=8, tau=0.5)
+    for n, g in zip(names, gallery):
+        db.enroll_encodings(n, g)
+    for t in range(20):
+        q = gallery[t % 6] + rng.normal(0, 0.05 + 0.05 * t, 8)
+        dist = db.distances(q)
+        best = min(dist, key=dist.get)
+        want = best if dist[best] <= db.tau else None
+        got = fn(gallery, names, q, db.tau)
+        assert got == want, f"query {t}: expected {want!r} (distances {dist}), got {got!r}"
+    return "correct"
+
+
 # ----------------------------------------------------------------- lesson 09
 def solution_receptive_field_size(layers):
     """r_l = r_{l-1} + (k - 1) j_{l-1}, j_l = j_{l-1} s, starting from r = j = 1."""
