@@ -63,6 +63,30 @@ import numba
 import numpy as np
 from numba import njit, prange, uint64
 
+def _quiet_openmp():
+    """Start Numba's thread pool with idle threads that sleep (``OMP_WAIT_POLICY=PASSIVE``).
+
+    GNU OpenMP's default is to spin between parallel regions; on a machine whose
+    cores are busy with other work a spinning or descheduled team member turned
+    0.2 ms kernels into 30 ms ones.  The variable is set only while Numba loads
+    its OpenMP runtime (other libraries keep theirs), and never over a value the
+    user chose.
+    """
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        from numba.np.ufunc import parallel
+
+        parallel._launch_threads()
+    except Exception:  # a Numba without this hook: keep its default
+        pass
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
+_quiet_openmp()
+
 TILE_BYTES = 8 << 20  # budget for one im2col tile (see the module docstring)
 DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolution
 
@@ -140,7 +164,9 @@ def _zero(dst):
 # im2col/col2im run over many short rows, so they index flat arrays with
 # unsigned offsets: Numba then skips its negative-index wraparound and the
 # row loops compile to plain vector copies (3x faster than slicing per row).
-@njit(parallel=True, cache=True)
+# They are serial and release the GIL: the GEMM path runs one tile per worker
+# thread (see _run_jobs), each thread doing im2col + a one-thread BLAS call.
+@njit(cache=True, nogil=True)
 def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
     """col[j, (c, kd, kh, kw), (r - r0) * OW + ow] = x_pad[n0 + j, c, window cell].
 
@@ -152,7 +178,7 @@ def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
     xf = x.reshape(-1)
     cf = col.reshape(-1)
     s2 = uint64(st[2])
-    for task in prange(nt * C * KK):
+    for task in range(nt * C * KK):
         c = (task // KK) % C
         k = task % KK
         kd = k // (kh_ * kw_)
@@ -187,7 +213,7 @@ def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
                     cf[db + q] = xf[sb + q * s2]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
     """gx[n0 + j, c, window cell] += col[j, (c, k), position]: the scatter-add inverse of im2col.
 
@@ -199,7 +225,7 @@ def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
     gf = gx.reshape(-1)
     cf = col.reshape(-1)
     s2 = uint64(st[2])
-    for task in prange(nt * C):
+    for task in range(nt * C):
         c = task % C
         plane = ((n0 + task // C) * C + c) * D
         for k in range(KK):
@@ -591,24 +617,56 @@ def _contig(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def _tiles(n, rows, ow, filt, itemsize):
-    """Split the output positions into im2col tiles of at most TILE_BYTES.
-
-    Yields ``(n0, nt, r0, nr)``: samples ``n0 .. n0 + nt`` and output rows
-    ``r0 .. r0 + nr`` (rows are (od, oh) pairs of ``ow`` positions each).  A
-    tile is either several whole samples or a band of rows of one sample.
-    """
-    per_row = max(filt * ow * itemsize, 1)
+def _tiles(a, b, rows, per_row):
+    """Tiles ``(n0, nt, r0, nr)`` of samples ``a .. b``: several whole samples, or a band
+    of output rows of one sample, each at most TILE_BYTES of im2col matrix."""
     per_sample = per_row * rows
     if per_sample <= TILE_BYTES:
         step = max(TILE_BYTES // per_sample, 1)
-        for n0 in range(0, n, step):
-            yield n0, min(step, n - n0), 0, rows
-    else:
-        band = max(TILE_BYTES // per_row, 1)
-        for n0 in range(n):
-            for r0 in range(0, rows, band):
-                yield n0, 1, r0, min(band, rows - r0)
+        return [(n0, min(step, b - n0), 0, rows) for n0 in range(a, b, step)]
+    band = max(TILE_BYTES // per_row, 1)
+    return [(n0, 1, r0, min(band, rows - r0)) for n0 in range(a, b) for r0 in range(0, rows, band)]
+
+
+def _plan(n, rows, ow, filt, itemsize, workers):
+    """Split the output positions into one list of tiles per worker thread.
+
+    With at least as many samples as workers each worker owns whole samples
+    (``shared=False``); otherwise the rows of a sample are cut into bands dealt
+    round-robin, and workers may touch the same sample (``shared=True``).
+    """
+    per_row = max(filt * ow * itemsize, 1)
+    if n >= workers:
+        return [_tiles(k * n // workers, (k + 1) * n // workers, rows, per_row) for k in range(workers)], False
+    bands = max(-(-workers // n), -(-per_row * rows // TILE_BYTES))
+    band = -(-rows // bands)
+    tiles = [(n0, 1, r0, min(band, rows - r0)) for n0 in range(n) for r0 in range(0, rows, band)]
+    return [job for job in (tiles[k::workers] for k in range(workers)) if job], True
+
+
+_pool = {"executor": None, "workers": 0}
+
+
+def _run_jobs(fn, jobs):
+    """Run ``fn(job)`` for every job, one per thread (the caller runs the first); return the results.
+
+    BLAS is held to one thread meanwhile: the parallelism is ours, across
+    tiles, so OpenBLAS's own threads never compete with these (on a busy
+    machine that competition made a 0.2 ms product take 100 ms).
+    """
+    with _blas_single_thread():
+        if len(jobs) == 1:
+            return [fn(jobs[0])]
+        if _pool["executor"] is None or _pool["workers"] < len(jobs) - 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            if _pool["executor"] is not None:
+                _pool["executor"].shutdown(wait=False)
+            _pool["executor"] = ThreadPoolExecutor(max_workers=len(jobs) - 1, thread_name_prefix="minicnn-conv")
+            _pool["workers"] = len(jobs) - 1
+        futures = [_pool["executor"].submit(fn, job) for job in jobs[1:]]
+        first = fn(jobs[0])
+        return [first] + [f.result() for f in futures]
 
 
 def _method(c_in, kernel, stride):
@@ -663,13 +721,18 @@ def _conv_forward(x, w, stride, padding, dilation):
         rows, ow = out[0] * out[1], out[2]
         w2 = w5.reshape(o, filt)
         y3 = y5.reshape(n, o, rows * ow)
-        col = None
-        for n0, nt, r0, nr in _tiles(n, rows, ow, filt, x.itemsize):
-            if col is None or col.shape != (nt, filt, nr * ow):
-                col = np.empty((nt, filt, nr * ow), dtype=x.dtype)
-            _im2col(x5, n0, nt, r0, nr, k5[0], k5[1], k5[2], st, dl, lo, out[1], ow, col)
-            # (C_out, F) @ (nt, F, T) -> (nt, C_out, T), written straight into y
-            np.matmul(w2, col, out=y3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow])
+        geom = (k5[0], k5[1], k5[2], st, dl, lo, out[1], ow)
+
+        def job(tiles):
+            col = None
+            for n0, nt, r0, nr in tiles:
+                if col is None or col.shape != (nt, filt, nr * ow):
+                    col = np.empty((nt, filt, nr * ow), dtype=x.dtype)
+                _im2col(x5, n0, nt, r0, nr, *geom, col)
+                # (C_out, F) @ (nt, F, T) -> (nt, C_out, T), written straight into y
+                np.matmul(w2, col, out=y3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow])
+
+        _run_jobs(job, _plan(n, rows, ow, filt, x.itemsize, get_num_threads())[0])
     return y5.reshape((n, o) + tuple(out[3 - d:]))
 
 
@@ -692,13 +755,24 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
         rows, ow = out[0] * out[1], out[2]
         w2t = w5.reshape(o, filt).T
         gy3 = gy5.reshape(n, o, rows * ow)
+        geom = (k5[0], k5[1], k5[2], st, dl, lo, out[1], ow)
+        jobs, shared = _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())
         gx5[...] = 0
-        gcol = None
-        for n0, nt, r0, nr in _tiles(n, rows, ow, filt, gy.itemsize):
-            if gcol is None or gcol.shape != (nt, filt, nr * ow):
-                gcol = np.empty((nt, filt, nr * ow), dtype=dtype)
-            np.matmul(w2t, gy3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow], out=gcol)
-            _col2im(gcol, n0, nt, r0, nr, k5[0], k5[1], k5[2], st, dl, lo, out[1], ow, gx5)
+
+        def job(tiles):
+            # bands of one sample overlap in gx: workers sharing samples add into their own copy
+            target = np.zeros_like(gx5) if shared and tiles is not jobs[0] else gx5
+            gcol = None
+            for n0, nt, r0, nr in tiles:
+                if gcol is None or gcol.shape != (nt, filt, nr * ow):
+                    gcol = np.empty((nt, filt, nr * ow), dtype=dtype)
+                np.matmul(w2t, gy3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow], out=gcol)
+                _col2im(gcol, n0, nt, r0, nr, *geom, target)
+            return target
+
+        for part in _run_jobs(job, jobs)[1:]:
+            if part is not gx5:
+                gx5 += part
     return gx5.reshape(tuple(x_shape))
 
 
@@ -722,15 +796,24 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
     filt = c * k5[0] * k5[1] * k5[2]
     rows, ow = out[0] * out[1], out[2]
     gy3 = gy5.reshape(n, o, rows * ow)
-    gw2 = np.zeros((o, filt), dtype=dtype)
-    col = None
-    for n0, nt, r0, nr in _tiles(n, rows, ow, filt, x.itemsize):
-        if col is None or col.shape != (nt, filt, nr * ow):
-            col = np.empty((nt, filt, nr * ow), dtype=dtype)
-        _im2col(x5, n0, nt, r0, nr, k5[0], k5[1], k5[2], st, dl, lo, out[1], ow, col)
-        for j in range(nt):
-            # (C_out, T) @ (T, F): the sum over positions of gy * window
-            gw2 += gy3[n0 + j, :, r0 * ow:(r0 + nr) * ow] @ col[j].T
+    geom = (k5[0], k5[1], k5[2], st, dl, lo, out[1], ow)
+
+    def job(tiles):
+        gw2 = np.zeros((o, filt), dtype=dtype)
+        col = None
+        for n0, nt, r0, nr in tiles:
+            if col is None or col.shape != (nt, filt, nr * ow):
+                col = np.empty((nt, filt, nr * ow), dtype=dtype)
+            _im2col(x5, n0, nt, r0, nr, *geom, col)
+            for j in range(nt):
+                # (C_out, T) @ (T, F): the sum over positions of gy * window
+                gw2 += gy3[n0 + j, :, r0 * ow:(r0 + nr) * ow] @ col[j].T
+        return gw2
+
+    parts = _run_jobs(job, _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())[0])
+    gw2 = parts[0]
+    for part in parts[1:]:
+        gw2 += part
     return gw2.reshape(tuple(w_shape))
 
 
@@ -862,15 +945,36 @@ _BLAS_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_th
                  "openblas_get_num_threads64_", "openblas_get_num_threads")
 
 
-def _blas_call(names, *args):
-    results = []
-    for lib in _openblas_libraries():
-        for name in names:
-            fn = getattr(lib, name, None)
+_blas_fns = {}
+
+
+def _blas_fn(names):
+    """The first exported function of ``names`` in each loaded OpenBLAS (looked up once)."""
+    key = names[0]
+    if key not in _blas_fns:
+        found = []
+        for lib in _openblas_libraries():
+            fn = next((getattr(lib, name) for name in names if hasattr(lib, name)), None)
             if fn is not None:
-                results.append(fn(*args))
-                break
-    return results
+                found.append(fn)
+        _blas_fns[key] = found
+    return _blas_fns[key]
+
+
+def _blas_call(names, *args):
+    return [fn(*args) for fn in _blas_fn(names)]
+
+
+class _blas_single_thread:
+    """Context manager: OpenBLAS uses one thread inside, its previous count after."""
+
+    def __enter__(self):
+        self.saved = _blas_call(_BLAS_GETTERS)
+        _blas_call(_BLAS_SETTERS, ctypes.c_int(1))
+
+    def __exit__(self, *exc):
+        for fn, n in zip(_blas_fn(_BLAS_SETTERS), self.saved):
+            fn(ctypes.c_int(n))
 
 
 def set_num_threads(n: int) -> None:
