@@ -23,10 +23,12 @@ __all__ = ["run_record", "run_synthetic", "plot_detections"]
 
 def plot_detections(signal: np.ndarray, fs: float, reference: np.ndarray, detected: np.ndarray,
                     prob: np.ndarray | None = None, start_s: float = 0.0, length_s: float = 10.0,
-                    labels: np.ndarray | None = None, title: str = "") -> Figure:
+                    labels: np.ndarray | None = None, title: str = "",
+                    time_offset_s: float = 0.0) -> Figure:
     """The lead with reference beats (circles, with their labels) and detections (crosses);
     missed beats and false detections are drawn in red. ``prob`` (optional, any length) is
-    stretched over the signal and drawn below. Returns the Figure (nothing is shown)."""
+    stretched over the signal and drawn below. ``time_offset_s`` is added to the time axis (to
+    show record time when ``signal`` is a later part of a record). Returns the Figure."""
     sig = np.asarray(signal, dtype=np.float64)
     a = int(start_s * fs)
     b = min(len(sig), a + int(length_s * fs))
@@ -40,7 +42,7 @@ def plot_detections(signal: np.ndarray, fs: float, reference: np.ndarray, detect
     fig = Figure(figsize=(11, 4.2 if prob is not None else 3.2), layout="constrained")
     axes = fig.subplots(2 if prob is not None else 1, 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": [3, 1]} if prob is not None else None)[:, 0]
-    t = np.arange(a, b) / fs
+    t = np.arange(a, b) / fs + time_offset_s
     ax = axes[0]
     ax.plot(t, sig[a:b], lw=0.8, color="0.25")
     in_r = (ref >= a) & (ref < b)
@@ -48,14 +50,17 @@ def plot_detections(signal: np.ndarray, fs: float, reference: np.ndarray, detect
     for mask, style, name in ((in_r & ref_ok, dict(marker="o", mfc="none", color="tab:green"), "reference beat"),
                               (in_r & ~ref_ok, dict(marker="o", mfc="none", color="red", ms=10), "missed")):
         if mask.any():
-            ax.plot(ref[mask] / fs, sig[ref[mask]], ls="none", label=name, **style)
+            ax.plot(ref[mask] / fs + time_offset_s, sig[ref[mask]], ls="none", label=name, **style)
     for mask, color, name in ((in_d & det_ok, "tab:blue", "detection"), (in_d & ~det_ok, "red", "false detection")):
         if mask.any():
-            ax.plot(det[mask] / fs, sig[det[mask]], ls="none", marker="x", color=color, ms=8, label=name)
-    if labels is not None:
-        top = np.nanmax(sig[a:b]) if b > a else 0.0
+            ax.plot(det[mask] / fs + time_offset_s, sig[det[mask]], ls="none", marker="x", color=color, ms=8, label=name)
+    if labels is not None and b > a:
+        lo, top = np.nanmin(sig[a:b]), np.nanmax(sig[a:b])
+        y_text = top + 0.08 * (top - lo)
         for i in np.flatnonzero(in_r):
-            ax.text(ref[i] / fs, top * 1.08, str(labels[i]), ha="center", fontsize=8)
+            ax.text(ref[i] / fs + time_offset_s, y_text, str(labels[i]), ha="center", fontsize=8,
+                    color="black" if str(labels[i]) == "N" else "tab:red")
+        ax.set_ylim(lo - 0.05 * (top - lo), top + 0.2 * (top - lo))
     ax.set_ylabel("mV")
     ax.legend(loc="lower right", fontsize=8, ncols=4)
     ax.set_title(title or "R-peak detection")
@@ -63,7 +68,7 @@ def plot_detections(signal: np.ndarray, fs: float, reference: np.ndarray, detect
         p = np.asarray(prob)
         tp = (np.arange(len(p)) + 0.5) * (len(sig) / len(p)) / fs
         keep = (tp >= a / fs) & (tp < b / fs)
-        axes[1].plot(tp[keep], p[keep], color="tab:purple", lw=1)
+        axes[1].plot(tp[keep] + time_offset_s, p[keep], color="tab:purple", lw=1)
         axes[1].axhline(0.5, color="0.6", ls="--", lw=0.8)
         axes[1].set_ylabel("P(beat)")
         axes[1].set_ylim(-0.05, 1.05)
@@ -73,7 +78,23 @@ def plot_detections(signal: np.ndarray, fs: float, reference: np.ndarray, detect
 
 def _defaults(quick: bool | None) -> dict:
     quick = fast_mode() if quick is None else quick
-    return dict(steps=60 if quick else 200, batch_size=16)
+    return dict(steps=60 if quick else 150, batch_size=16, lr=5e-3)
+
+
+def _interesting_start(reference: np.ndarray, detected: np.ndarray, labels: np.ndarray, fs: float,
+                       n: int, length_s: float = 10.0) -> float:
+    """Where a 10 s plot teaches most: around the first error (missed or false beat), else the
+    first non-normal beat, else the start. Returns the start time in seconds."""
+    pairs = match_beats(reference, detected, int(round(0.05 * fs)))
+    missed = np.setdiff1d(np.arange(len(reference)), pairs[:, 0])
+    false = np.setdiff1d(np.arange(len(detected)), pairs[:, 1])
+    events = [reference[missed].min()] if len(missed) else []
+    events += [detected[false].min()] if len(false) else []
+    if not events:
+        odd = np.flatnonzero(np.asarray(labels) != "N")
+        events = [reference[odd[0]]] if len(odd) else [0]
+    start = max(0.0, min(events) / fs - length_s / 2)
+    return min(start, max(0.0, n / fs - length_s))
 
 
 def run_record(record: str, lead: str | None = None, train_minutes: float = 20.0,
@@ -99,14 +120,17 @@ def run_record(record: str, lead: str | None = None, train_minutes: float = 20.0
     test_mask = ann.samples >= split
     r_test = ann.samples[test_mask] - split
     model, losses = train_beat_detector(train, r_train, steps=steps, batch_size=cfg["batch_size"],
-                                        seed=seed, progress=progress)
+                                        lr=cfg["lr"], seed=seed, progress=progress)
     t_train = time.perf_counter() - t0
     detected, prob = detect_beats(model, test)
     score = score_beats(r_test, detected, fs)
     labels = np.array(ann.symbols)[test_mask]
-    fig = plot_detections(x[split:], fs, r_test, detected, prob, start_s=0.0, length_s=10.0,
-                          labels=labels, title=f"record {rec.name}, lead {name}: test part (from minute "
-                                               f"{train_minutes:g}), first 10 s")
+    start = _interesting_start(r_test, detected, labels, fs, len(x) - split)
+    fig = plot_detections(x[split:], fs, r_test, detected, prob, start_s=start, length_s=10.0,
+                          labels=labels, time_offset_s=split / fs,
+                          title=f"record {rec.name}, lead {name}, test part: "
+                                               f"{train_minutes * 60 + start:.0f} s to "
+                                               f"{train_minutes * 60 + start + 10:.0f} s")
     metrics = {"task": "ecg", "data": f"record {rec.name} lead {name}", "fs": fs,
                "train_minutes": train_minutes, "test_minutes": round((rec.n_samples - split) / fs / 60, 3),
                "train_beats": int(len(r_train)), "test_beats": int(len(r_test)), "steps": steps,
@@ -130,12 +154,14 @@ def run_synthetic(train_seconds: float = 300.0, test_seconds: float = 120.0, ste
     train = prepare_lead(tr.signal, fs)
     test = prepare_lead(te.signal, fs, scale=train.scale)
     model, losses = train_beat_detector(train, tr.r_peaks, steps=steps, batch_size=cfg["batch_size"],
-                                        seed=seed, progress=progress)
+                                        lr=cfg["lr"], seed=seed, progress=progress)
     t_train = time.perf_counter() - t0
     detected, prob = detect_beats(model, test)
     score = score_beats(te.r_peaks, detected, fs)
-    fig = plot_detections(te.signal, fs, te.r_peaks, detected, prob, length_s=10.0, labels=te.labels,
-                          title="synthetic ECG (test recording), first 10 s")
+    start = _interesting_start(te.r_peaks, detected, te.labels, fs, len(te.signal))
+    fig = plot_detections(te.signal, fs, te.r_peaks, detected, prob, start_s=start, length_s=10.0,
+                          labels=te.labels, title=f"synthetic ECG (test recording), {start:.0f} s to "
+                                              f"{start + 10:.0f} s")
     metrics = {"task": "ecg", "data": "synthetic", "fs": fs, "train_minutes": train_seconds / 60,
                "test_minutes": test_seconds / 60, "train_beats": int(len(tr.r_peaks)),
                "test_beats": int(len(te.r_peaks)), "steps": steps,
