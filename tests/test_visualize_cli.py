@@ -113,11 +113,27 @@ def test_cli_wrong_channels(tmp_path, image_dir, capsys):
     assert "1 or 3 channels" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_cli_default_trains_and_draws(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINICNN_FAST", "1")
+def test_cli_default_uses_the_shipped_model(tmp_path, capsys):
+    from minicnn.visualize.model import DEFAULT_FILE
+    if not DEFAULT_FILE.exists():
+        pytest.skip("the shipped default_model.npz is missing")
     out = tmp_path / "sheet.png"
-    assert main(["--out", str(out), "--n-images", "120"]) == 0
-    assert Image.open(out).size == (6 * 160, 3 * 160)
+    assert main(["--out", str(out), "--n-images", "60", "--n-units", "4"]) == 0
+    assert Image.open(out).size == (4 * 160, 3 * 160)
+    text = capsys.readouterr().out
+    assert "loaded default_model.npz" in text and "18x18" in text
+    model, meta = load_model(DEFAULT_FILE)
+    assert describe(model) == describe(default_model()) and meta["test_accuracy"] > 2 / len(CLASSES)
+
+
+def test_cli_retrain_path(tmp_path, monkeypatch, capsys):
+    """--retrain trains (here a very short schedule) and saves the model next to the sheet."""
+    from minicnn.visualize import model as model_mod
+    real = model_mod.train_default
+    monkeypatch.setattr(model_mod, "train_default",
+                        lambda quick=False: real(quick=quick, n_train=48, epochs=1, progress=False))
+    out = tmp_path / "sheet.png"
+    assert main(["--out", str(out), "--n-images", "30", "--retrain", "--layers", "0"]) == 0
+    assert "default model: trained" in capsys.readouterr().out
     model, meta = load_model(tmp_path / "sheet_model.npz")
-    assert meta["test_accuracy"] > 1.5 / len(CLASSES)  # well above chance after a short training
+    assert meta["n_train"] == 48 and meta["epochs"] == 1 and 0 <= meta["test_accuracy"] <= 1

@@ -157,3 +157,14 @@ def test_unit_score_reductions():
     assert unit_score(y, 0, "l", position=(1, 0)).item() == 2
     with pytest.raises(ValueError, match="reduce"):
         unit_score(y, 0, "l", reduce="median")
+
+
+def test_most_active_units_prefers_different_images():
+    from minicnn.visualize.sheet import most_active_units
+    from minicnn.visualize.top_patches import TopPatches
+    res = TopPatches("l", [10, 11, 12, 13], values=np.array([[9.0, 9], [8, 8], [7, 7], [1, 1]]),
+                     image_index=np.array([[0, 1], [1, 0], [2, 3], [4, 5]]),
+                     position=np.zeros((4, 2, 0), int), boxes=np.zeros((4, 2, 2, 2), int), rf=None,
+                     input_shape=(3, 4, 4))
+    assert most_active_units(res, 2) == [0, 2]  # unit 11 has the same favourite images as unit 10
+    assert most_active_units(res, 4) == [0, 2, 3, 1]

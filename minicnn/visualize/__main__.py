@@ -3,9 +3,10 @@
     python -m minicnn.visualize --model MODEL.npz --data DIR --out SHEET.png \\
         [--layers 0 3] [--units 1 4 7] [--k 9] [--views]
 
-Without ``--model`` it trains the default model on the embedded shapes data
-(and saves it next to the sheet, to pass as ``--model`` the next time);
-without ``--data`` it searches generated shapes images.
+Without ``--model`` it loads the default model shipped with the package
+(``--retrain``, or a missing file: trains it on the embedded shapes data and
+saves it next to the sheet); without ``--data`` it searches generated shapes
+images.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ def _parser():
     p.add_argument("--n-images", type=int, help="generated images to search when --data is not given")
     p.add_argument("--views", action="store_true",
                    help="also write filters, activation maps, saliency and activation maximisation")
+    p.add_argument("--retrain", action="store_true",
+                   help="without --model: train the default model instead of loading the shipped weights")
     p.add_argument("--quick", action="store_true", help="a smaller run (also set by MINICNN_FAST=1)")
+    p.add_argument("--backend", choices=("reference", "numpy", "numba"),
+                   help="convolution kernels for CPU arrays (default: minicnn's current backend)")
     return p
 
 
@@ -56,25 +61,29 @@ def _run(args):
 
     from minicnn.config import fast_mode
 
-    from .data import CLASSES, load_images, make_shapes
+    from .data import load_images, make_shapes
     from .demo import conv_layers, draw_views, save
-    from .model import load_model, save_model, train_default
+    from .model import default_or_trained, load_model, save_model
     from .receptive_field import format_table, receptive_fields
     from .sheet import top_patches_sheet
 
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
+    if args.backend:
+        import minicnn as mc
+        mc.set_backend(args.backend)
     quick = args.quick or fast_mode()
     out = Path(args.out)
     t0 = time.perf_counter()
     if args.model:
         model, meta = load_model(args.model)
     else:
-        model, info = train_default(quick=quick)
-        meta = {"input_shape": [3, 32, 32], "classes": list(CLASSES), **info}
-        saved = save_model(model, out.with_name(out.stem + "_model.npz"), meta=meta)
-        print(f"trained the default model in {time.perf_counter() - t0:.1f} s "
-              f"(test accuracy {info['test_accuracy']:.2f}); saved as {saved} (use --model next time)")
+        model, meta, how = default_or_trained(quick=quick, retrain=args.retrain)
+        print(f"default model: {how} in {time.perf_counter() - t0:.1f} s "
+              f"(test accuracy {meta['test_accuracy']:.2f})")
+        if how == "trained":
+            saved = save_model(model, out.with_name(out.stem + "_model.npz"), meta=meta)
+            print(f"saved it as {saved} (pass --model {saved} to reuse it)")
     convs = conv_layers(model)
     if not convs:
         raise ValueError("the model has no convolution layer to visualise")

@@ -1,8 +1,8 @@
 """The embedded default data set: small procedurally drawn colour images.
 
-Six classes of shapes drawn in a random colour on a random background, at a
-random place, size and angle: disc, square, triangle, cross, stripes,
-checkerboard.  A ConvNet that tells them apart needs coloured edges (layer 1),
+Six classes drawn in a random colour on a random background, at a random
+place, size and angle: three shapes (disc, square, cross) and three textures
+(stripes, checkerboard, dots).  A ConvNet that tells them apart needs coloured edges (layer 1),
 corners, curves and textures (deeper layers), which is exactly the story of
 Zeiler & Fergus, so the sheets drawn on it are readable.  Everything is
 generated from a seed: no files, no downloads.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASSES = ("disc", "square", "triangle", "cross", "stripes", "checker")
+CLASSES = ("disc", "square", "cross", "stripes", "checker", "dots")
 
 
 def _colour_pair(rng):
@@ -27,7 +27,7 @@ def _mask(kind, yy, xx, rng):
     """Boolean (H, W) mask of one shape on the coordinate grid (centred, rotated)."""
     size = yy.shape[0]
     cy, cx = rng.uniform(0.3, 0.7, 2) * size
-    radius = rng.uniform(0.18, 0.32) * size
+    radius = rng.uniform(0.22, 0.36) * size
     angle = rng.uniform(0, np.pi)
     # Rotate coordinates about the shape's centre.
     u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
@@ -36,12 +36,6 @@ def _mask(kind, yy, xx, rng):
         return u ** 2 + v ** 2 <= radius ** 2
     if kind == "square":
         return (np.abs(u) <= radius * 0.8) & (np.abs(v) <= radius * 0.8)
-    if kind == "triangle":
-        # Intersection of three half-planes whose normals are 120 degrees apart.
-        m = np.ones_like(u, dtype=bool)
-        for t in (0.0, 2 * np.pi / 3, 4 * np.pi / 3):
-            m &= u * np.cos(t) + v * np.sin(t) <= radius * 0.5
-        return m
     if kind == "cross":
         w = radius * 0.3
         return ((np.abs(u) <= w) & (np.abs(v) <= radius)) | ((np.abs(v) <= w) & (np.abs(u) <= radius))
@@ -50,6 +44,9 @@ def _mask(kind, yy, xx, rng):
         return np.mod(u, period) < period / 2
     if kind == "checker":
         return (np.mod(u, period) < period / 2) ^ (np.mod(v, period) < period / 2)
+    if kind == "dots":  # a lattice of small discs
+        du, dv = np.mod(u, period) - period / 2, np.mod(v, period) - period / 2
+        return du ** 2 + dv ** 2 <= (period * 0.3) ** 2
     raise ValueError(f"unknown shape kind {kind!r}; expected one of {CLASSES}")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CLASSES, make_shapes
+from .data import make_shapes
 from .layers import named_layers, to_array
 
 
@@ -64,7 +64,7 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
 
 
 def run_demo(out_dir, quick: bool) -> dict:
-    """Train the default ConvNet on the shapes, then draw the top-9 sheet, filters, maps, saliency.
+    """Get the default ConvNet (trained on the shapes), then draw the top-9 sheet, filters, maps, saliency.
 
     Returns the metrics (accuracies, receptive-field sizes, timings) and the
     list of figures written into ``out_dir``.
@@ -72,19 +72,21 @@ def run_demo(out_dir, quick: bool) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .model import save_model, train_default
+    from .model import default_or_trained, save_model
     from .receptive_field import receptive_field
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    model, info = train_default(quick=quick)
+    # Quick: the shipped weights (if present); full: train from scratch, as a learner would.
+    model, meta, how = default_or_trained(quick=quick, retrain=not quick)
     t1 = time.perf_counter()
-    save_model(model, out_dir / "visualize_model.npz",
-               meta={"input_shape": [3, 32, 32], "classes": list(CLASSES), **info})
+    save_model(model, out_dir / "visualize_model.npz", meta=meta)
+    info = {k: meta[k] for k in ("train_accuracy", "test_accuracy", "n_train", "epochs") if k in meta}
+    info["model"] = how
     images, _ = make_shapes(300 if quick else 1200, seed=123)
     figures = draw_views(model, images, out_dir, quick=quick)
     rf = {f"rf_layer_{n}": receptive_field(model, n, input_shape=images.shape).size[0]
           for n in conv_layers(model)}
-    return {**info, **rf, "train_seconds": t1 - t0, "draw_seconds": time.perf_counter() - t1,
+    return {**info, **rf, "model_seconds": t1 - t0, "draw_seconds": time.perf_counter() - t1,
             "figures": figures}

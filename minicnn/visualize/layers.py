@@ -88,11 +88,13 @@ def forward_to(model, x, layer):
 
 def to_array(t):
     """The raw ndarray behind a Tensor (or an array), moved to the CPU."""
-    a = getattr(t, "data", t)
-    get = getattr(a, "get", None)  # CuPy arrays
-    if callable(get) and not isinstance(a, np.ndarray):
-        a = get()
-    return np.asarray(a)
+    if isinstance(t, np.ndarray):
+        return t
+    numpy = getattr(t, "numpy", None)  # a Tensor (host copy of a GPU tensor)
+    if callable(numpy):
+        return np.asarray(numpy())
+    get = getattr(t, "get", None)  # a CuPy array
+    return np.asarray(get() if callable(get) else t)
 
 
 def check_units(units, n_units, layer):

@@ -9,10 +9,17 @@ again.  Any ``nn.Sequential`` of the usual layers round-trips this way.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from tqdm import tqdm
 
 from .data import CLASSES, make_shapes
+
+# Weights of the default model trained once with make_default_file() (the longer
+# schedule below), so that the command line draws a sheet at once.
+DEFAULT_FILE = Path(__file__).with_name("default_model.npz")
+INPUT_SHAPE = (3, 32, 32)
 
 # Constructor arguments per layer type, read back from attributes of the same name.
 _ARGS = {
@@ -123,7 +130,7 @@ def accuracy(model, images, labels, batch_size=128):
 
 
 def train_default(quick=False, seed=0, n_train=None, epochs=None, progress=True):
-    """Train :func:`default_model` on the shapes data set.
+    """Train :func:`default_model` on the shapes data set (Adam, cosine learning-rate decay).
 
     Returns ``(model, info)``, info holding the train/test accuracy and sizes.
     """
@@ -138,10 +145,13 @@ def train_default(quick=False, seed=0, n_train=None, epochs=None, progress=True)
     xt, yt = make_shapes(max(n_train // 4, 60), seed=seed + 1)
     model = default_model()
     opt = optim.Adam(model.parameters(), lr=3e-3)
+    schedule = optim.CosineAnnealingLR(opt, T_max=epochs)  # small steps at the end settle the weights
     rng = np.random.default_rng(seed)
     batch = 32
     steps = epochs * (-(-n_train // batch))
-    bar = tqdm(total=steps, desc="visualize: training the default model", disable=not progress or None)
+    # Only pass disable= when asked to be quiet, so that TQDM_DISABLE=1 keeps working.
+    bar = tqdm(total=steps, desc="visualize: training the default model",
+               **({} if progress else {"disable": True}))
     loss_value = float("nan")
     for _ in range(epochs):
         model.train()
@@ -155,8 +165,31 @@ def train_default(quick=False, seed=0, n_train=None, epochs=None, progress=True)
             loss_value = loss.item()
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
+        schedule.step()
     bar.close()
     info = {"train_accuracy": accuracy(model, x, y), "test_accuracy": accuracy(model, xt, yt),
             "final_loss": loss_value, "n_train": n_train, "epochs": epochs}
     model.eval()
     return model, info
+
+
+def make_default_file(path=DEFAULT_FILE, n_train=3000, epochs=16, seed=0):
+    """Train the default model with a longer schedule and save it (how DEFAULT_FILE was made)."""
+    model, info = train_default(n_train=n_train, epochs=epochs, seed=seed)
+    return save_model(model, path, meta={"input_shape": list(INPUT_SHAPE), "classes": list(CLASSES), **info})
+
+
+def default_or_trained(quick=False, retrain=False):
+    """``(model, meta, how)``: the shipped default model, or a freshly trained one.
+
+    The file is used unless ``retrain`` or it is missing/unreadable; ``how``
+    says which ("loaded <path>" or "trained").
+    """
+    if not retrain and DEFAULT_FILE.exists():
+        try:
+            model, meta = load_model(DEFAULT_FILE)
+            return model, meta, f"loaded {DEFAULT_FILE.name}"
+        except (ValueError, KeyError, OSError):
+            pass  # an outdated file: fall back to training
+    model, info = train_default(quick=quick)
+    return model, {"input_shape": list(INPUT_SHAPE), "classes": list(CLASSES), **info}, "trained"

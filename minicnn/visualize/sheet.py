@@ -117,13 +117,27 @@ def top_patches_figure(results, n_units=None, cell=1.6, dpi=100, lo=None, hi=Non
     return fig
 
 
-def most_active_units(result, n):
-    """Indices (into ``result.units``) of the ``n`` units with the largest mean top-k activation.
+def most_active_units(result, n, max_overlap=0.5):
+    """Indices (into ``result.units``) of ``n`` strongly active units with different favourite images.
 
-    Dead or nearly silent units make dull grids; these are the ones worth a look.
+    Dead or nearly silent units make dull grids, so units are taken by
+    decreasing mean top-k activation.  But a few high-contrast images often
+    top many units at once; a unit whose top-k images share more than
+    ``max_overlap`` of them with a unit already taken is skipped (while
+    enough others remain), so the sheet shows different detectors.
     """
     score = np.nan_to_num(result.values, nan=-np.inf, neginf=-1e30).mean(axis=1)
-    return list(np.argsort(-score, kind="stable")[:n])
+    order = [int(i) for i in np.argsort(-score, kind="stable")]
+    chosen, sets = [], []
+    for i in order:
+        imgs = set(result.image_index[i].tolist())
+        if all(len(imgs & s) <= max_overlap * len(imgs) for s in sets):
+            chosen.append(i)
+            sets.append(imgs)
+        if len(chosen) == n:
+            return chosen
+    # Not enough distinct ones: fill up with the most active of the rest.
+    return chosen + [i for i in order if i not in chosen][:n - len(chosen)]
 
 
 def select_units(result, idx):

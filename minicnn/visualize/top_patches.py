@@ -111,7 +111,9 @@ class TopPatches:
 
 def _batches(images, batch_size):
     """Yield (offset, batch array) from an array or an iterable of batches."""
-    data = getattr(images, "data", images)  # a Tensor
+    from minicnn.tensor import Tensor
+
+    data = images.data if isinstance(images, Tensor) else images
     if hasattr(data, "shape") and hasattr(data, "__getitem__"):
         n = data.shape[0]
         for i in range(0, n, batch_size):
@@ -136,7 +138,7 @@ def _chain_to(model, layer):
 
 
 def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_images=True,
-                keep_patches=True, progress=True):
+                keep_patches=True, progress=True, passthrough=()):
     """Find, for every chosen unit of ``layer``, the ``k`` input patches that activate it most.
 
     Parameters
@@ -159,6 +161,8 @@ def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_i
     keep_patches : bool
         Also keep the pixels of every kept patch (``k`` per unit, so memory
         stays bounded), which lets a figure be drawn from a streamed data set.
+    passthrough : tuple of types
+        Custom layer classes that keep positions (for the receptive field).
 
     Returns
     -------
@@ -182,13 +186,16 @@ def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_i
     try:
         with mc.no_grad():
             for offset, x in tqdm(_batches(images, batch_size), total=n_batches,
-                                  desc=f"top patches {layer}", leave=False, disable=not progress or None):
+                                  desc=f"top patches {layer}", leave=False,
+                                  **({} if progress else {"disable": True})):
+                if x.ndim < 3:
+                    raise ValueError(f"top_patches: images must be (N, C, *spatial), got a batch of shape {x.shape}")
                 a = to_array(forward_to(model, mc.Tensor(x), layer))
                 if acc is None:
                     in_shape = tuple(x.shape[1:])
                     chosen = check_units(units, a.shape[1], layer)
                     nd = a.ndim - 2
-                    rf = _layer_rf(model, layer, x.shape, nd)
+                    rf = _layer_rf(model, layer, x.shape, nd, passthrough)
                     acc = TopK(len(chosen), k, 1 + nd)
                 a = a[:, chosen]
                 cols, m = acc.update(*_candidates(a, offset, distinct_images))
@@ -242,10 +249,11 @@ def _merge_patches(patches, cols, m, payload, offset, x, rf):
     return out
 
 
-def _layer_rf(model, layer, x_shape, nd):
+def _layer_rf(model, layer, x_shape, nd, passthrough=()):
     chain = _chain_to(model, layer)
     try:
-        return receptive_field(chain, None, input_shape=x_shape, ndim=len(x_shape) - 2)
+        return receptive_field(chain, None, input_shape=x_shape, ndim=len(x_shape) - 2,
+                               passthrough=passthrough)
     except TypeError:
         if nd == 0:  # e.g. a Linear head after an unknown layer: it sees everything anyway
             z = (0,) * (len(x_shape) - 2)
