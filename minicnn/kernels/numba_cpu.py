@@ -15,33 +15,48 @@ Dispatch rule (convolution)
 ``F = C_in * prod(K)`` is the length of one flattened filter (the inner
 dimension of the matrix product that im2col would build).
 
-* ``F <= 32`` (narrow: one or a few input channels, e.g. the ECG ``(N, 1, L)``
-  or CT ``(N, 1, D, H, W)`` inputs): **direct convolution**.  im2col would copy
-  ``prod(K)`` times the input to feed a matrix product whose inner dimension is
-  too short for BLAS to run fast, so the loops instead walk the output rows
-  and add ``w * x`` along ``W`` (a SIMD loop), in parallel over
-  ``(n, c_out)`` (forward), ``(n, c_in)`` (input gradient) or
-  ``(c_out, c_in)`` (weight gradient); no two threads write the same cell.
-* otherwise (wide layers): **im2col + BLAS**.  A compiled im2col fills the
-  matrix ``col[(c, k), position]`` for a tile of output positions and the
-  product ``W(C_out, F) @ col`` runs in OpenBLAS through NumPy's ``@``.  The
-  input gradient is ``W.T @ gy`` followed by a compiled col2im that
-  *scatter-adds* each column back into its window (parallel over input
-  channels, so overlapping windows never race; no ``np.add.at``).  The weight
-  gradient is ``gy @ col.T`` summed over tiles.  Tiles hold whole samples when
-  one sample's ``col`` fits in ``TILE_BYTES`` (8 MiB), else a band of output
-  rows of one sample: peak extra memory stays bounded whatever the batch.
+1. stride 1 and ``F <= 32`` (narrow: one or a few input channels, e.g. the
+   ECG ``(N, 1, L)`` or CT ``(N, 1, D, H, W)`` inputs), or stride 1,
+   ``C_out <= 16`` and at most 1.5 "wide" positions per output (see 2):
+   **flat direct convolution**.  The input is copied once, zero-padded and
+   channel-major; in that flat layout every kernel tap is ONE long SIMD
+   ``axpy`` over all samples and positions (four taps per pass, to save
+   stores), instead of ``prod(K)`` copies of the input for im2col feeding a
+   matrix product too thin for BLAS to run fast.  Parallel over
+   ``(c_out, chunk)`` (forward), ``(c_in, chunk)`` (input gradient, a gather,
+   so no two threads write one cell) and ``(c_out, c_in)`` (weight gradient).
+2. (the "wide" positions: with stride 1 the flat output row has the padded
+   input's pitch, so ``K - 1`` cells per row and per plane are computed and
+   dropped; for 3x3 on 56x56 that is 4%, for 5x5x5 on 14^3 it is 150%.)
+3. stride > 1 and ``F <= 32``: **row-wise direct convolution**, one SIMD
+   ``axpy`` per output row and tap, parallel over ``(n, c_out)`` /
+   ``(n, c_in)`` / ``(c_out, c_in)``.
+4. otherwise (wide layers): **im2col + BLAS**.  A compiled im2col fills
+   ``col[(c, k), position]`` for a tile of output positions and
+   ``W(C_out, F) @ col`` runs in OpenBLAS through NumPy's ``@``.  The input
+   gradient is ``W.T @ gy`` then a compiled col2im that *scatter-adds* each
+   column back into its window (no ``np.add.at``).  The weight gradient is
+   ``gy @ col.T`` summed over tiles.  A tile holds whole samples when one
+   sample's ``col`` fits in ``TILE_BYTES`` (8 MiB), else a band of output rows,
+   so the extra memory stays bounded whatever the batch.  Tiles run on
+   ``get_num_threads()`` Python threads (im2col/col2im release the GIL, BLAS
+   is held to one thread per call), pulled from a shared counter.
 
 Pooling is always direct, parallel over the ``N * C`` planes.
 
 Threads
 -------
-Numba runs ``prange`` loops on ``numba.get_num_threads()`` threads (default:
-all cores, or ``NUMBA_NUM_THREADS``).  OpenBLAS (NumPy's ``@``) has its own
-pool (``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS``).  The matrix products
-are called from Python *between* the compiled parallel loops, never inside
-one, so the two pools take turns instead of oversubscribing the cores.
-:func:`set_num_threads` sets both at once.
+``minicnn.set_num_threads(n)`` (here :func:`set_num_threads`) sets the
+threads of both parallel parts: Numba's ``prange`` loops and the worker
+threads of the im2col + BLAS path.  Default: ``numba.get_num_threads()``,
+i.e. all cores or ``NUMBA_NUM_THREADS``.  OpenBLAS is switched to one thread
+while minicnn's GEMMs run (the parallelism is across tiles) and restored
+after, so Numba threads and BLAS threads never oversubscribe the cores;
+``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` only matter for your own NumPy
+code.  Numba's OpenMP pool is started with ``OMP_WAIT_POLICY=PASSIVE`` (idle
+threads sleep instead of spinning) unless you set that variable yourself, and
+parallel loops hand out work in small chunks, so a core that other programs
+keep busy slows a kernel down gracefully instead of stalling it.
 
 ``fastmath`` is only allowed to reassociate and contract (FMA) the sums of the
 convolution loops; it never assumes finite values, so ``inf``/``nan`` inputs
@@ -56,6 +71,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import itertools
 import os
 import warnings
 
@@ -86,9 +102,12 @@ def _quiet_openmp():
 
 
 _quiet_openmp()
+numba.set_parallel_chunksize(1)  # dynamic hand-out of prange iterations (tasks are coarse)
 
 TILE_BYTES = 8 << 20  # budget for one im2col tile (see the module docstring)
 DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolution
+FLAT_MAX_COUT = 16  # ... or, stride 1, at most this many output channels (a GEMM this thin is slow)
+FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output
 
 _FASTMATH = {"reassoc", "contract"}  # reorder sums, fuse multiply-add; no finite-math assumptions
 
@@ -617,63 +636,87 @@ def _contig(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def _tiles(a, b, rows, per_row):
-    """Tiles ``(n0, nt, r0, nr)`` of samples ``a .. b``: several whole samples, or a band
-    of output rows of one sample, each at most TILE_BYTES of im2col matrix."""
-    per_sample = per_row * rows
-    if per_sample <= TILE_BYTES:
-        step = max(TILE_BYTES // per_sample, 1)
-        return [(n0, min(step, b - n0), 0, rows) for n0 in range(a, b, step)]
-    band = max(TILE_BYTES // per_row, 1)
-    return [(n0, 1, r0, min(band, rows - r0)) for n0 in range(a, b) for r0 in range(0, rows, band)]
-
-
 def _plan(n, rows, ow, filt, itemsize, workers):
-    """Split the output positions into one list of tiles per worker thread.
+    """Cut the output positions into units of im2col tiles ``(n0, nt, r0, nr)``.
 
-    With at least as many samples as workers each worker owns whole samples
-    (``shared=False``); otherwise the rows of a sample are cut into bands dealt
-    round-robin, and workers may touch the same sample (``shared=True``).
+    A tile is several whole samples or a band of output rows of one sample,
+    at most TILE_BYTES of im2col matrix.  Returns ``(units, shared)``:
+
+    * ``n >= workers``: each unit holds whole samples (all bands of them), at
+      least ``2 * workers`` units when the batch allows; workers pull units as
+      they finish, so a thread slowed by other load is simply given less.
+    * ``n < workers``: the bands of the few samples are dealt round-robin into
+      one unit per worker, and units may share a sample (``shared=True``).
     """
     per_row = max(filt * ow * itemsize, 1)
+    per_sample = per_row * rows
     if n >= workers:
-        return [_tiles(k * n // workers, (k + 1) * n // workers, rows, per_row) for k in range(workers)], False
-    bands = max(-(-workers // n), -(-per_row * rows // TILE_BYTES))
+        if per_sample <= TILE_BYTES:
+            step = max(min(TILE_BYTES // per_sample, -(-n // (2 * workers))), 1)
+            return [[(n0, min(step, n - n0), 0, rows)] for n0 in range(0, n, step)], False
+        band = max(TILE_BYTES // per_row, 1)
+        return [[(n0, 1, r0, min(band, rows - r0)) for r0 in range(0, rows, band)] for n0 in range(n)], False
+    bands = max(-(-workers // n), -(-per_sample // TILE_BYTES))
     band = -(-rows // bands)
     tiles = [(n0, 1, r0, min(band, rows - r0)) for n0 in range(n) for r0 in range(0, rows, band)]
-    return [job for job in (tiles[k::workers] for k in range(workers)) if job], True
+    return [unit for unit in (tiles[k::workers] for k in range(workers)) if unit], True
 
 
 _pool = {"executor": None, "workers": 0}
 
 
-def _run_jobs(fn, jobs):
-    """Run ``fn(job)`` for every job, one per thread (the caller runs the first); return the results.
+def _run_jobs(fn, units, shared):
+    """``[fn(unit) for unit in units]``, spread over ``get_num_threads()`` threads (the caller is one).
 
     BLAS is held to one thread meanwhile: the parallelism is ours, across
     tiles, so OpenBLAS's own threads never compete with these (on a busy
-    machine that competition made a 0.2 ms product take 100 ms).
+    machine that competition made a 0.2 ms product take 100 ms).  Units that
+    share a sample (``shared``) go one per thread; the others are pulled from
+    a common counter.
     """
+    workers = min(get_num_threads(), len(units))
     with _blas_single_thread():
-        if len(jobs) == 1:
-            return [fn(jobs[0])]
-        if _pool["executor"] is None or _pool["workers"] < len(jobs) - 1:
+        if workers <= 1:
+            return [fn(u) for u in units]
+        if _pool["executor"] is None or _pool["workers"] < workers - 1:
             from concurrent.futures import ThreadPoolExecutor
 
             if _pool["executor"] is not None:
                 _pool["executor"].shutdown(wait=False)
-            _pool["executor"] = ThreadPoolExecutor(max_workers=len(jobs) - 1, thread_name_prefix="minicnn-conv")
-            _pool["workers"] = len(jobs) - 1
-        futures = [_pool["executor"].submit(fn, job) for job in jobs[1:]]
-        first = fn(jobs[0])
-        return [first] + [f.result() for f in futures]
+            _pool["executor"] = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="minicnn-conv")
+            _pool["workers"] = workers - 1
+        if shared:
+            futures = [_pool["executor"].submit(fn, u) for u in units[1:]]
+            return [fn(units[0])] + [f.result() for f in futures]
+        counter = itertools.count()  # next() on it is atomic under the GIL
+
+        def worker():
+            done = []
+            for i in iter(lambda: next(counter), None):
+                if i >= len(units):
+                    return done
+                done.append(fn(units[i]))
+
+        futures = [_pool["executor"].submit(worker) for _ in range(workers - 1)]
+        results = worker()
+        for f in futures:
+            results += f.result()
+        return results
 
 
-def _method(c_in, kernel, stride):
+def _method(n, c_in, c_out, s5, k5, st, lo, hi, out):
     """The dispatch rule of the module docstring: "flat", "rows" or "gemm"."""
-    if c_in * int(np.prod(kernel)) > DIRECT_MAX_FILTER:
-        return "gemm"
-    return "flat" if all(s == 1 for s in stride) else "rows"
+    filt = c_in * k5[0] * k5[1] * k5[2]
+    if any(s != 1 for s in st):
+        return "rows" if filt <= DIRECT_MAX_FILTER else "gemm"
+    if filt <= DIRECT_MAX_FILTER:
+        return "flat"
+    if c_out <= FLAT_MAX_COUT:
+        dp, hp, wp = (s + a + b for s, a, b in zip(s5, lo, hi))
+        wide = (n - 1) * dp * hp * wp + ((out[0] - 1) * hp + out[1] - 1) * wp + out[2]
+        if wide <= FLAT_MAX_WASTE * n * out[0] * out[1] * out[2]:
+            return "flat"
+    return "gemm"
 
 
 FLAT_CHUNK = 4096  # positions per task in the flat kernels: the accumulator row stays in L1
@@ -710,7 +753,7 @@ def _conv_forward(x, w, stride, padding, dilation):
     n, c = x.shape[:2]
     o = w.shape[0]
     y5 = np.empty((n, o) + out, dtype=x.dtype)
-    method = _method(c, k5, st)
+    method = _method(n, c, o, s5, k5, st, lo, hi, out)
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
         _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, y5)
@@ -732,7 +775,7 @@ def _conv_forward(x, w, stride, padding, dilation):
                 # (C_out, F) @ (nt, F, T) -> (nt, C_out, T), written straight into y
                 np.matmul(w2, col, out=y3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow])
 
-        _run_jobs(job, _plan(n, rows, ow, filt, x.itemsize, get_num_threads())[0])
+        _run_jobs(job, *_plan(n, rows, ow, filt, x.itemsize, get_num_threads()))
     return y5.reshape((n, o) + tuple(out[3 - d:]))
 
 
@@ -744,7 +787,7 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
     n, c = x_shape[:2]
     o = w.shape[0]
     gx5 = np.empty((n, c) + s5, dtype=dtype)
-    method = _method(c, k5, st)
+    method = _method(n, c, o, s5, k5, st, lo, hi, out)
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
         _flat_bwd_input(g.widened(gy5), w5.reshape(o, c, -1), g.offs, g.chunk, g.pitch, lo, gx5)
@@ -756,12 +799,12 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
         w2t = w5.reshape(o, filt).T
         gy3 = gy5.reshape(n, o, rows * ow)
         geom = (k5[0], k5[1], k5[2], st, dl, lo, out[1], ow)
-        jobs, shared = _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())
+        units, shared = _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())
         gx5[...] = 0
 
         def job(tiles):
-            # bands of one sample overlap in gx: workers sharing samples add into their own copy
-            target = np.zeros_like(gx5) if shared and tiles is not jobs[0] else gx5
+            # bands of one sample overlap in gx: units sharing samples add into their own copy
+            target = np.zeros_like(gx5) if shared and tiles is not units[0] else gx5
             gcol = None
             for n0, nt, r0, nr in tiles:
                 if gcol is None or gcol.shape != (nt, filt, nr * ow):
@@ -770,7 +813,7 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
                 _col2im(gcol, n0, nt, r0, nr, *geom, target)
             return target
 
-        for part in _run_jobs(job, jobs)[1:]:
+        for part in _run_jobs(job, units, shared):
             if part is not gx5:
                 gx5 += part
     return gx5.reshape(tuple(x_shape))
@@ -783,7 +826,7 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
     x5 = _to5d(_contig(x, dtype), d)
     n, c = x.shape[:2]
     o = w_shape[0]
-    method = _method(c, k5, st)
+    method = _method(n, c, o, s5, k5, st, lo, hi, out)
     if method != "gemm":
         gw5 = np.empty((o, c) + k5, dtype=dtype)
         if method == "flat":
@@ -810,7 +853,7 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
                 gw2 += gy3[n0 + j, :, r0 * ow:(r0 + nr) * ow] @ col[j].T
         return gw2
 
-    parts = _run_jobs(job, _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())[0])
+    parts = _run_jobs(job, *_plan(n, rows, ow, filt, dtype.itemsize, get_num_threads()))
     gw2 = parts[0]
     for part in parts[1:]:
         gw2 += part
@@ -990,6 +1033,7 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"set_num_threads: n={n} exceeds NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS} "
                          "(set that environment variable before starting Python to allow more)")
     numba.set_num_threads(int(n))
+    numba.set_parallel_chunksize(1)
     _blas_call(_BLAS_SETTERS, ctypes.c_int(int(n)))
 
 
