@@ -156,6 +156,46 @@ def check_identify(fn):
     return "correct"
 
 
+# ----------------------------------------------------------------- lesson 08
+def solution_gram_channels_last(a):
+    """Move the channel axis to the front first, then unroll: F (n_C, n_H n_W), G = F F^T."""
+    f = np.moveaxis(a, -1, 0).reshape(a.shape[-1], -1)
+    return f @ f.T
+
+
+def check_gram_channels_last(fn):
+    from minicnn.style import gram_matrix
+
+    rng = np.random.default_rng(8)
+    for shape in [(4, 5, 3), (2, 7, 6), (1, 1, 2)]:
+        a = rng.standard_normal(shape)
+        want = gram_matrix(mc.Tensor(a), channels_last=True).numpy()
+        got = np.asarray(fn(a), dtype=float)
+        assert got.shape == want.shape, f"a of shape {shape}: expected a ({shape[-1]}, {shape[-1]}) matrix, got {got.shape}"
+        assert np.allclose(got, want), (f"a of shape {shape}: wrong values -- did you reshape before "
+                                        f"moving the channel axis to the front?")
+    return "correct"
+
+
+def solution_style_cost_layer(a_S, a_G):
+    """1 / (2 n_H n_W n_C)^2 * sum (G(S) - G(G))^2 for channels-first (n_C, n_H, n_W) volumes."""
+    n_c, n_h, n_w = a_G.shape
+    fs, fg = a_S.reshape(n_c, -1), a_G.reshape(n_c, -1)
+    return ((fs @ fs.T - fg @ fg.T) ** 2).sum() / (2 * n_h * n_w * n_c) ** 2
+
+
+def check_style_cost_layer(fn):
+    from minicnn.style import layer_style_cost
+
+    rng = np.random.default_rng(88)
+    for shape in [(3, 4, 4), (8, 5, 7), (1, 2, 3)]:
+        a_S, a_G = rng.standard_normal(shape), rng.standard_normal(shape)
+        want = layer_style_cost(mc.Tensor(a_S), mc.Tensor(a_G)).item()
+        got = float(fn(a_S, a_G))
+        assert np.isclose(got, want, rtol=1e-8), f"shape {shape}: expected {want:.8g}, got {got:.8g}"
+    return "correct"
+
+
 # ----------------------------------------------------------------- lesson 09
 def solution_receptive_field_size(layers):
     """r_l = r_{l-1} + (k - 1) j_{l-1}, j_l = j_{l-1} s, starting from r = j = 1."""
