@@ -239,3 +239,57 @@ def check_top_k_images(fn):
         assert got.shape == (k,), f"k={k}: expected {k} indices, got shape {got.shape}"
         assert np.array_equal(got, want[0]), f"k={k}: expected {want[0][:10]}..., got {got[:10]}..."
     return "correct"
+
+
+# ----------------------------------------------------------------- lesson 10
+def solution_conv_output_shape(in_shape, c_out, f, p=0, s=1):
+    """(C_in, *spatial) -> (c_out, *[floor((n + 2p - f) / s) + 1 for n in spatial])."""
+    return (c_out,) + tuple((n + 2 * p - f) // s + 1 for n in in_shape[1:])
+
+
+def check_conv_output_shape(fn):
+    from minicnn import nn
+
+    layers = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+    cases = [((1, 14), 16, 5, 0, 1), ((16, 10), 32, 5, 0, 1), ((1, 14, 14, 14), 16, 5, 0, 1),
+             ((3, 9, 7), 4, 3, 1, 2), ((2, 8, 9, 10), 3, 3, 1, 2), ((1, 20), 2, 4, 0, 3)]
+    for in_shape, c_out, f, p, s in cases:
+        conv = layers[len(in_shape) - 1](in_shape[0], c_out, f, stride=s, padding=p)
+        want = tuple(conv(mc.Tensor(np.zeros((1,) + in_shape, np.float32))).shape[1:])
+        got = tuple(int(v) for v in fn(in_shape, c_out, f, p, s))
+        assert got == want, f"in_shape={in_shape}, c_out={c_out}, f={f}, p={p}, s={s}: expected {want}, got {got}"
+    return "correct"
+
+
+def solution_se_ppv(reference, detected, tolerance):
+    """Greedy one-to-one matching in time order, then Se = TP/(TP+FN), PPV = TP/(TP+FP)."""
+    ref, det = np.sort(np.asarray(reference)), np.sort(np.asarray(detected))
+    tp, j = 0, 0
+    for r in ref:
+        while j < len(det) and det[j] < r - tolerance:   # too early for this beat and every later one
+            j += 1
+        if j < len(det) and det[j] <= r + tolerance:
+            tp += 1
+            j += 1
+    se = tp / len(ref) if len(ref) else 1.0
+    ppv = tp / len(det) if len(det) else 1.0
+    return se, ppv
+
+
+def check_se_ppv(fn):
+    from minicnn.signal import score_beats
+
+    rng = np.random.default_rng(10)
+    fs = 360.0
+    tol = int(round(0.05 * fs))
+    for trial in range(8):
+        ref = np.sort(rng.choice(np.arange(100, 20000), size=30, replace=False))
+        det = ref + rng.integers(-2 * tol, 2 * tol + 1, size=len(ref))
+        keep = rng.random(len(det)) > 0.15                      # some beats missed
+        extra = rng.integers(0, 20100, size=trial)              # some false detections
+        det = np.sort(np.concatenate([det[keep], extra]))
+        want = score_beats(ref, det, fs, tolerance_s=tol / fs)
+        se, ppv = (float(v) for v in fn(ref, det, tol))
+        assert np.isclose(se, want.sensitivity) and np.isclose(ppv, want.ppv), (
+            f"trial {trial}: expected (Se, PPV) = ({want.sensitivity:.4f}, {want.ppv:.4f}), got ({se:.4f}, {ppv:.4f})")
+    return "correct"
