@@ -44,18 +44,7 @@ def forced(method="auto", tile_bytes=None, threads=None):
 def compiled_kernels():
     """Compile (or load from Numba's cache) every kernel once per session, both dtypes,
     so no single test pays the JIT and Hypothesis never sees a slow first example."""
-    for dtype in (np.float32, np.float64):
-        x = np.ones((2, 2, 5, 5), dtype)
-        for method, stride in (("direct", (1, 1)), ("direct", (2, 2)), ("gemm", (1, 1))):
-            with forced(method):
-                for w_shape in ((3, 2, 3, 3),):
-                    w = np.ones(w_shape, dtype)
-                    y = nb.conv_forward(x, w, stride, ((1, 1), (1, 1)), (1, 1))
-                    nb.conv_backward_input(y, w, x.shape, stride, ((1, 1), (1, 1)), (1, 1))
-                    nb.conv_backward_weight(y, x, w.shape, stride, ((1, 1), (1, 1)), (1, 1))
-        y, arg = nb.max_pool_forward(x, (2, 2), (2, 2), (0, 0))
-        nb.max_pool_backward(y, arg, x.shape)
-        nb.avg_pool_backward(nb.avg_pool_forward(x, (2, 2), (2, 2), (0, 0)), x.shape, (2, 2), (2, 2), (0, 0))
+    nb.warm_up()
 
 
 def _conv_arrays(case, dtype, seed=0):

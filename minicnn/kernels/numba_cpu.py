@@ -957,6 +957,30 @@ avg_pool_forward = _guarded(_avg_pool_forward, "avg_pool_forward")
 avg_pool_backward = _guarded(_avg_pool_backward, "avg_pool_backward")
 
 
+def warm_up(dtypes=(np.float32, np.float64)):
+    """Compile (or load from Numba's cache) every kernel for ``dtypes``; return the seconds taken.
+
+    Call it once before starting parallel test workers or a timed run, so none
+    of them pays the JIT (about 20-25 s per dtype on a cold cache, 2 cores).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    one = ((1, 1), (1, 1))
+    for dtype in dtypes:
+        x = np.ones((2, 8, 5, 5), dtype)
+        for w_shape, stride in (((2, 1, 3, 3), (1, 1)), ((2, 1, 3, 3), (2, 2)), ((20, 8, 3, 3), (1, 1))):
+            xs = x[:, :w_shape[1]]
+            w = np.ones(w_shape, dtype)  # flat direct, row direct, im2col + BLAS
+            y = conv_forward(xs, w, stride, one, (1, 1))
+            conv_backward_input(y, w, xs.shape, stride, one, (1, 1))
+            conv_backward_weight(y, xs, w.shape, stride, one, (1, 1))
+        y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+        max_pool_backward(y, arg, x.shape)
+        avg_pool_backward(avg_pool_forward(x, (2, 2), (2, 2), (0, 0)), x.shape, (2, 2), (2, 2), (0, 0))
+    return time.perf_counter() - t0
+
+
 # ----------------------------------------------------------------------------
 # Threads
 # ----------------------------------------------------------------------------
