@@ -14,14 +14,16 @@ note says how).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 
+from ..backend import get_backend, use_backend
 from ..config import fast_mode
 from ..utils.images import conversion_note, load_image, save_image
 
-DEFAULTS = dict(size=256, steps=150, alpha=10.0, beta=40.0, optimizer="adam", lr=0.02, init="content",
+DEFAULTS = dict(size=256, steps=200, alpha=10.0, beta=40.0, optimizer="adam", lr=0.02, init="content",
                 noise_ratio=0.6, seed=0, tv=0.0, scales=1)
 MAX_SIZE = 2048
 
@@ -48,6 +50,8 @@ def build_parser():
     p.add_argument("--weights", help="VGG-19 weights as a minicnn .npz (implies --network vgg19); make one with "
                                      "python -m minicnn.style.convert_vgg19")
     p.add_argument("--width", type=float, help="VGG-19 channel multiplier for random weights (default 0.25)")
+    p.add_argument("--gain", type=float, help="activation scale of the random network (default 6; larger "
+                                            "= more style at the same alpha, beta)")
     p.add_argument("--pool", choices=("avg", "max"), default="avg", help="VGG-19 pooling (default avg)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS["optimizer"])
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam step size in pixel units (default 0.02)")
@@ -57,6 +61,8 @@ def build_parser():
     p.add_argument("--tv", type=float, default=DEFAULTS["tv"], help="total-variation weight (default 0: off)")
     p.add_argument("--scales", type=int, default=DEFAULTS["scales"], help="coarse-to-fine scales (default 1)")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--backend", choices=("numpy", "numba", "reference"),
+                   help="CPU convolution kernels (default: minicnn's default backend)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -108,16 +114,20 @@ def run(args, say=print):
 
     content = _load(args.content, size, "content", say) if args.content else default_content_image(size)
     style = _load(args.style, size, "style", say) if args.style else default_style_image(size, seed=args.seed)
-    network = build_network(args.network, weights=args.weights, width=args.width, pool=args.pool, seed=args.seed)
-    result = style_transfer(content, style, network, steps=steps, alpha=args.alpha, beta=args.beta,
-                            content_layer=args.content_layer, style_layers=_style_layers(args.style_layers),
-                            optimizer=args.optimizer, lr=args.lr, init=args.init, noise_ratio=args.noise_ratio,
-                            seed=args.seed, tv_weight=args.tv, scales=args.scales, progress=not args.quiet)
+    network = build_network(args.network, weights=args.weights, width=args.width, pool=args.pool, seed=args.seed,
+                            gain=args.gain)
+    with use_backend(args.backend) if args.backend else contextlib.nullcontext():
+        result = style_transfer(content, style, network, steps=steps, alpha=args.alpha, beta=args.beta,
+                                content_layer=args.content_layer, style_layers=_style_layers(args.style_layers),
+                                optimizer=args.optimizer, lr=args.lr, init=args.init,
+                                noise_ratio=args.noise_ratio, seed=args.seed, tv_weight=args.tv,
+                                scales=args.scales, progress=not args.quiet)
     save_image(result.image, out)
     fig_path = out.with_name(out.stem + "_costs.png")
     result.figure().savefig(fig_path)
     summary = result.summary()
-    summary.update(out=str(out), figure=str(fig_path), network=type(network).__name__)
+    summary.update(out=str(out), figure=str(fig_path), network=type(network).__name__,
+                   backend=args.backend or get_backend())
     return summary
 
 

@@ -61,87 +61,85 @@ class FeatureNetwork(nn.Module):
 
 
 class RandomMultiScale(FeatureNetwork):
-    """Random filters on an image pyramid: the offline feature network.
+    """Random convolutions at five scales: the offline feature network.
 
-    For scale ``s = 1 .. levels`` the input (centred as ``(x - 0.45) / 0.25``)
-    is average-pooled ``s - 1`` times by 2, then convolved with
-    ``channels`` random ``kernel_size x kernel_size`` filters (+ ReLU), giving
-    layer ``"scale{s}_1"``; with ``depth=2`` a second random 3x3 layer
-    ``"scale{s}_2"`` (``2 * channels`` filters) follows it. Filters are drawn
-    from ``N(0, 2 / fan_in)`` (He) times ``gain``, biases from
-    ``N(0, 0.2 gain)``, all from ``numpy.random.default_rng(seed)``.
+    Block ``s = 1 .. len(channels)`` is ``conv -> ReLU`` producing layer
+    ``"scale{s}"`` with ``channels[s-1]`` maps; blocks after the first start
+    with a 2x2 average pooling, so ``scale{s}`` has ``1 / 2^(s-1)`` of the
+    input's resolution. The first convolution is ``first_kernel x
+    first_kernel`` (large, to see brush strokes at full resolution), the others
+    ``3 x 3``. Input is centred as ``(x - 0.45) * 4``.
 
-    ``gain`` sets the size of the activations; because the content cost grows
-    like ``gain^2`` and the style cost like ``gain^4``, it fixes the balance of
-    the two at given ``alpha, beta``. The default is chosen so that the
-    course's ``alpha = 10, beta = 40`` give a clear style transfer.
+    Weights are drawn from ``N(0, 2 / fan_in)`` (He), biases from
+    ``N(0, 0.2)``, all from ``numpy.random.default_rng(seed)``; the first
+    layer's weights and biases are then multiplied by ``gain``. Every later
+    block is positively homogeneous in its input up to the bias, so ``gain``
+    scales all activations: the content cost grows like ``gain^2`` and the
+    style cost like ``gain^4``, which sets their balance at given ``alpha,
+    beta``. The default makes the course's ``alpha = 10, beta = 40`` give a
+    clear transfer (docs/style.md).
+
+    Why pool *features* and not the image: averaging the image first would
+    erase thin strokes before any filter sees them; averaging rectified
+    responses keeps their energy, so coarse scales still "know" about fine
+    texture.
     """
 
-    def __init__(self, levels=5, channels=64, kernel_size=5, depth=2, gain=2.0, seed=0):
+    def __init__(self, channels=(32, 64, 128, 128, 128), first_kernel=7, gain=6.0, seed=0):
         super().__init__()
-        if levels < 1 or depth not in (1, 2) or channels < 1 or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"RandomMultiScale: need levels >= 1, depth 1 or 2, channels >= 1 and an odd "
-                             f"kernel_size, got levels={levels}, depth={depth}, channels={channels}, "
-                             f"kernel_size={kernel_size}")
-        self.levels, self.depth, self.config = levels, depth, dict(
-            levels=levels, channels=channels, kernel_size=kernel_size, depth=depth, gain=gain, seed=seed)
+        channels = tuple(int(c) for c in channels)
+        if not channels or min(channels) < 1 or first_kernel < 1 or first_kernel % 2 == 0:
+            raise ValueError(f"RandomMultiScale: channels must be positive and first_kernel odd, got "
+                             f"channels={channels}, first_kernel={first_kernel}")
+        self.config = dict(channels=list(channels), first_kernel=first_kernel, gain=gain, seed=seed)
         rng = np.random.default_rng(seed)
-        convs, names = [], []
-        for s in range(1, levels + 1):
-            first = _random_conv(rng, 3, channels, kernel_size, gain)
-            convs.append(first)
-            names.append(f"scale{s}_1")
-            if depth == 2:
-                convs.append(_random_conv(rng, channels, 2 * channels, 3, 1.0))
-                names.append(f"scale{s}_2")
+        convs, c_in = [], 3
+        for i, c in enumerate(channels):
+            k = first_kernel if i == 0 else 3
+            convs.append(_random_conv(rng, c_in, c, k, gain if i == 0 else 1.0))
+            c_in = c
         self.convs = nn.ModuleList(convs)
         self.requires_grad_(False)
-        self.layer_names = names
-        style = [n for n in names if n.endswith(f"_{depth}")]  # the top layer of every scale
-        self.default_style_layers = [(n, 1.0 / len(style)) for n in style]
-        self.default_content_layer = f"scale{min(3, levels)}_1"
+        self.layer_names = [f"scale{s}" for s in range(1, len(channels) + 1)]
+        self.default_style_layers = [(n, 1.0 / len(channels)) for n in self.layer_names]
+        self.default_content_layer = self.layer_names[min(3, len(channels) - 1)]
 
     def _run(self, x, wanted):
         out = {}
-        deepest = max(self.layer_names.index(n) for n in wanted)
-        h_img = (x - 0.45) * 4.0  # roughly zero mean, unit spread for natural images
-        k = 0
-        for s in range(1, self.levels + 1):
-            if s > 1:
-                h_img = F.avg_pool2d(h_img, 2)
-            for _ in range(self.depth):
-                conv = self.convs[k]
-                inp = h_img if k % self.depth == 0 else h
-                h = F.relu(conv(inp))
-                if self.layer_names[k] in wanted:
-                    out[self.layer_names[k]] = h
-                if k == deepest:
-                    return out
-                k += 1
+        h = (x - 0.45) * 4.0  # roughly zero mean, unit spread for natural images
+        for i, conv in enumerate(self.convs):
+            if i:
+                h = F.avg_pool2d(h, 2)
+            h = F.relu(conv(h))
+            name = self.layer_names[i]
+            if name in wanted:
+                out[name] = h
+                if len(out) == len(wanted):  # nothing deeper is needed
+                    break
         return out
 
 
 def _random_conv(rng, c_in, c_out, k, gain):
     conv = nn.Conv2d(c_in, c_out, k, padding=k // 2)
-    std = gain * np.sqrt(2.0 / (c_in * k * k))
-    conv.weight.data[...] = rng.standard_normal(conv.weight.shape) * std
+    std = np.sqrt(2.0 / (c_in * k * k))
+    conv.weight.data[...] = rng.standard_normal(conv.weight.shape) * std * gain
     conv.bias.data[...] = rng.standard_normal(c_out) * 0.2 * gain
     return conv
 
 
-def build_network(name="random", weights=None, width=None, pool="avg", seed=0):
+def build_network(name="random", weights=None, width=None, pool="avg", seed=0, gain=None):
     """The feature network for the command line.
 
     ``name``: ``"random"`` (:class:`RandomMultiScale`, offline default) or
     ``"vgg19"`` (:class:`~minicnn.style.vgg.VGG19`). ``weights``: a minicnn
     ``.npz`` for VGG-19 (implies ``"vgg19"``; without it VGG-19 keeps random
     weights, seeded). ``width``: VGG-19 channel multiplier (default 1 with
-    weights, else 0.25).
+    weights, else 0.25). ``gain``: :class:`RandomMultiScale`'s activation scale.
     """
     if weights is not None:
         name = "vgg19"
     if name == "random":
-        return RandomMultiScale(seed=seed)
+        return RandomMultiScale(seed=seed) if gain is None else RandomMultiScale(gain=gain, seed=seed)
     if name == "vgg19":
         from .vgg import VGG19
 

@@ -277,9 +277,14 @@ def plot_costs(history, alpha=10.0, beta=40.0):
     fig = Figure(figsize=(6, 3.6), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     steps = np.asarray(history["step"])
-    ax.semilogy(steps, history["J"], label="J (total)", lw=2)
-    ax.semilogy(steps, alpha * np.asarray(history["J_content"]), label=f"alpha J_content (alpha={alpha:g})")
-    ax.semilogy(steps, beta * np.asarray(history["J_style"]), label=f"beta J_style (beta={beta:g})")
+
+    def positive(values):  # a log axis cannot show 0 (J_content is 0 when G starts as C)
+        v = np.asarray(values, dtype=float)
+        return np.where(v > 0, v, np.nan)
+
+    ax.semilogy(steps, positive(history["J"]), label="J (total)", lw=2)
+    ax.semilogy(steps, positive(alpha * np.asarray(history["J_content"])), label=f"alpha J_content (alpha={alpha:g})")
+    ax.semilogy(steps, positive(beta * np.asarray(history["J_style"])), label=f"beta J_style (beta={beta:g})")
     scales = np.asarray(history.get("scale", []))
     for i in np.flatnonzero(np.diff(scales)) + 1 if scales.size else []:
         ax.axvline(steps[i], color="0.7", ls="--", lw=1)
