@@ -156,6 +156,48 @@ def check_identify(fn):
     return "correct"
 
 
+# ----------------------------------------------------------------- lesson 04
+def solution_roc_point(d, same, tau):
+    """far = share of different pairs with d <= tau; tar = share of same pairs with d <= tau."""
+    d, same = np.asarray(d), np.asarray(same, dtype=bool)
+    accept = d <= tau
+    return float(accept[~same].mean()), float(accept[same].mean())
+
+
+def check_roc_point(fn):
+    from minicnn.face.metrics import roc_curve
+
+    rng = np.random.default_rng(40)
+    same = rng.random(300) < 0.5
+    d = np.where(same, rng.gamma(2.0, 0.3, 300), rng.gamma(4.0, 0.3, 300)).round(2)   # rounding makes ties
+    far, tar, thr = roc_curve(d, same)
+    for k in (0, 5, len(thr) // 2, len(thr) - 1):
+        got = tuple(float(v) for v in fn(d, same, thr[k]))
+        assert np.allclose(got, (far[k], tar[k])), f"tau={thr[k]:.3f}: expected (far, tar) = ({far[k]:.4f}, {tar[k]:.4f}), got {got}"
+    return "correct"
+
+
+def solution_auc_by_counting(d, same):
+    """P(d_different > d_same) + 0.5 P(tie), over all (same pair, different pair) couples."""
+    d, same = np.asarray(d, float), np.asarray(same, dtype=bool)
+    pos, neg = d[same][:, None], d[~same][None, :]
+    return float(np.mean(neg > pos) + 0.5 * np.mean(neg == pos))
+
+
+def check_auc_by_counting(fn):
+    from minicnn.face.metrics import roc_auc
+
+    rng = np.random.default_rng(41)
+    for n, scale in [(50, 0.3), (200, 1.0), (31, 3.0)]:
+        same = rng.random(n) < 0.4
+        same[:2] = [True, False]
+        d = (rng.standard_normal(n) * scale + np.where(same, 0.0, 1.0)).round(1)
+        want = roc_auc(d, same)
+        got = float(fn(d, same))
+        assert np.isclose(got, want), f"n={n}: expected AUC {want:.6f}, got {got:.6f} (did you count ties as 1/2?)"
+    return "correct"
+
+
 # ----------------------------------------------------------------- lesson 08
 def solution_gram_channels_last(a):
     """Move the channel axis to the front first, then unroll: F (n_C, n_H n_W), G = F F^T."""
