@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("volume", parents=[common], help="train and score the conv3d classifier")
     v.add_argument("--video", action="store_true", help="moving-square clips (time = 3rd axis) "
                                                         "instead of solids in volumes")
-    v.add_argument("--epochs", type=int, help="training epochs (default 8, quick 4)")
+    v.add_argument("--epochs", type=int, help="training epochs (default 8, quick 6)")
     v.add_argument("--n-train", type=int, help="training examples")
     sub.add_parser("shapes", help="print the lecture's 1D and 3D layer shapes and parameter counts")
     return p

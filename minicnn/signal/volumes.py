@@ -159,7 +159,7 @@ def plot_volume_predictions(x: np.ndarray, y: np.ndarray, proba: np.ndarray, cla
     return fig
 
 
-def run_volumes(video: bool = False, n_train: int | None = None, n_test: int = 300,
+def run_volumes(video: bool = False, n_train: int | None = None, n_test: int | None = None,
                 epochs: int | None = None, quick: bool | None = None, seed: int = 0,
                 progress: bool | None = None) -> tuple[dict, Figure]:
     """Make a seeded data set, train :class:`VolumeNet` on it, score the held-out split.
@@ -170,17 +170,20 @@ def run_volumes(video: bool = False, n_train: int | None = None, n_test: int = 3
     if video:
         classes = MOTION_CLASSES
         n_train = n_train or (160 if quick else 480)
+        n_test = n_test or (100 if quick else 300)
         x, y = make_moving_shapes(n_train + n_test, seed=seed)
         augment, axis_name = "flip-space", "t"
     else:
         classes = SHAPE_CLASSES
-        n_train = n_train or (300 if quick else 800)
+        n_train = n_train or (500 if quick else 800)
+        n_test = n_test or (150 if quick else 300)
         x, y = make_shapes(n_train + n_test, seed=seed)
         augment, axis_name = "cube", "z"
-    epochs = epochs or (4 if quick else 8)
+    epochs = epochs or (6 if quick else 8)
     x_tr, y_tr, x_te, y_te = split(x, y, test_fraction=n_test / (n_train + n_test), seed=seed)
+    # quick runs take smaller batches: more (cheaper) steps learn more from the same few epochs
     model, losses = train_volume_classifier(x_tr, y_tr, len(classes), epochs=epochs, augment=augment,
-                                            seed=seed, progress=progress)
+                                            batch_size=16 if quick else 32, seed=seed, progress=progress)
     t_train = time.perf_counter() - t0
     proba = predict(model, x_te)
     pred = proba.argmax(1)
