@@ -198,6 +198,47 @@ def check_auc_by_counting(fn):
     return "correct"
 
 
+# ----------------------------------------------------------------- lesson 05
+def solution_distance_grads(f1, f2):
+    """d = ||f1 - f2||^2: dd/df1 = 2 (f1 - f2), dd/df2 = -2 (f1 - f2)."""
+    g = 2.0 * (np.asarray(f1, float) - np.asarray(f2, float))
+    return g, -g
+
+
+def check_distance_grads(fn):
+    from minicnn.face.losses import sq_distance
+
+    rng = np.random.default_rng(50)
+    for dim in (2, 5, 128):
+        a = mc.Tensor(rng.standard_normal(dim), requires_grad=True)
+        b = mc.Tensor(rng.standard_normal(dim), requires_grad=True)
+        sq_distance(a, b).backward()
+        g1, g2 = (np.asarray(g, dtype=float) for g in fn(a.numpy(), b.numpy()))
+        assert np.allclose(g1, a.grad), f"D={dim}: dd/df1 expected {a.grad[:4]}..., got {g1[:4]}..."
+        assert np.allclose(g2, b.grad), f"D={dim}: dd/df2 expected {b.grad[:4]}..., got {g2[:4]}..."
+    return "correct"
+
+
+def solution_contrastive(x1, x2, same, m=1.0):
+    """mean of y D^2 + (1 - y) max(m - D, 0)^2 with the plain (not squared) distance D."""
+    dist = np.sqrt(((np.asarray(x1, float) - np.asarray(x2, float)) ** 2).sum(axis=1))
+    y = np.asarray(same, dtype=float)
+    return float(np.mean(y * dist ** 2 + (1 - y) * np.maximum(m - dist, 0) ** 2))
+
+
+def check_contrastive(fn):
+    from minicnn.face import contrastive_loss
+
+    rng = np.random.default_rng(51)
+    for n, dim, m in [(6, 4, 1.0), (20, 16, 0.5), (3, 2, 2.0)]:
+        x1, x2 = rng.standard_normal((n, dim)) * 0.4, rng.standard_normal((n, dim)) * 0.4
+        same = rng.random(n) < 0.5
+        want = contrastive_loss(mc.Tensor(x1), mc.Tensor(x2), same, margin=m).item()
+        got = float(fn(x1, x2, same, m))
+        assert np.isclose(got, want, rtol=1e-6), f"n={n}, D={dim}, m={m}: expected {want:.6f}, got {got:.6f}"
+    return "correct"
+
+
 # ----------------------------------------------------------------- lesson 08
 def solution_gram_channels_last(a):
     """Move the channel axis to the front first, then unroll: F (n_C, n_H n_W), G = F F^T."""
