@@ -239,6 +239,64 @@ def check_contrastive(fn):
     return "correct"
 
 
+# ----------------------------------------------------------------- lesson 06
+def solution_triplet_cost(A, P, N, alpha=0.2):
+    """sum over triplets of max(||A - P||^2 - ||A - N||^2 + alpha, 0), distances summed on axis -1."""
+    A, P, N = (np.asarray(v, dtype=float) for v in (A, P, N))
+    pos = ((A - P) ** 2).sum(axis=-1)
+    neg = ((A - N) ** 2).sum(axis=-1)
+    return float(np.maximum(pos - neg + alpha, 0.0).sum())
+
+
+def check_triplet_cost(fn):
+    from minicnn.face import triplet_loss
+
+    course = [([1., 1.], [1., 1.], [1., 1.], 5, 5.0), ([1., 1.], [1., 1.], [0., 0.], 3, 1.0),
+              ([1., 1.], [0., 0.], [1., 1.], 0, 2.0), ([0., 0.], [0., 0.], [0., 0.], -2, 0.0),
+              ([[1., 0.], [1., 0.]], [[1., 0.], [1., 0.]], [[0., 1.], [0., 1.]], 3, 2.0),
+              ([[1., 1.], [2., 0.]], [[0., 3.], [1., 1.]], [[1., 0.], [0., 1.]], 1, 5.0)]
+    for A, P, N, alpha, want in course:
+        got = float(fn(np.array(A), np.array(P), np.array(N), alpha))
+        hint = " (sum the squares per triplet, axis=-1, before the max)" if np.ndim(A) == 2 else ""
+        assert np.isclose(got, want), f"A={A}, P={P}, N={N}, alpha={alpha}: expected {want}, got {got}{hint}"
+    rng = np.random.default_rng(60)
+    for m, dim in [(5, 8), (30, 128)]:
+        A, P, N = (rng.standard_normal((m, dim)) * 0.1 for _ in range(3))
+        want = triplet_loss(mc.Tensor(A), mc.Tensor(P), mc.Tensor(N), alpha=0.2).item()
+        got = float(fn(A, P, N, 0.2))
+        assert np.isclose(got, want), f"random encodings ({m}, {dim}): expected {want:.6f}, got {got:.6f}"
+    return "correct"
+
+
+def solution_triplet_shares(dist, labels, alpha=0.2):
+    """All (a, p, n): a != p same label, n another label; classify by d(a,n) against d(a,p)."""
+    dist, y = np.asarray(dist, float), np.asarray(labels)
+    same = y[:, None] == y[None, :]
+    pos = same & ~np.eye(len(y), dtype=bool)
+    a, p, n = np.nonzero(pos[:, :, None] & ~same[:, None, :])
+    dap, dan = dist[a, p], dist[a, n]
+    easy = np.mean(dan >= dap + alpha)
+    hard = np.mean(dan <= dap)
+    return float(easy), float(1.0 - easy - hard), float(hard)
+
+
+def check_triplet_shares(fn):
+    from minicnn.face.metrics import pairwise_sq_dists
+    from minicnn.face.mining import triplet_types
+
+    rng = np.random.default_rng(61)
+    for P, K, spread in [(4, 3, 0.3), (6, 4, 1.0), (3, 2, 0.1)]:
+        labels = np.repeat(np.arange(P), K)
+        centres = rng.standard_normal((P, 16))
+        emb = centres[labels] * spread + rng.standard_normal((P * K, 16)) * 0.3
+        dist = pairwise_sq_dists(emb)
+        want = triplet_types(dist, labels, 0.2)
+        got = tuple(float(v) for v in fn(dist, labels, 0.2))
+        exp = (want["easy"], want["semihard"], want["hard"])
+        assert np.allclose(got, exp), f"P={P}, K={K}: expected (easy, semihard, hard) = {np.round(exp, 4)}, got {np.round(got, 4)}"
+    return "correct"
+
+
 # ----------------------------------------------------------------- lesson 08
 def solution_gram_channels_last(a):
     """Move the channel axis to the front first, then unroll: F (n_C, n_H n_W), G = F F^T."""
