@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from minicnn.signal import wfdb
-from minicnn.signal.wfdb import (decode_212, encode_212, load_scipy_ecg, read_annotations, read_header,
-                                 read_record)
+from minicnn.signal.scipy_ecg import load_scipy_ecg
+from minicnn.signal.wfdb import decode_212, encode_212, read_annotations, read_header, read_record
 
 
 # ----------------------------------------------------------------------------- format 212
@@ -157,6 +157,10 @@ def test_scipy_ecg_loader_errors(tmp_path):
     np.savez(tmp_path / "ok.npz", ecg=np.array([1024, 1224], dtype=np.uint16))
     x, fs = load_scipy_ecg(str(tmp_path / "ok.npz"))
     assert fs == 360.0 and x.tolist() == [0.0, 1.0]
+    data = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.npz"):
+        load_scipy_ecg(str(tmp_path / "cut.npz"))
 
 
 # ----------------------------------------------------------------------------- real data

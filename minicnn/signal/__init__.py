@@ -1,6 +1,7 @@
 """minicnn.signal: the same convolution in 1D (an ECG) and 3D (a volume, or a video).
 
-* :mod:`.wfdb` -- PhysioNet WFDB reader (header, format 212/16 signals, MIT annotations)
+* :mod:`.wfdb` -- PhysioNet WFDB reader (header, format 212/16 signals, MIT annotations);
+  :mod:`.scipy_ecg` -- loader for SciPy's ``ecg.dat``
 * :mod:`.synthetic_ecg` -- seeded synthetic ECG with labelled R peaks (the offline default)
 * :mod:`.beats` -- ``BeatNet``, a conv1d R-peak detector: training, probabilities, peak picking
 * :mod:`.scoring` -- sensitivity / positive predictive value with one-to-one beat matching
@@ -19,7 +20,8 @@ from .scoring import BeatScore, match_beats, score_beats
 from .synthetic_ecg import SyntheticECG, synthetic_ecg
 from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_shapes
 from .volumes import VolumeNet, run_volumes, train_volume_classifier
-from .wfdb import Annotations, Record, load_scipy_ecg, read_annotations, read_header, read_record
+from .scipy_ecg import load_scipy_ecg
+from .wfdb import Annotations, Record, read_annotations, read_header, read_record
 
 __all__ = [
     "BeatNet", "detect_beats", "prepare_lead", "train_beat_detector", "run_demo", "plot_detections",

@@ -104,6 +104,9 @@ def run_record(record: str, lead: str | None = None, train_minutes: float = 20.0
     ``.atr`` next to it) and test on the rest. ``lead`` defaults to MLII if present, else the
     first signal. Returns (metrics, figure of 10 s of the test part)."""
     t0 = time.perf_counter()
+    record = str(record)
+    if record.endswith((".hea", ".dat", ".atr")):      # accept a file name as well as the record
+        record = record[:-4]
     rec = read_record(record)
     ann = read_annotations(record + ".atr").beats()
     name = lead or ("MLII" if "MLII" in rec.names else rec.names[0])

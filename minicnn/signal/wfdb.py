@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = [
     "SignalInfo", "Header", "Record", "Annotations",
-    "read_header", "read_record", "read_annotations", "load_scipy_ecg",
+    "read_header", "read_record", "read_annotations",
     "decode_212", "encode_212", "ANNOTATION_SYMBOLS", "BEAT_CODES",
 ]
 
@@ -402,21 +402,3 @@ def read_annotations(path: str, extension: str = "atr") -> Annotations:
                        [ANNOTATION_SYMBOLS.get(c, f"[{c}]") for c in codes],
                        np.array(subtypes, dtype=np.int64), np.array(chans, dtype=np.int64),
                        np.array(nums, dtype=np.int64), aux)
-
-
-# ----------------------------------------------------------------------------- scipy's ecg.dat
-def load_scipy_ecg(path: str) -> tuple[np.ndarray, float]:
-    """Load ``ecg.dat`` (the file behind ``scipy.datasets.electrocardiogram``): an ``.npz`` archive
-    with one uint16 array ``ecg`` from MIT-BIH record 208, lead MLII at 360 Hz.
-    Returns ``(signal_mV, fs)``, signal shape (n,), float64; mV = (raw - 1024) / 200."""
-    if not os.path.exists(path):
-        raise ValueError(f"ECG file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            names = list(z.files) if hasattr(z, "files") else None
-            raw = z["ecg"] if names and "ecg" in names else None
-    except Exception as err:        # not a zip, truncated member, bad zlib stream...
-        raise ValueError(f"{path}: not a readable .npz archive ({type(err).__name__}: {err})") from None
-    if raw is None:
-        raise ValueError(f"{path}: expected an .npz archive with an array 'ecg', found {names}")
-    return (raw.astype(np.float64) - 1024.0) / 200.0, 360.0
