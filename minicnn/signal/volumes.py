@@ -189,7 +189,10 @@ def run_volumes(video: bool = False, n_train: int | None = None, n_test: int | N
     pred = proba.argmax(1)
     acc = float(np.mean(pred == y_te))
     cm = confusion_matrix(y_te, pred, len(classes))
-    fig = plot_volume_predictions(x_te, y_te, proba, classes, axis_name=axis_name)
+    # show up to three mistakes (if any) first: they teach more than six easy hits
+    wrong = np.flatnonzero(pred != y_te)[:3]
+    show = np.concatenate([wrong, np.setdiff1d(np.arange(len(y_te)), wrong)[:6 - len(wrong)]])
+    fig = plot_volume_predictions(x_te[show], y_te[show], proba[show], classes, axis_name=axis_name)
     fig.suptitle(f"{'video clips (time = 1st axis)' if video else 'volumes'}: held-out accuracy {acc:.1%}")
     metrics = {"task": "video" if video else "volume", "classes": list(classes),
                "input_shape": list(x.shape[1:]), "n_train": int(len(x_tr)), "n_test": int(len(x_te)),
