@@ -189,8 +189,8 @@ VGG19_TO_RELU5_1 = [64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P", 512, 51
 def style_step(size):
     """minicnn's style-transfer step, or ``None`` when minicnn.style.bench_step does not exist."""
     try:
-        from ..style import bench_step
-    except Exception:
+        from ..style.bench import bench_step
+    except Exception:  # no style package (or an older one without the benchmark hook)
         return None
     return bench_step(size)
 

@@ -544,10 +544,11 @@ def _maxpool_fwd(x, k, st, lo, y, arg):
                         for iy in range(y0, y1):
                             for ix in range(x0, x1):
                                 v = x[n, c, iz, iy, ix]
-                                # NaN wins (first one), as np.argmax / torch do
-                                if v > best or (v != v and best == best):
-                                    best = v
-                                    idx = (iz * H + iy) * W + ix
+                                # NaN wins (first one), as np.argmax / torch do; selects, not
+                                # branches: on random data a branch here mispredicts half the time
+                                take = (v > best) | ((v != v) & (best == best))
+                                best = v if take else best
+                                idx = (iz * H + iy) * W + ix if take else idx
                     y[n, c, od, oh, ow] = best
                     arg[n, c, od, oh, ow] = idx
 
@@ -719,6 +720,26 @@ def _method(n, c_in, c_out, s5, k5, st, lo, hi, out):
     return "gemm"
 
 
+SMALL_WORK = 100_000  # multiply-adds (or cells) below which a kernel runs on the calling thread only
+
+
+class _threads_for:
+    """Context manager: one Numba thread when ``work`` is small (waking a sleeping
+    thread costs 10-20 us, more than such a kernel runs), else the configured count."""
+
+    def __init__(self, work):
+        self.small = work < SMALL_WORK
+
+    def __enter__(self):
+        if self.small:
+            self.saved = numba.get_num_threads()
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.small:
+            numba.set_num_threads(self.saved)
+
+
 FLAT_CHUNK = 4096  # positions per task in the flat kernels: the accumulator row stays in L1
 
 
@@ -754,11 +775,14 @@ def _conv_forward(x, w, stride, padding, dilation):
     o = w.shape[0]
     y5 = np.empty((n, o) + out, dtype=x.dtype)
     method = _method(n, c, o, s5, k5, st, lo, hi, out)
+    work = n * o * c * int(np.prod(out)) * int(np.prod(k5))
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
-        _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, y5)
+        with _threads_for(work):
+            _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, y5)
     elif method == "rows":
-        _direct_fwd(x5, w5, st, dl, lo, y5)
+        with _threads_for(work):
+            _direct_fwd(x5, w5, st, dl, lo, y5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
         rows, ow = out[0] * out[1], out[2]
@@ -788,11 +812,14 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
     o = w.shape[0]
     gx5 = np.empty((n, c) + s5, dtype=dtype)
     method = _method(n, c, o, s5, k5, st, lo, hi, out)
+    work = n * o * c * int(np.prod(out)) * int(np.prod(k5))
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
-        _flat_bwd_input(g.widened(gy5), w5.reshape(o, c, -1), g.offs, g.chunk, g.pitch, lo, gx5)
+        with _threads_for(work):
+            _flat_bwd_input(g.widened(gy5), w5.reshape(o, c, -1), g.offs, g.chunk, g.pitch, lo, gx5)
     elif method == "rows":
-        _direct_bwd_input(gy5, w5, st, dl, lo, gx5)
+        with _threads_for(work):
+            _direct_bwd_input(gy5, w5, st, dl, lo, gx5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
         rows, ow = out[0] * out[1], out[2]
@@ -829,12 +856,13 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
     method = _method(n, c, o, s5, k5, st, lo, hi, out)
     if method != "gemm":
         gw5 = np.empty((o, c) + k5, dtype=dtype)
-        if method == "flat":
-            g = _Flat(n, s5, k5, dl, lo, hi, out)
-            _flat_bwd_weight(g.widened(gy5), g.padded(x5, lo, hi), g.offs, g.q_all, g.chunk, dtype.type(0),
-                             gw5.reshape(o, c, -1))
-        else:
-            _direct_bwd_weight(gy5, x5, st, dl, lo, dtype.type(0), gw5)
+        with _threads_for(n * o * c * int(np.prod(out)) * int(np.prod(k5))):
+            if method == "flat":
+                g = _Flat(n, s5, k5, dl, lo, hi, out)
+                _flat_bwd_weight(g.widened(gy5), g.padded(x5, lo, hi), g.offs, g.q_all, g.chunk, dtype.type(0),
+                                 gw5.reshape(o, c, -1))
+            else:
+                _direct_bwd_weight(gy5, x5, st, dl, lo, dtype.type(0), gw5)
         return gw5.reshape(tuple(w_shape))
     filt = c * k5[0] * k5[1] * k5[2]
     rows, ow = out[0] * out[1], out[2]
@@ -876,7 +904,8 @@ def _max_pool_forward(x, kernel, stride, padding):
     n, c = x.shape[:2]
     y5 = np.empty((n, c) + out, dtype=x.dtype)
     arg5 = np.empty((n, c) + out, dtype=np.int64)
-    _maxpool_fwd(x5, k5, st, lo, y5, arg5)
+    with _threads_for(x.size):
+        _maxpool_fwd(x5, k5, st, lo, y5, arg5)
     shape = (n, c) + out[3 - d:]
     return y5.reshape(shape), arg5.reshape(shape)
 
@@ -886,7 +915,8 @@ def _max_pool_backward(gy, argmax, x_shape):
     gy5 = _to5d(_contig(gy, gy.dtype), d)
     arg5 = _to5d(_contig(argmax, np.int64), d)
     gx5 = np.empty(tuple(x_shape[:2]) + _geom(x_shape[2:], d, 1), dtype=gy.dtype)
-    _maxpool_bwd(gy5, arg5, gx5)
+    with _threads_for(gx5.size):
+        _maxpool_bwd(gy5, arg5, gx5)
     return gx5.reshape(tuple(x_shape))
 
 
@@ -894,7 +924,8 @@ def _avg_pool_forward(x, kernel, stride, padding, count_include_pad=True):
     d, k5, st, lo, out = _pool_args(x.shape, kernel, stride, padding)
     x5 = _to5d(_contig(x, x.dtype), d)
     y5 = np.empty(tuple(x.shape[:2]) + out, dtype=x.dtype)
-    _avgpool(x5, k5, st, lo, bool(count_include_pad), x.dtype.type(0), y5, False)
+    with _threads_for(x.size):
+        _avgpool(x5, k5, st, lo, bool(count_include_pad), x.dtype.type(0), y5, False)
     return y5.reshape(tuple(x.shape[:2]) + out[3 - d:])
 
 
@@ -902,7 +933,8 @@ def _avg_pool_backward(gy, x_shape, kernel, stride, padding, count_include_pad=T
     d, k5, st, lo, out = _pool_args(x_shape, kernel, stride, padding)
     gy5 = _to5d(_contig(gy, gy.dtype), d)
     gx5 = np.empty(tuple(x_shape[:2]) + _geom(x_shape[2:], d, 1), dtype=gy.dtype)
-    _avgpool(gx5, k5, st, lo, bool(count_include_pad), gy.dtype.type(0), gy5, True)
+    with _threads_for(gx5.size):
+        _avgpool(gx5, k5, st, lo, bool(count_include_pad), gy.dtype.type(0), gy5, True)
     return gx5.reshape(tuple(x_shape))
 
 
