@@ -43,11 +43,14 @@ def test_short_optimisation_lowers_J(pair, optimizer, lr):
     assert r.figure().axes
 
 
-def test_content_init_starts_with_zero_content_cost(pair):
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_content_init_starts_with_zero_content_cost(pair, optimizer):
     content, style = pair
-    r = style_transfer(content, style, RandomMultiScale(**SMALL), steps=3, init="content", progress=False)
-    assert r.history["J_content"][0] == 0.0
+    r = style_transfer(content, style, RandomMultiScale(**SMALL), steps=3, init="content", optimizer=optimizer,
+                       progress=False)
+    assert r.history["J_content"][0] == 0.0  # J_initial is the cost of the starting image
     assert r.history["J_style"][0] > 0.0
+    assert r.J_initial == r.history["J"][0] > r.J_final
 
 
 def test_coarse_to_fine_and_tv(pair):

@@ -209,14 +209,15 @@ def _check_image(img, name):
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 
-def _record(history, bar, scale, j, jc, js):
+def _record(history, bar, scale, j, jc, js, advance=True):
     history["step"].append(len(history["J"]))
     history["J"].append(j)
     history["J_content"].append(jc)
     history["J_style"].append(js)
     history["scale"].append(scale)
-    bar.set_postfix(J=f"{j:.4g}", J_content=f"{jc:.4g}", J_style=f"{js:.4g}", refresh=False)
-    bar.update(1)
+    bar.set_postfix(J=f"{j:.4g}", J_content=f"{jc:.4g}", J_style=f"{js:.4g}", refresh=not advance)
+    if advance:
+        bar.update(1)
 
 
 def _evaluate(objective, G, need_grad):
@@ -255,17 +256,17 @@ def _run_lbfgs(objective, G, steps, lr, history, bar, scale):
 
     def fun(v):
         costs, grad = _evaluate(objective, v.reshape(shape).astype(np.float32), need_grad=True)
+        if not latest:  # SciPy evaluates the starting point first: that is J_initial of this scale
+            _record(history, bar, scale, *costs, advance=False)
         latest["costs"] = costs
         return costs[0], grad.astype(np.float64).ravel()
 
-    def callback(*_):
+    def callback(*_):  # once per L-BFGS iteration (an iteration may evaluate J several times)
         _record(history, bar, scale, *latest["costs"])
 
     res = minimize(fun, G.astype(np.float64).ravel(), jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 1.0),
                    callback=callback, options={"maxiter": steps, "maxfun": int(steps * 1.5) + 10})
     G = np.clip(res.x.reshape(shape), 0.0, 1.0).astype(np.float32)
-    if not history["J"] or history["scale"][-1] != scale:  # converged before the first iteration
-        _record(history, bar, scale, *latest["costs"])
     final, _ = _evaluate(objective, G, need_grad=False)
     return G, final
 
