@@ -297,6 +297,48 @@ def check_triplet_shares(fn):
     return "correct"
 
 
+# ----------------------------------------------------------------- lesson 07
+def solution_chi2_features(a, b, eps=1e-6):
+    """(a - b)^2 / (|a| + |b| + eps), element-wise."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return (a - b) ** 2 / (np.abs(a) + np.abs(b) + eps)
+
+
+def check_chi2_features(fn):
+    from minicnn.face.losses import pair_features
+
+    rng = np.random.default_rng(70)
+    for shape in [(3, 4), (10, 128)]:
+        a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+        a[0, 0] = b[0, 0] = 0.0                   # both zero: the eps keeps it finite
+        want = pair_features(mc.Tensor(a), mc.Tensor(b), "chi2").numpy()
+        got = np.asarray(fn(a, b), dtype=float)
+        assert got.shape == want.shape, f"expected shape {want.shape}, got {got.shape}"
+        assert np.allclose(got, want), f"shape {shape}: expected {want.ravel()[:3]}..., got {got.ravel()[:3]}..."
+    return "correct"
+
+
+def solution_head_probability(f1, f2, w, b):
+    """sigmoid(sum_k w_k |f1_k - f2_k| + b) per row."""
+    z = (np.abs(np.asarray(f1, float) - np.asarray(f2, float)) * np.asarray(w, float)).sum(axis=1) + b
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def check_head_probability(fn):
+    from minicnn.face import PairHead
+
+    rng = np.random.default_rng(71)
+    for n, dim in [(5, 8), (20, 128)]:
+        head = PairHead(dim=dim, kind="abs")
+        head.weight.data[...] = rng.standard_normal(dim).astype(np.float32)
+        head.bias.data[...] = np.float32(rng.standard_normal())
+        f1, f2 = rng.standard_normal((n, dim)) * 0.1, rng.standard_normal((n, dim)) * 0.1
+        want = head.probability(mc.Tensor(f1), mc.Tensor(f2))
+        got = np.asarray(fn(f1, f2, head.weight.numpy(), float(head.bias.numpy()[0])), dtype=float)
+        assert np.allclose(got, want, atol=1e-6), f"n={n}, D={dim}: expected {want[:3]}..., got {got[:3]}..."
+    return "correct"
+
+
 # ----------------------------------------------------------------- lesson 08
 def solution_gram_channels_last(a):
     """Move the channel axis to the front first, then unroll: F (n_C, n_H n_W), G = F F^T."""
