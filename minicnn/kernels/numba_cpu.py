@@ -158,6 +158,17 @@ def _axpy4(y, x0, x1, x2, x3, a0, a1, a2, a3):
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _axpy4x2(y0, y1, x0, x1, x2, x3, a, b, t):
+    """y0 += a[t:t+4] . (x0..x3) and y1 += b[t:t+4] . (x0..x3): two outputs share the four loads."""
+    a0, a1, a2, a3 = a[t], a[t + 1], a[t + 2], a[t + 3]
+    b0, b1, b2, b3 = b[t], b[t + 1], b[t + 2], b[t + 3]
+    for q in range(y0.shape[0]):
+        v0, v1, v2, v3 = x0[q], x1[q], x2[q], x3[q]
+        y0[q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+        y1[q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _dot4(g, x0, x1, x2, x3, s0, s1, s2, s3):
     """Four dot products sharing the loads of g."""
     for q in range(g.shape[0]):
@@ -166,6 +177,26 @@ def _dot4(g, x0, x1, x2, x3, s0, s1, s2, s3):
         s2 += g[q] * x2[q]
         s3 += g[q] * x3[q]
     return s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _dot4x2(g0, g1, x0, x1, x2, x3, a, b, t):
+    """a[t:t+4] += (g0 . x0..x3) and b[t:t+4] += (g1 . x0..x3): two gradient rows share the x loads."""
+    a0, a1, a2, a3 = a[t], a[t + 1], a[t + 2], a[t + 3]
+    b0, b1, b2, b3 = b[t], b[t + 1], b[t + 2], b[t + 3]
+    for q in range(g0.shape[0]):
+        u, v = g0[q], g1[q]
+        v0, v1, v2, v3 = x0[q], x1[q], x2[q], x3[q]
+        a0 += u * v0
+        a1 += u * v1
+        a2 += u * v2
+        a3 += u * v3
+        b0 += v * v0
+        b1 += v * v1
+        b2 += v * v2
+        b3 += v * v3
+    a[t], a[t + 1], a[t + 2], a[t + 3] = a0, a1, a2, a3
+    b[t], b[t + 1], b[t + 2], b[t + 3] = b0, b1, b2, b3
 
 
 @njit(cache=True, inline="always")
@@ -431,39 +462,51 @@ def _widen(gy, pitch, margin, gyw):
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _flat_fwd(xp, w3, offs, q_all, chunk, pitch, y):
-    """y[n, o] from taps on the wide rows; one task per (output channel, chunk of positions)."""
+    """y[n, o] from taps on the wide rows; one task per (pair of output channels, chunk of positions).
+
+    Two output channels per task share every load of the input (loads, not
+    multiplies, limit these loops).
+    """
     N, O, OD, OH, OW = y.shape
     C = xp.shape[0]
     T = offs.shape[0]
     Dp, Hp, Wp = pitch
     n_chunks = (q_all + chunk - 1) // chunk
-    for task in prange(O * n_chunks):
-        o = task // n_chunks
+    for task in prange(((O + 1) // 2) * n_chunks):
+        o0 = 2 * (task // n_chunks)
+        o1 = min(o0 + 1, O - 1)  # == o0 when O is odd: the pair is then one channel done twice
         q0 = (task % n_chunks) * chunk
         q1 = min(q0 + chunk, q_all)
-        acc = np.zeros(q1 - q0, dtype=y.dtype)
+        acc0 = np.zeros(q1 - q0, dtype=y.dtype)
+        acc1 = np.zeros(q1 - q0 if o1 != o0 else 0, dtype=y.dtype)
         for c in range(C):
             row = xp[c]
             for t in range(0, T - 3, 4):
-                _axpy4(acc, row[q0 + offs[t]:q1 + offs[t]], row[q0 + offs[t + 1]:q1 + offs[t + 1]],
-                       row[q0 + offs[t + 2]:q1 + offs[t + 2]], row[q0 + offs[t + 3]:q1 + offs[t + 3]],
-                       w3[o, c, t], w3[o, c, t + 1], w3[o, c, t + 2], w3[o, c, t + 3])
+                x0, x1 = row[q0 + offs[t]:q1 + offs[t]], row[q0 + offs[t + 1]:q1 + offs[t + 1]]
+                x2, x3 = row[q0 + offs[t + 2]:q1 + offs[t + 2]], row[q0 + offs[t + 3]:q1 + offs[t + 3]]
+                if o1 != o0:
+                    _axpy4x2(acc0, acc1, x0, x1, x2, x3, w3[o0, c], w3[o1, c], t)
+                else:
+                    _axpy4(acc0, x0, x1, x2, x3, w3[o0, c, t], w3[o0, c, t + 1], w3[o0, c, t + 2], w3[o0, c, t + 3])
             for t in range(T - T % 4, T):
-                _axpy(acc, row[q0 + offs[t]:q1 + offs[t]], w3[o, c, t])
+                _axpy(acc0, row[q0 + offs[t]:q1 + offs[t]], w3[o0, c, t])
+                if o1 != o0:
+                    _axpy(acc1, row[q0 + offs[t]:q1 + offs[t]], w3[o1, c, t])
         for r in range(q0 // Wp, (q1 + Wp - 1) // Wp):  # chunks start on a row: keep the real outputs
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp
             yy = r % Hp
             if z < OD and yy < OH:
-                _copy(y[n, o, z, yy], acc[r * Wp - q0:r * Wp - q0 + OW])
+                _copy(y[n, o0, z, yy], acc0[r * Wp - q0:r * Wp - q0 + OW])
+                if o1 != o0:
+                    _copy(y[n, o1, z, yy], acc1[r * Wp - q0:r * Wp - q0 + OW])
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _flat_bwd_input(gyw, w3, offs, chunk, pitch, lo, gx):
-    """gx[n, c] = sum over o, taps of w * gy shifted back by the tap; one task per (input channel, chunk).
-
-    ``gyw`` comes from :func:`_widen` with a margin of ``offs[-1]`` zeros.
-    """
+def _flat_bwd_input(gyw, w3t, offs, chunk, pitch, lo, gx):
+    """gx[n, c] = sum over o, taps of w * gy shifted back by the tap; one task per (pair of input
+    channels, chunk).  ``w3t`` is the weight as (C_in, C_out, taps); ``gyw`` comes from
+    :func:`_widen` with a margin of ``offs[-1]`` zeros."""
     N, C, D, H, W = gx.shape
     O = gyw.shape[0]
     T = offs.shape[0]
@@ -471,51 +514,69 @@ def _flat_bwd_input(gyw, w3, offs, chunk, pitch, lo, gx):
     Dp, Hp, Wp = pitch
     total = N * Dp * Hp * Wp
     n_chunks = (total + chunk - 1) // chunk
-    for task in prange(C * n_chunks):
-        c = task // n_chunks
+    for task in prange(((C + 1) // 2) * n_chunks):
+        c0 = 2 * (task // n_chunks)
+        c1 = min(c0 + 1, C - 1)
         i0 = (task % n_chunks) * chunk + M  # shifted by the margin: reads start at i0 - offs[t] >= 0
         i1 = min(i0 + chunk, total + M)
-        acc = np.zeros(i1 - i0, dtype=gx.dtype)
+        acc0 = np.zeros(i1 - i0, dtype=gx.dtype)
+        acc1 = np.zeros(i1 - i0 if c1 != c0 else 0, dtype=gx.dtype)
         for o in range(O):
             row = gyw[o]
             for t in range(0, T - 3, 4):
-                _axpy4(acc, row[i0 - offs[t]:i1 - offs[t]], row[i0 - offs[t + 1]:i1 - offs[t + 1]],
-                       row[i0 - offs[t + 2]:i1 - offs[t + 2]], row[i0 - offs[t + 3]:i1 - offs[t + 3]],
-                       w3[o, c, t], w3[o, c, t + 1], w3[o, c, t + 2], w3[o, c, t + 3])
+                x0, x1 = row[i0 - offs[t]:i1 - offs[t]], row[i0 - offs[t + 1]:i1 - offs[t + 1]]
+                x2, x3 = row[i0 - offs[t + 2]:i1 - offs[t + 2]], row[i0 - offs[t + 3]:i1 - offs[t + 3]]
+                if c1 != c0:
+                    _axpy4x2(acc0, acc1, x0, x1, x2, x3, w3t[c0, o], w3t[c1, o], t)
+                else:
+                    _axpy4(acc0, x0, x1, x2, x3, w3t[c0, o, t], w3t[c0, o, t + 1], w3t[c0, o, t + 2],
+                           w3t[c0, o, t + 3])
             for t in range(T - T % 4, T):
-                _axpy(acc, row[i0 - offs[t]:i1 - offs[t]], w3[o, c, t])
+                _axpy(acc0, row[i0 - offs[t]:i1 - offs[t]], w3t[c0, o, t])
+                if c1 != c0:
+                    _axpy(acc1, row[i0 - offs[t]:i1 - offs[t]], w3t[c1, o, t])
         i0 -= M
-        for r in range(i0 // Wp, (i0 + acc.shape[0] + Wp - 1) // Wp):  # crop the padding away
+        for r in range(i0 // Wp, (i0 + acc0.shape[0] + Wp - 1) // Wp):  # crop the padding away
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp - lo[0]
             yy = r % Hp - lo[1]
             if 0 <= z < D and 0 <= yy < H:
                 start = r * Wp - i0 + lo[2]
-                _copy(gx[n, c, z, yy], acc[start:start + W])
+                _copy(gx[n, c0, z, yy], acc0[start:start + W])
+                if c1 != c0:
+                    _copy(gx[n, c1, z, yy], acc1[start:start + W])
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _flat_bwd_weight(gyw, xp, offs, q_all, chunk, zero, gw3):
-    """gw[o, c, t] = dot(gy wide row o, xp[c] shifted by tap t); one task per (o, c)."""
+    """gw[o, c, t] = dot(gy wide row o, xp[c] shifted by tap t); one task per (pair of o, c)."""
     O, C, T = gw3.shape
     M = offs[T - 1]  # the zero margin in front of gyw (see _widen)
-    for task in prange(O * C):
-        o = task // C
+    for task in prange(((O + 1) // 2) * C):
+        o0 = 2 * (task // C)
+        o1 = min(o0 + 1, O - 1)
         c = task % C
-        acc = np.zeros(T, dtype=gw3.dtype)
-        for q0 in range(0, q_all, chunk):  # chunks keep both rows in cache across the taps
+        acc0 = np.zeros(T, dtype=gw3.dtype)
+        acc1 = np.zeros(T, dtype=gw3.dtype)
+        row = xp[c]
+        for q0 in range(0, q_all, chunk):  # chunks keep the rows in cache across the taps
             q1 = min(q0 + chunk, q_all)
-            g = gyw[o, M + q0:M + q1]
-            row = xp[c]
+            g0 = gyw[o0, M + q0:M + q1]
+            g1 = gyw[o1, M + q0:M + q1]
             for t in range(0, T - 3, 4):
-                acc[t], acc[t + 1], acc[t + 2], acc[t + 3] = _dot4(
-                    g, row[q0 + offs[t]:q1 + offs[t]], row[q0 + offs[t + 1]:q1 + offs[t + 1]],
-                    row[q0 + offs[t + 2]:q1 + offs[t + 2]], row[q0 + offs[t + 3]:q1 + offs[t + 3]],
-                    acc[t], acc[t + 1], acc[t + 2], acc[t + 3])
+                x0, x1 = row[q0 + offs[t]:q1 + offs[t]], row[q0 + offs[t + 1]:q1 + offs[t + 1]]
+                x2, x3 = row[q0 + offs[t + 2]:q1 + offs[t + 2]], row[q0 + offs[t + 3]:q1 + offs[t + 3]]
+                if o1 != o0:
+                    _dot4x2(g0, g1, x0, x1, x2, x3, acc0, acc1, t)
+                else:
+                    acc0[t], acc0[t + 1], acc0[t + 2], acc0[t + 3] = _dot4(
+                        g0, x0, x1, x2, x3, acc0[t], acc0[t + 1], acc0[t + 2], acc0[t + 3])
             for t in range(T - T % 4, T):
-                acc[t] = _dot(g, row[q0 + offs[t]:q1 + offs[t]], acc[t])
+                acc0[t] = _dot(g0, row[q0 + offs[t]:q1 + offs[t]], acc0[t])
+                acc1[t] = _dot(g1, row[q0 + offs[t]:q1 + offs[t]], acc1[t])
         for t in range(T):
-            gw3[o, c, t] = acc[t] + zero
+            gw3[o0, c, t] = acc0[t] + zero
+            gw3[o1, c, t] = (acc1[t] if o1 != o0 else acc0[t]) + zero
 
 
 # ----------------------------------------------------------------------------
@@ -816,7 +877,8 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
         with _threads_for(work):
-            _flat_bwd_input(g.widened(gy5), w5.reshape(o, c, -1), g.offs, g.chunk, g.pitch, lo, gx5)
+            _flat_bwd_input(g.widened(gy5), np.ascontiguousarray(w5.reshape(o, c, -1).transpose(1, 0, 2)),
+                            g.offs, g.chunk, g.pitch, lo, gx5)
     elif method == "rows":
         with _threads_for(work):
             _direct_bwd_input(gy5, w5, st, dl, lo, gx5)
