@@ -96,7 +96,7 @@ def test_cli_views(tmp_path, image_dir):
 
 @pytest.mark.parametrize("args, message", [
     (["--layers", "0", "12"], r"layer '12' not found; the model has: 0 \(Conv2d\), 1 \(ReLU\)"),
-    (["--units", "5"], r"units \[5\] out of range for layer '0', which has 4 units"),
+    (["--units", "5"], r"units \[5\] out of range for layer '1', which has 4 units"),
     (["--k", "0"], "--k must be >= 1"),
 ])
 def test_cli_errors_list_what_exists(tmp_path, image_dir, capsys, args, message):
@@ -137,3 +137,13 @@ def test_cli_retrain_path(tmp_path, monkeypatch, capsys):
     assert "default model: trained" in capsys.readouterr().out
     model, meta = load_model(tmp_path / "sheet_model.npz")
     assert meta["n_train"] == 48 and meta["epochs"] == 1 and 0 <= meta["test_accuracy"] <= 1
+
+
+def test_block_outputs_and_receptive_fields_of_the_default_model():
+    from minicnn.visualize.demo import block_outputs, conv_layers
+    from minicnn.visualize.receptive_field import receptive_field
+    m = default_model(width=4)
+    assert conv_layers(m) == ["0", "4", "8"] and block_outputs(m) == ["2", "6", "10"]
+    sizes = [receptive_field(m, n, input_shape=(3, 32, 32)) for n in block_outputs(m)]
+    assert [(r.size[0], r.jump[0]) for r in sizes] == [(3, 1), (8, 2), (18, 4)]
+    assert block_outputs(tiny_model()) == ["1", "4"]

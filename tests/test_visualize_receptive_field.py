@@ -43,6 +43,7 @@ def test_layer_by_name_and_global_layers():
     model = nn.Sequential(nn.Conv2d(3, 4, 5, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
     assert receptive_field(model, "0", input_shape=(3, 16, 16)).size == (5, 5)
     head = receptive_field(model, "3", input_shape=(3, 16, 16))
+    assert receptive_fields(list(model) + [nn.LogSoftmax(dim=1)])[-1].is_global
     assert head.is_global and head.box(None, (3, 16, 16)) == ((0, 16), (0, 16))
     with pytest.raises(KeyError, match=r"'7'.*\['0', '1', '2', '3'\]"):
         receptive_field(model, "7")

@@ -26,7 +26,8 @@ def _parser():
     p.add_argument("--data", help="folder of image files, or an .npy/.npz array (N, C, H, W) "
                                   "(default: generated shapes images)")
     p.add_argument("--out", default="visualize_sheet.png", help="output PNG (default: %(default)s)")
-    p.add_argument("--layers", nargs="+", help="layer names as in named_modules() (default: every conv layer)")
+    p.add_argument("--layers", nargs="+", help="layer names as in named_modules() (default: the output "
+                                                "of every conv block, e.g. its ReLU)")
     p.add_argument("--units", nargs="+", type=int,
                    help="unit (channel) indices shown for every layer (default: the most active ones)")
     p.add_argument("--n-units", type=int, default=6, help="units per layer when --units is not given")
@@ -62,7 +63,7 @@ def _run(args):
     from minicnn.config import fast_mode
 
     from .data import load_images, make_shapes
-    from .demo import conv_layers, draw_views, save
+    from .demo import block_outputs, conv_layers, draw_views, save
     from .model import default_or_trained, load_model, save_model
     from .receptive_field import format_table, receptive_fields
     from .sheet import top_patches_sheet
@@ -95,7 +96,7 @@ def _run(args):
         if in_ch != 3:
             raise ValueError(f"the model takes {in_ch} input channels; the default shapes data are RGB: pass --data")
         images, _ = make_shapes(args.n_images or (300 if quick else 1200), seed=123)
-    layers = args.layers or convs
+    layers = args.layers or block_outputs(model)
     print(format_table(receptive_fields(model, input_shape=images.shape)))
     fig, results = top_patches_sheet(model, images, layers, k=args.k, units=args.units,
                                      n_units=args.n_units, batch_size=args.batch_size)

@@ -21,6 +21,28 @@ def conv_layers(model):
             and np.ndim(to_array(m.weight)) >= 3]
 
 
+def block_outputs(model):
+    """For each convolution, the last layer of the position-keeping run after it (BatchNorm, ReLU...).
+
+    Those are the units to look at: after a BatchNorm with a negative scale,
+    the raw convolution output would rank patches upside down; the ReLU
+    output ranks them as the next layer sees them.  Same receptive field.
+    """
+    from .receptive_field import _kind, leaf_layers
+
+    convs = set(conv_layers(model))
+    leaves = leaf_layers(model)
+    out = []
+    for i, (name, _) in enumerate(leaves):
+        if name not in convs:
+            continue
+        j = i
+        while j + 1 < len(leaves) and _kind(leaves[j + 1][1]) == "pass":
+            j += 1
+        out.append(leaves[j][0])
+    return out
+
+
 def save(fig, path):
     """Save a Figure as PNG (atomically) and free it."""
     from minicnn.io import atomic_write
@@ -43,7 +65,7 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
     from .views import activation_maps_figure, filters_figure
 
     out_dir = Path(out_dir)
-    layers = layers or conv_layers(model)
+    layers = layers or block_outputs(model)
     names = []
     if results is None:
         fig, results = top_patches_sheet(model, images, layers, k=k, n_units=n_units)
@@ -87,6 +109,6 @@ def run_demo(out_dir, quick: bool) -> dict:
     images, _ = make_shapes(300 if quick else 1200, seed=123)
     figures = draw_views(model, images, out_dir, quick=quick)
     rf = {f"rf_layer_{n}": receptive_field(model, n, input_shape=images.shape).size[0]
-          for n in conv_layers(model)}
+          for n in block_outputs(model)}
     return {**info, **rf, "model_seconds": t1 - t0, "draw_seconds": time.perf_counter() - t1,
             "figures": figures}

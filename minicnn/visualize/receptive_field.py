@@ -215,12 +215,15 @@ def receptive_fields(layers, input_shape=None, ndim=None, passthrough=()):
     is_global = False
     for name, layer in pairs:
         kind = "pass" if isinstance(layer, tuple(passthrough)) else _kind(layer)
+        if is_global:  # whatever comes after a global layer sees everything too (Softmax, Dropout...)
+            out.append(LayerRF(name, "global", one, one, zero, one, r, j, start, left, None))
+            continue
         if kind in ("unknown", "unsupported"):
             raise TypeError(
                 f"receptive_fields: layer {name!r} ({type(layer).__name__}) has no known geometry; "
                 f"supported: Conv1d/2d/3d, MaxPool*/AvgPool*, global pools, Flatten, Linear and "
                 f"pass-through layers {PASSTHROUGH}; pass passthrough=(YourLayer,) if it keeps positions")
-        if is_global or kind == "global":
+        if kind == "global":
             is_global = True
             out.append(LayerRF(name, "global", one, one, zero, one, r, j, start, left, None))
             continue
