@@ -130,3 +130,13 @@ def test_random_multiscale_is_seeded(rng):
     np.testing.assert_array_equal(a[name].data, b[name].data)
     assert not np.allclose(a[name].data, c[name].data)
     assert a["scale3"].shape[2:] == (8, 8)
+
+
+def test_bench_step_runs_and_lowers_J():
+    from minicnn.style.bench import bench_step
+
+    step = bench_step(32, width=WIDTH)
+    costs = [step() for _ in range(3)]
+    assert costs[-1] < costs[0]
+    assert step.image.shape == (1, 3, 32, 32)
+    assert step.image.min() >= 0.0 and step.image.max() <= 1.0

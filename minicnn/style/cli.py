@@ -38,7 +38,8 @@ def build_parser():
     p.add_argument("--out", default="stylized.png", help="output image (PNG); the cost figure goes next to it")
     p.add_argument("--size", type=int, help=f"longer side of G in pixels (default {DEFAULTS['size']}; "
                                             "128 with MINICNN_FAST=1)")
-    p.add_argument("--steps", type=int, help=f"optimisation steps (default {DEFAULTS['steps']}; fewer with MINICNN_FAST=1)")
+    p.add_argument("--steps", type=int,
+                   help=f"optimisation steps (default {DEFAULTS['steps']}; 40 with MINICNN_FAST=1)")
     p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"], help="content weight (default 10)")
     p.add_argument("--beta", type=float, default=DEFAULTS["beta"], help="style weight (default 40)")
     p.add_argument("--content-layer", help="layer for the content cost (default: the network's)")

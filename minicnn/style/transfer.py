@@ -155,7 +155,8 @@ def style_transfer(content, style, network=None, *, steps=200, alpha=10.0, beta=
     if init not in INITS:
         raise ValueError(f"style_transfer: init must be one of {INITS}, got {init!r}")
     if not (isinstance(steps, (int, np.integer)) and steps >= 1) or not (isinstance(scales, int) and scales >= 1):
-        raise ValueError(f"style_transfer: steps and scales must be positive ints, got steps={steps!r}, scales={scales!r}")
+        raise ValueError(f"style_transfer: steps and scales must be positive ints, "
+                         f"got steps={steps!r}, scales={scales!r}")
     if not 0.0 <= noise_ratio <= 1.0:
         raise ValueError(f"style_transfer: noise_ratio must be in [0, 1], got {noise_ratio}")
     network = RandomMultiScale() if network is None else network

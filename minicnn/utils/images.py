@@ -189,6 +189,12 @@ def _resize_plane(plane, out_hw, resample):
 # ----------------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------------
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def to_uint8(array):
     """Float image in ``[0, 1]`` (any shape) -> ``uint8`` in ``[0, 255]``, rounded.
 
@@ -245,6 +251,8 @@ def save_image(array, path):
     def write(tmp):
         options = {"quality": 95} if fmt == "JPEG" else {}
         img.save(tmp, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_umask())  # the temporary file is private (0600); an image is not
+
 
     return atomic_write(os.fspath(path), write)
 
