@@ -1,8 +1,8 @@
 """The Numba kernels equal the reference loops (and PyTorch, where installed).
 
 Every convolution runs through each formulation of the dispatch rule (flat
-direct, row direct, im2col + BLAS) by moving the module's thresholds, so a
-drawn geometry tests all three code paths, in float32 and float64.
+direct for stride 1, im2col + BLAS) by moving the module's thresholds, so a
+drawn geometry tests both code paths, in float32 and float64.
 """
 
 import contextlib

@@ -17,30 +17,29 @@ dimension of the matrix product that im2col would build).
 
 1. stride 1 and ``F <= 32`` (narrow: one or a few input channels, e.g. the
    ECG ``(N, 1, L)`` or CT ``(N, 1, D, H, W)`` inputs), or stride 1,
-   ``C_out <= 16`` and at most 1.5 "wide" positions per output (see 2):
+   ``C_out <= 16`` and at most 1.5 "wide" positions per output (below):
    **flat direct convolution**.  The input is copied once, zero-padded and
    channel-major; in that flat layout every kernel tap is ONE long SIMD
-   ``axpy`` over all samples and positions (four taps per pass, to save
-   stores), instead of ``prod(K)`` copies of the input for im2col feeding a
-   matrix product too thin for BLAS to run fast.  Parallel over
-   ``(c_out, chunk)`` (forward), ``(c_in, chunk)`` (input gradient, a gather,
-   so no two threads write one cell) and ``(c_out, c_in)`` (weight gradient).
-2. (the "wide" positions: with stride 1 the flat output row has the padded
-   input's pitch, so ``K - 1`` cells per row and per plane are computed and
-   dropped; for 3x3 on 56x56 that is 4%, for 5x5x5 on 14^3 it is 150%.)
-3. stride > 1 and ``F <= 32``: **row-wise direct convolution**, one SIMD
-   ``axpy`` per output row and tap, parallel over ``(n, c_out)`` /
-   ``(n, c_in)`` / ``(c_out, c_in)``.
-4. otherwise (wide layers): **im2col + BLAS**.  A compiled im2col fills
-   ``col[(c, k), position]`` for a tile of output positions and
-   ``W(C_out, F) @ col`` runs in OpenBLAS through NumPy's ``@``.  The input
-   gradient is ``W.T @ gy`` then a compiled col2im that *scatter-adds* each
-   column back into its window (no ``np.add.at``).  The weight gradient is
-   ``gy @ col.T`` summed over tiles.  A tile holds whole samples when one
-   sample's ``col`` fits in ``TILE_BYTES`` (2 MiB), else a band of output rows,
-   so the extra memory stays bounded whatever the batch.  Tiles run on
-   ``get_num_threads()`` Python threads (im2col/col2im release the GIL, BLAS
-   is held to one thread per call), pulled from a shared counter.
+   ``axpy`` over all samples and positions (four taps and two channels per
+   pass, to save loads and stores), instead of ``prod(K)`` copies of the
+   input for im2col feeding a matrix product too thin for BLAS to run fast.
+   Parallel over ``(c_out pair, chunk)`` (forward), ``(c_in pair, chunk)``
+   (input gradient, written as a gather, so no two threads write one cell)
+   and ``(c_out pair, c_in)`` (weight gradient).  The "wide" positions: the
+   flat output row has the padded input's pitch, so ``K - 1`` cells per row
+   and per plane are computed and dropped (4% for 3x3 on 56x56, 150% for
+   5x5x5 on 14^3, which therefore goes to 2).
+2. otherwise (wide layers, and every stride > 1): **im2col + BLAS**.  A
+   compiled im2col fills ``col[(c, k), position]`` for a tile of output
+   positions and ``W(C_out, F) @ col`` runs in OpenBLAS through NumPy's ``@``.
+   The input gradient is ``W.T @ gy`` then a compiled col2im that
+   *scatter-adds* each column back into its window (no ``np.add.at``).  The
+   weight gradient is ``gy @ col.T`` summed over tiles.  A tile holds whole
+   samples when one sample's ``col`` fits in ``TILE_BYTES`` (2 MiB, about a
+   core's L2 cache), else a band of output rows, so the extra memory stays
+   bounded whatever the batch.  Tiles run on ``get_num_threads()`` Python
+   threads (im2col/col2im release the GIL, BLAS is held to one thread per
+   call), pulled from a shared counter.
 
 Pooling is always direct, parallel over the ``N * C`` planes.
 
@@ -125,15 +124,6 @@ def _span(off, s, n_in, n_out):
     if hi < lo:
         hi = lo
     return lo, hi
-
-
-@njit(cache=True, inline="always")
-def _row(a, start, count, step):
-    """The ``count`` cells ``a[start], a[start + step], ...`` of a 1-D row as a view.
-
-    A step of 1 gives a contiguous view, which keeps the loops below SIMD-friendly.
-    """
-    return a[start:start + (count - 1) * step + 1:step]
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
@@ -304,111 +294,6 @@ def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
                 else:
                     for q in range(uint64(a), uint64(b)):
                         gf[db + q * s2] += cf[sb + q]
-
-
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _direct_fwd(x, w, st, dl, lo, y):
-    """y[n, o] = sum over c, k of w[o, c, k] * x_pad[n, c, o*s + k*d]; one task per (n, o).
-
-    Each step adds one weight times one input row to one output row (a SIMD axpy along W).
-    """
-    _, C, D, H, W = x.shape
-    O, _, KD, KH, KW = w.shape
-    N, _, OD, OH, OW = y.shape
-    for task in prange(N * O):
-        n = task // O
-        o = task % O
-        for od in range(OD):
-            for oh in range(OH):
-                yr = y[n, o, od, oh]
-                yr[:] = 0
-                for c in range(C):
-                    for kd in range(KD):
-                        iz = od * st[0] + kd * dl[0] - lo[0]
-                        if iz < 0 or iz >= D:
-                            continue
-                        for kh in range(KH):
-                            iy = oh * st[1] + kh * dl[1] - lo[1]
-                            if iy < 0 or iy >= H:
-                                continue
-                            xr = x[n, c, iz, iy]
-                            for kw in range(KW):
-                                off = kw * dl[2] - lo[2]
-                                a, b = _span(off, st[2], W, OW)
-                                if b == a:
-                                    continue
-                                if st[2] == 1:
-                                    _axpy(yr[a:b], xr[a + off:b + off], w[o, c, kd, kh, kw])
-                                else:
-                                    _axpy(yr[a:b], _row(xr, a * st[2] + off, b - a, st[2]), w[o, c, kd, kh, kw])
-
-
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _direct_bwd_input(gy, w, st, dl, lo, gx):
-    """gx[n, c] = sum over o, k of w[o, c, k] * gy[n, o] scattered to o*s + k*d; one task per (n, c)."""
-    N, C, D, H, W = gx.shape
-    O, _, KD, KH, KW = w.shape
-    _, _, OD, OH, OW = gy.shape
-    for task in prange(N * C):
-        n = task // C
-        c = task % C
-        gx[n, c] = 0
-        for o in range(O):
-            for od in range(OD):
-                for kd in range(KD):
-                    iz = od * st[0] + kd * dl[0] - lo[0]
-                    if iz < 0 or iz >= D:
-                        continue
-                    for oh in range(OH):
-                        gr = gy[n, o, od, oh]
-                        for kh in range(KH):
-                            iy = oh * st[1] + kh * dl[1] - lo[1]
-                            if iy < 0 or iy >= H:
-                                continue
-                            xr = gx[n, c, iz, iy]
-                            for kw in range(KW):
-                                off = kw * dl[2] - lo[2]
-                                a, b = _span(off, st[2], W, OW)
-                                if b == a:
-                                    continue
-                                if st[2] == 1:
-                                    _axpy(xr[a + off:b + off], gr[a:b], w[o, c, kd, kh, kw])
-                                else:
-                                    _axpy(_row(xr, a * st[2] + off, b - a, st[2]), gr[a:b], w[o, c, kd, kh, kw])
-
-
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _direct_bwd_weight(gy, x, st, dl, lo, zero, gw):
-    """gw[o, c, k] = sum over n, positions of gy[n, o, p] * x_pad[n, c, p*s + k*d]; one task per (o, c)."""
-    N, C, D, H, W = x.shape
-    O, _, KD, KH, KW = gw.shape
-    _, _, OD, OH, OW = gy.shape
-    for task in prange(O * C):
-        o = task // C
-        c = task % C
-        for kd in range(KD):
-            for kh in range(KH):
-                for kw in range(KW):
-                    off = kw * dl[2] - lo[2]
-                    a, b = _span(off, st[2], W, OW)
-                    acc = zero  # a scalar of the array dtype: float32 sums stay float32 (SIMD width)
-                    if b > a:
-                        for n in range(N):
-                            for od in range(OD):
-                                iz = od * st[0] + kd * dl[0] - lo[0]
-                                if iz < 0 or iz >= D:
-                                    continue
-                                for oh in range(OH):
-                                    iy = oh * st[1] + kh * dl[1] - lo[1]
-                                    if iy < 0 or iy >= H:
-                                        continue
-                                    gr = gy[n, o, od, oh]
-                                    xr = x[n, c, iz, iy]
-                                    if st[2] == 1:
-                                        acc = _dot(gr[a:b], xr[a + off:b + off], acc)
-                                    else:
-                                        acc = _dot(gr[a:b], _row(xr, a * st[2] + off, b - a, st[2]), acc)
-                    gw[o, c, kd, kh, kw] = acc
 
 
 # ----------------------------------------------------------------------------
@@ -767,11 +652,10 @@ def _run_jobs(fn, units, shared):
 
 
 def _method(n, c_in, c_out, s5, k5, st, lo, hi, out):
-    """The dispatch rule of the module docstring: "flat", "rows" or "gemm"."""
-    filt = c_in * k5[0] * k5[1] * k5[2]
+    """The dispatch rule of the module docstring: "flat" or "gemm"."""
     if any(s != 1 for s in st):
-        return "rows" if filt <= DIRECT_MAX_FILTER else "gemm"
-    if filt <= DIRECT_MAX_FILTER:
+        return "gemm"
+    if c_in * k5[0] * k5[1] * k5[2] <= DIRECT_MAX_FILTER:
         return "flat"
     if c_out <= FLAT_MAX_COUT:
         dp, hp, wp = (s + a + b for s, a, b in zip(s5, lo, hi))
@@ -841,9 +725,6 @@ def _conv_forward(x, w, stride, padding, dilation):
         g = _Flat(n, s5, k5, dl, lo, hi, out)
         with _threads_for(work):
             _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, y5)
-    elif method == "rows":
-        with _threads_for(work):
-            _direct_fwd(x5, w5, st, dl, lo, y5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
         rows, ow = out[0] * out[1], out[2]
@@ -879,9 +760,6 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
         with _threads_for(work):
             _flat_bwd_input(g.widened(gy5), np.ascontiguousarray(w5.reshape(o, c, -1).transpose(1, 0, 2)),
                             g.offs, g.chunk, g.pitch, lo, gx5)
-    elif method == "rows":
-        with _threads_for(work):
-            _direct_bwd_input(gy5, w5, st, dl, lo, gx5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
         rows, ow = out[0] * out[1], out[2]
@@ -916,15 +794,12 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
     n, c = x.shape[:2]
     o = w_shape[0]
     method = _method(n, c, o, s5, k5, st, lo, hi, out)
-    if method != "gemm":
+    if method == "flat":
         gw5 = np.empty((o, c) + k5, dtype=dtype)
+        g = _Flat(n, s5, k5, dl, lo, hi, out)
         with _threads_for(n * o * c * int(np.prod(out)) * int(np.prod(k5))):
-            if method == "flat":
-                g = _Flat(n, s5, k5, dl, lo, hi, out)
-                _flat_bwd_weight(g.widened(gy5), g.padded(x5, lo, hi), g.offs, g.q_all, g.chunk, dtype.type(0),
-                                 gw5.reshape(o, c, -1))
-            else:
-                _direct_bwd_weight(gy5, x5, st, dl, lo, dtype.type(0), gw5)
+            _flat_bwd_weight(g.widened(gy5), g.padded(x5, lo, hi), g.offs, g.q_all, g.chunk, dtype.type(0),
+                             gw5.reshape(o, c, -1))
         return gw5.reshape(tuple(w_shape))
     filt = c * k5[0] * k5[1] * k5[2]
     rows, ow = out[0] * out[1], out[2]
