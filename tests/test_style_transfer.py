@@ -130,3 +130,13 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, args, message):
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_run_demo_quick(tmp_path):
+    from minicnn.style import run_demo
+
+    metrics = run_demo(tmp_path, quick=True)
+    assert metrics["J_reduction"] >= 10  # the target of the default settings
+    for path in metrics["files"].values():
+        assert (tmp_path / path.split("/")[-1]).exists()
