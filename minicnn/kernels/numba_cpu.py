@@ -610,6 +610,8 @@ def _plan(n, rows, ow, filt, itemsize, workers):
 
 
 _pool = {"executor": None, "workers": 0}
+if hasattr(os, "register_at_fork"):  # a forked child has no pool threads: make it start its own
+    os.register_at_fork(after_in_child=lambda: _pool.update(executor=None, workers=0))
 
 
 def _run_jobs(fn, units, shared):
