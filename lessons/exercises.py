@@ -173,7 +173,8 @@ def check_roc_point(fn):
     far, tar, thr = roc_curve(d, same)
     for k in (0, 5, len(thr) // 2, len(thr) - 1):
         got = tuple(float(v) for v in fn(d, same, thr[k]))
-        assert np.allclose(got, (far[k], tar[k])), f"tau={thr[k]:.3f}: expected (far, tar) = ({far[k]:.4f}, {tar[k]:.4f}), got {got}"
+        assert np.allclose(got, (far[k], tar[k])), (
+            f"tau={thr[k]:.3f}: expected (far, tar) = ({far[k]:.4f}, {tar[k]:.4f}), got {got}")
     return "correct"
 
 
@@ -293,7 +294,8 @@ def check_triplet_shares(fn):
         want = triplet_types(dist, labels, 0.2)
         got = tuple(float(v) for v in fn(dist, labels, 0.2))
         exp = (want["easy"], want["semihard"], want["hard"])
-        assert np.allclose(got, exp), f"P={P}, K={K}: expected (easy, semihard, hard) = {np.round(exp, 4)}, got {np.round(got, 4)}"
+        assert np.allclose(got, exp), (
+            f"P={P}, K={K}: expected (easy, semihard, hard) = {np.round(exp, 4)}, got {np.round(got, 4)}")
     return "correct"
 
 
@@ -354,7 +356,8 @@ def check_gram_channels_last(fn):
         a = rng.standard_normal(shape)
         want = gram_matrix(mc.Tensor(a), channels_last=True).numpy()
         got = np.asarray(fn(a), dtype=float)
-        assert got.shape == want.shape, f"a of shape {shape}: expected a ({shape[-1]}, {shape[-1]}) matrix, got {got.shape}"
+        assert got.shape == want.shape, (
+            f"a of shape {shape}: expected a ({shape[-1]}, {shape[-1]}) matrix, got {got.shape}")
         assert np.allclose(got, want), (f"a of shape {shape}: wrong values -- did you reshape before "
                                         f"moving the channel axis to the front?")
     return "correct"
