@@ -185,6 +185,18 @@ def test_matches_torch():
     np.testing.assert_array_equal(arg, tidx.numpy())
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_conv_forward_fused_bias(method):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 20, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((5, 20, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    args = ((1, 1), ((1, 1), (0, 2)), (1, 1))
+    with forced(method):
+        y = nb.conv_forward(x, w, *args, bias=b)
+    np.testing.assert_allclose(y, ref.conv_forward(x, w, *args) + b[:, None, None], rtol=2e-4, atol=2e-4)
+
+
 def test_compile_error_falls_back_to_numpy_with_one_warning(monkeypatch):
     from numba.core.errors import TypingError
 
@@ -202,7 +214,7 @@ def test_compile_error_falls_back_to_numpy_with_one_warning(monkeypatch):
     np.testing.assert_array_equal(y, vectorized.conv_forward(x, w, *args))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the warning comes once; later calls go straight to NumPy
-        kernel(x, w, *args)
+        np.testing.assert_array_equal(kernel(x, w, *args, bias=np.array([2.0])), y + 2.0)
 
 
 def test_set_num_threads_checks_its_argument():

@@ -346,8 +346,8 @@ def _widen(gy, pitch, margin, gyw):
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _flat_fwd(xp, w3, offs, q_all, chunk, pitch, y):
-    """y[n, o] from taps on the wide rows; one task per (pair of output channels, chunk of positions).
+def _flat_fwd(xp, w3, b, offs, q_all, chunk, pitch, y):
+    """y[n, o] = b[o] + taps on the wide rows; one task per (pair of output channels, chunk of positions).
 
     Two output channels per task share every load of the input (loads, not
     multiplies, limit these loops).
@@ -362,8 +362,8 @@ def _flat_fwd(xp, w3, offs, q_all, chunk, pitch, y):
         o1 = min(o0 + 1, O - 1)  # == o0 when O is odd: the pair is then one channel done twice
         q0 = (task % n_chunks) * chunk
         q1 = min(q0 + chunk, q_all)
-        acc0 = np.zeros(q1 - q0, dtype=y.dtype)
-        acc1 = np.zeros(q1 - q0 if o1 != o0 else 0, dtype=y.dtype)
+        acc0 = np.full(q1 - q0, b[o0], dtype=y.dtype)
+        acc1 = np.full(q1 - q0 if o1 != o0 else 0, b[o1], dtype=y.dtype)
         for c in range(C):
             row = xp[c]
             for t in range(0, T - 3, 4):
@@ -714,7 +714,9 @@ class _Flat:
         return gyw
 
 
-def _conv_forward(x, w, stride, padding, dilation):
+def _conv_forward(x, w, stride, padding, dilation, bias=None):
+    """The contract's conv_forward; ``bias`` (C_out,), optional, is added in the same pass
+    (cheaper than a separate ``y += b`` over the whole output)."""
     d, st, dl, lo, hi, s5, k5, out = _conv_args(x.shape, w.shape, stride, padding, dilation)
     x5 = _to5d(_contig(x, x.dtype), d)
     w5 = _to5d(_contig(w, x.dtype), d)
@@ -726,13 +728,15 @@ def _conv_forward(x, w, stride, padding, dilation):
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
         with _threads_for(work):
-            _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), g.offs, g.q_all, g.chunk, g.pitch, y5)
+            b = np.zeros(o, x.dtype) if bias is None else _contig(bias, x.dtype)
+            _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), b, g.offs, g.q_all, g.chunk, g.pitch, y5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
         rows, ow = out[0] * out[1], out[2]
         w2 = w5.reshape(o, filt)
         y3 = y5.reshape(n, o, rows * ow)
         geom = (k5[0], k5[1], k5[2], st, dl, lo, out[1], ow)
+        b3 = None if bias is None else np.asarray(bias, x.dtype).reshape(1, o, 1)
 
         def job(tiles):
             col = None
@@ -741,7 +745,10 @@ def _conv_forward(x, w, stride, padding, dilation):
                     col = np.empty((nt, filt, nr * ow), dtype=x.dtype)
                 _im2col(x5, n0, nt, r0, nr, *geom, col)
                 # (C_out, F) @ (nt, F, T) -> (nt, C_out, T), written straight into y
-                np.matmul(w2, col, out=y3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow])
+                tile = y3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow]
+                np.matmul(w2, col, out=tile)
+                if bias is not None:
+                    tile += b3  # while the tile is still in cache
 
         _run_jobs(job, *_plan(n, rows, ow, filt, x.itemsize, get_num_threads()))
     return y5.reshape((n, o) + tuple(out[3 - d:]))
@@ -912,7 +919,11 @@ def _guarded(impl, name):
                 warnings.warn(f"minicnn: Numba could not compile {name} ({first_line}); "
                               "using the NumPy kernels from now on", RuntimeWarning, stacklevel=3)
                 _fallback["module"] = vectorized
-        return getattr(_fallback["module"], name)(*args, **kwargs)
+        bias = kwargs.pop("bias", None)  # only conv_forward takes it; the NumPy kernel does not
+        out = getattr(_fallback["module"], name)(*args, **kwargs)
+        if bias is not None:
+            out += np.asarray(bias, out.dtype).reshape((1, -1) + (1,) * (out.ndim - 2))
+        return out
 
     kernel.__name__ = kernel.__qualname__ = name
     kernel.__doc__ = impl.__doc__ or f"{name}: see the contract in minicnn.kernels."
