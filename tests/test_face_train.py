@@ -144,3 +144,17 @@ def test_yale_pipeline_smoke():
     model, _ = train(tr, init="scratch", steps=3, P=5, K=3, model=TINY, progress=False, log=lambda s: None)
     r = evaluate_encoder(model, te, ways=5, trials=50)
     assert r["n_identities"] == 5 and 0 <= r["oneshot_accuracy"] <= 1
+
+
+def test_cross_validate_tiny():
+    from minicnn.face.crossval import cross_validate
+    data = synthetic_faces(6, 3, size=(24, 24), seed=5)
+    res = cross_validate(data, n_folds=2, ways=3, trials=20, log=None, init="scratch", steps=2, P=3, K=2,
+                         model=TINY, progress=False, augment=False)
+    assert len(res["folds"]) == 2
+    for fold in res["folds"]:
+        assert len(fold["test_identities"]) == 3
+        assert set(fold) >= {"encoder", "raw_pixels", "eigenfaces", "train_seconds"}
+    names = [set(f["test_identities"]) for f in res["folds"]]
+    assert not names[0] & names[1]  # each person is tested exactly once
+    assert 0 <= res["mean"]["encoder"]["oneshot_accuracy"] <= 1

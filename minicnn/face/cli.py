@@ -88,6 +88,28 @@ def cmd_evaluate(a):
     return 0
 
 
+def cmd_crossval(a):
+    from .crossval import cross_validate
+    from .train import TrainConfig
+
+    data = _load(a.data, (a.size, a.size), a.channels)
+    cfg = TrainConfig(loss=a.loss, mining=a.mining, steps=a.steps, seed=a.seed, init=a.init,
+                      max_time=a.max_time, model=dict(input_size=(a.size, a.size)))
+    say = (lambda s: print(s, file=sys.stderr))
+    res = cross_validate(data, a.folds, a.seed, a.ways, a.trials, log=say, config=cfg, progress=not a.json)
+    if a.json:
+        print(json.dumps(res))
+    else:
+        for name in ("encoder", "raw_pixels", "eigenfaces"):
+            m, s = res["mean"][name], res["std"][name]
+            print(f"{name:<11} verification {100 * m['verification_accuracy']:.1f} +- "
+                  f"{100 * s['verification_accuracy']:.1f}%   {a.ways}-way one-shot "
+                  f"{100 * m['oneshot_accuracy']:.1f} +- {100 * s['oneshot_accuracy']:.1f}%   "
+                  f"AUC {m['roc_auc']:.3f}   EER {100 * m['eer']:.1f}%")
+        print(f"mean training time per fold: {res['mean']['train_seconds']:.0f} s")
+    return 0
+
+
 def _db(a, create=False):
     from .database import FaceDatabase
     from .encoder import load_model
@@ -165,6 +187,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plots", help="folder for roc.png and error_vs_k.png")
     e.add_argument("--baselines", action="store_true", help="also measure raw pixels and eigenfaces")
     e.set_defaults(fn=cmd_evaluate)
+
+    c = sub.add_parser("crossval", help="train/test over identity folds (unseen people), with baselines")
+    c.add_argument("--data", required=True)
+    c.add_argument("--folds", type=int, default=3)
+    c.add_argument("--ways", type=int, default=5)
+    c.add_argument("--trials", type=int, default=1000)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--steps", type=int, default=160 if not fast_mode() else 30)
+    c.add_argument("--loss", choices=["triplet", "binary", "contrastive"], default="triplet")
+    c.add_argument("--mining", choices=["semihard", "hard", "all"], default="semihard")
+    c.add_argument("--size", type=int, default=64)
+    c.add_argument("--channels", type=int, choices=[1, 3], default=1)
+    c.add_argument("--init", default="pretrained")
+    c.add_argument("--max-time", type=float, default=0.0)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=cmd_crossval)
 
     for name, fn, helptext in (("enroll", cmd_enroll, "add a person's photo(s) to a database"),
                                ("verify", cmd_verify, "is this photo that person? (exit 0 = yes)"),
