@@ -82,6 +82,18 @@ def test_conv_gemm_tiles_and_bands_match_reference(case, dtype):
     _check_conv(case, dtype, "gemm", tile_bytes=64)
 
 
+@pytest.mark.parametrize("tile_bytes", [None, 700, 1500])
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding", [
+    ((2, 20, 9, 8), (5, 20, 3, 3), (1, 1), ((1, 1), (1, 1))),  # "same": im2col copies whole planes
+    ((2, 20, 9, 8), (5, 20, 3, 3), (1, 1), ((0, 2), (1, 1))),
+    ((1, 20, 6, 7, 8), (5, 20, 3, 3, 3), (2, 1, 1), ((1, 1), (1, 1), (1, 1))),
+])
+def test_conv_gemm_same_padding_planes(tile_bytes, x_shape, w_shape, stride, padding):
+    case = dict(batch=x_shape[0], c_in=x_shape[1], c_out=w_shape[0], spatial=x_shape[2:], kernel=w_shape[2:],
+                stride=stride, padding=padding, dilation=(1,) * len(stride), d=len(stride))
+    _check_conv(case, np.float64, "gemm", tile_bytes=tile_bytes)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name,x_shape,w_shape,stride,padding,dilation", [
     # kernel equal to the padded input: a single output position

@@ -201,6 +201,44 @@ def _zero(dst):
         dst[q] = 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _im2col_planes(xf, cf, task, nr, r0, plane, kd, kh, off, a, b, st, dl, lo, oh_, ow_, D, H, W):
+    """One row of col when stride is 1 in H and W and OW == W ("same"-style padding):
+    the valid rows of one output plane come from consecutive input rows, so they
+    are ONE contiguous copy; then the few cells that fell in the padding
+    (``q < a`` or ``q >= b`` in each row) are set to zero."""
+    shift = kh * dl[1] - lo[1]
+    od, oh = r0 // oh_, r0 % oh_
+    r = 0
+    while r < nr:
+        m = min(oh_ - oh, nr - r)  # rows of this output plane inside the tile
+        iz = od * st[0] + kd * dl[0] - lo[0]
+        db = (task * nr + r) * ow_
+        v0 = max(oh, -shift)
+        v1 = min(oh + m, H - shift)
+        if iz < 0 or iz >= D or v1 <= v0:
+            for q in range(uint64(db), uint64(db + m * ow_)):
+                cf[q] = 0
+        else:
+            for q in range(uint64(db), uint64(db + (v0 - oh) * ow_)):  # rows above the input
+                cf[q] = 0
+            for q in range(uint64(db + (v1 - oh) * ow_), uint64(db + m * ow_)):  # rows below it
+                cf[q] = 0
+            d0 = db + (v0 - oh) * ow_
+            s0 = ((plane + iz) * H + v0 + shift) * W + off
+            for q in range(uint64(a), uint64((v1 - v0 - 1) * W + b)):  # first to last valid cell
+                cf[uint64(d0) + q] = xf[uint64(s0) + q]
+            for row in range(v1 - v0):  # the cells of each row that lie in the padding
+                base = uint64(d0 + row * W)
+                for q in range(uint64(a)):
+                    cf[base + q] = 0
+                for q in range(uint64(b), uint64(W)):
+                    cf[base + q] = 0
+        r += m
+        od += 1
+        oh = 0
+
+
 # im2col/col2im run over many short rows, so they index flat arrays with
 # unsigned offsets: Numba then skips its negative-index wraparound and the
 # row loops compile to plain vector copies (3x faster than slicing per row).
@@ -227,6 +265,9 @@ def _im2col(x, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, col):
         off = kw * dl[2] - lo[2]
         a, b = _span(off, st[2], W, ow_)
         plane = ((n0 + task // (C * KK)) * C + c) * D
+        if st[1] == 1 and s2 == 1 and ow_ == W:
+            _im2col_planes(xf, cf, task, nr, r0, plane, kd, kh, off, a, b, st, dl, lo, oh_, ow_, D, H, W)
+            continue
         od, oh = r0 // oh_, r0 % oh_  # walk the rows without dividing in the loop
         for r in range(nr):
             iz = od * st[0] + kd * dl[0] - lo[0]
