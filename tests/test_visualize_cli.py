@@ -147,3 +147,13 @@ def test_block_outputs_and_receptive_fields_of_the_default_model():
     sizes = [receptive_field(m, n, input_shape=(3, 32, 32)) for n in block_outputs(m)]
     assert [(r.size[0], r.jump[0]) for r in sizes] == [(3, 1), (8, 2), (18, 4)]
     assert block_outputs(tiny_model()) == ["1", "4"]
+
+
+@pytest.mark.slow
+def test_run_demo_quick(tmp_path):
+    from minicnn.visualize import run_demo
+    res = run_demo(tmp_path, quick=True)
+    assert res["rf_layer_10"] == 18 and res["test_accuracy"] > 0.5
+    for name in res["figures"]:
+        assert Image.open(tmp_path / name).size[0] > 100
+    assert (tmp_path / "visualize_model.npz").exists()

@@ -169,3 +169,31 @@ def test_extract_patch_fills_outside():
     assert np.isnan(p[0, :2]).all() and np.isnan(p[0, :, :2]).all()
     np.testing.assert_array_equal(p[0, 2:, 2:], img[0, :3, :3])
     assert extract_patch(img, rf, (3, 3))[0, 2, 2] == img[0, 3, 3]
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_interior_only_equals_masked_exhaustive_search(distinct):
+    from minicnn.visualize.top_patches import interior_mask
+    images = np.random.default_rng(1).uniform(0, 1, (23, 3, 12, 12)).astype(np.float32)
+    model = small_model()
+    got = top_patches(model, images, "3", k=4, batch_size=6, distinct_images=distinct, interior=True)
+    acts = all_activations(model, images, "3")  # (23, 5, 4, 4)
+    mask = interior_mask(got.rf, images.shape, acts.shape[2:])
+    # Fields of size 8 with left edges -1 + 2i: inside the 12 pixels for i = 1, 2.
+    assert np.argwhere(mask).tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    v, idx, pos = exhaustive_top_patches(np.where(mask, acts, -np.inf), 4, distinct)
+    np.testing.assert_allclose(got.values, v, rtol=1e-6)
+    np.testing.assert_array_equal(got.image_index, idx)
+    np.testing.assert_array_equal(got.position, pos)
+    assert not np.isnan(got.patches).any()  # every patch lies inside its image
+
+
+def test_interior_mask_geometry():
+    from minicnn.visualize.receptive_field import receptive_field
+    from minicnn.visualize.top_patches import interior_mask
+    rf = receptive_field([nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3, padding=1)],
+                         input_shape=(1, 1, 12, 12))
+    mask = interior_mask(rf, (1, 12, 12), (6, 6))  # left edge -3 + 2i, size 8: inside for i = 2, 3
+    assert np.argwhere(mask).tolist() == [[2, 2], [2, 3], [3, 2], [3, 3]]
+    with pytest.raises(ValueError, match="no position"):
+        interior_mask(rf, (1, 7, 7), (3, 3))

@@ -33,6 +33,9 @@ def _parser():
     p.add_argument("--n-units", type=int, default=6, help="units per layer when --units is not given")
     p.add_argument("--k", type=int, default=9, help="patches per unit (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--border", action="store_true",
+                   help="let positions whose field hangs over the image border compete too (by default "
+                        "only fields inside the image do: zero padding makes artificial edges)")
     p.add_argument("--n-images", type=int, help="generated images to search when --data is not given")
     p.add_argument("--views", action="store_true",
                    help="also write filters, activation maps, saliency and activation maximisation")
@@ -62,7 +65,7 @@ def _run(args):
 
     from minicnn.config import fast_mode
 
-    from .data import load_images, make_shapes
+    from .data import CLASSES, load_images, make_shapes
     from .demo import block_outputs, conv_layers, draw_views, save
     from .model import default_or_trained, load_model, save_model
     from .receptive_field import format_table, receptive_fields
@@ -89,23 +92,26 @@ def _run(args):
     if not convs:
         raise ValueError("the model has no convolution layer to visualise")
     in_ch = int(np.shape(model_weight(model, convs[0]))[1])
+    shown = 0  # the image whose activation maps and saliency --views draws
     if args.data:
         size = tuple(meta["input_shape"][1:]) if "input_shape" in meta else None
         images = load_images(args.data, in_channels=in_ch, size=size)
     else:
         if in_ch != 3:
             raise ValueError(f"the model takes {in_ch} input channels; the default shapes data are RGB: pass --data")
-        images, _ = make_shapes(args.n_images or (300 if quick else 1200), seed=123)
+        images, labels = make_shapes(args.n_images or (300 if quick else 1200), seed=123)
+        shown = int(np.argmax(labels == CLASSES.index("cross")))  # a shape shows clearer maps
     layers = args.layers or block_outputs(model)
     print(format_table(receptive_fields(model, input_shape=images.shape)))
     fig, results = top_patches_sheet(model, images, layers, k=args.k, units=args.units,
-                                     n_units=args.n_units, batch_size=args.batch_size)
+                                     n_units=args.n_units, batch_size=args.batch_size,
+                                     interior=not args.border)
     save(fig, out)
     written = [out]
     if args.views:
         written += [out.parent / n for n in draw_views(model, images, out.parent, prefix=out.stem,
                                                          layers=layers, k=args.k, quick=quick,
-                                                         results=results)]
+                                                         results=results, image_index=shown)]
     for r in results:
         print(f"layer {r.layer}: units {r.units}, best activations {np.round(r.values[:, 0], 3).tolist()}")
     print("wrote " + ", ".join(str(p) for p in written) + f" in {time.perf_counter() - t0:.1f} s")

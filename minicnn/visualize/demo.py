@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import make_shapes
+from .data import CLASSES, make_shapes
 from .layers import named_layers, to_array
 
 
@@ -53,7 +53,7 @@ def save(fig, path):
 
 
 def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_index=0, k=9, n_units=6,
-               quick=False, results=None):
+               quick=False, results=None, interior=True):
     """Write the top-k sheet and the other views of ``model`` on ``images`` into ``out_dir``.
 
     ``results`` (the sheet's TopPatches, already drawn by the caller) skips
@@ -68,7 +68,7 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
     layers = layers or block_outputs(model)
     names = []
     if results is None:
-        fig, results = top_patches_sheet(model, images, layers, k=k, n_units=n_units)
+        fig, results = top_patches_sheet(model, images, layers, k=k, n_units=n_units, interior=interior)
         names.append(save(fig, out_dir / f"{prefix}_top{k}.png").name)
     names.append(save(filters_figure(model), out_dir / f"{prefix}_filters.png").name)
     image = images[image_index]
@@ -106,8 +106,10 @@ def run_demo(out_dir, quick: bool) -> dict:
     save_model(model, out_dir / "visualize_model.npz", meta=meta)
     info = {k: meta[k] for k in ("train_accuracy", "test_accuracy", "n_train", "epochs") if k in meta}
     info["model"] = how
-    images, _ = make_shapes(300 if quick else 1200, seed=123)
-    figures = draw_views(model, images, out_dir, quick=quick)
+    images, labels = make_shapes(300 if quick else 1200, seed=123)
+    # A shape (not a texture) makes the clearest activation maps and saliency.
+    figures = draw_views(model, images, out_dir, quick=quick,
+                         image_index=int(np.argmax(labels == CLASSES.index("cross"))))
     rf = {f"rf_layer_{n}": receptive_field(model, n, input_shape=images.shape).size[0]
           for n in block_outputs(model)}
     return {**info, **rf, "model_seconds": t1 - t0, "draw_seconds": time.perf_counter() - t1,

@@ -26,8 +26,8 @@ from .saliency import inspecting, unit_score
 from .sheet import to_rgb
 
 
-def maximize_activation(model, layer, unit, input_shape, steps=100, lr=0.05, l2=1e-3, blur_every=4,
-                        blur_sigma=0.5, jitter=1, position="center", value_range=(0.0, 1.0), seed=0,
+def maximize_activation(model, layer, unit, input_shape, steps=120, lr=0.03, l2=2e-3, blur_every=4,
+                        blur_sigma=1.0, jitter=2, position="center", value_range=(0.0, 1.0), seed=0,
                         init=None):
     """Gradient ascent on the input to maximise one unit.
 
@@ -46,7 +46,8 @@ def maximize_activation(model, layer, unit, input_shape, steps=100, lr=0.05, l2=
     Returns
     -------
     image : float32 array (C, *S)
-    scores : list of the score at each step (before the update)
+    scores : list of the score at each step (before the update); for a ReLU
+        layer, of its input (see :func:`climb_layer`)
     """
     import minicnn as mc
 
@@ -60,6 +61,7 @@ def maximize_activation(model, layer, unit, input_shape, steps=100, lr=0.05, l2=
         raise ValueError(f"maximize_activation: init has shape {x.shape}, input_shape is {shape}")
     axes = tuple(range(1, x.ndim))
     scores = []
+    layer = climb_layer(model, layer)
     with inspecting(model):
         for step in range(steps):
             shift = tuple(int(s) for s in rng.integers(-jitter, jitter + 1, len(axes))) if jitter else ()
@@ -80,6 +82,24 @@ def maximize_activation(model, layer, unit, input_shape, steps=100, lr=0.05, l2=
             if value_range is not None:
                 x = np.clip(x, lo, hi)
     return x.astype(np.float32), scores
+
+
+def climb_layer(model, layer):
+    """The layer whose output is climbed: the input of a ReLU-like ``layer``, else ``layer`` itself.
+
+    A ReLU unit that is off for the starting image has zero gradient, and the
+    ascent would never start.  Its input (the pre-activation) has the same
+    channels and positions, and raising it raises the ReLU's output as soon
+    as it turns positive.
+    """
+    from .layers import get_layer
+    from .receptive_field import leaf_layers
+
+    if layer is None or type(get_layer(model, layer)).__name__ not in ("ReLU", "LeakyReLU"):
+        return layer
+    names = [n for n, _ in leaf_layers(model)]
+    i = names.index(str(layer)) if str(layer) in names else 0
+    return names[i - 1] if i > 0 else layer
 
 
 def _where(position, y):

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from .top_patches import TopPatches, top_patches
 
-BLANK = 0.92  # grey for gaps and for the parts of a patch outside the image
+BLANK = 0.8  # grey for the parts of a patch outside the image
+GAP = 1.0  # white between the patches of a grid
 
 
 def display_range(*arrays):
@@ -55,12 +56,12 @@ def mosaic(patches, ncols=None, gap=1, lo=0.0, hi=1.0):
     patches = [_as_2d(np.asarray(p)) for p in patches]
     k = len(patches)
     if k == 0:
-        return np.full((1, 1, 3), BLANK)
+        return np.full((1, 1, 3), GAP)
     ncols = ncols or math.ceil(math.sqrt(k))
     nrows = math.ceil(k / ncols)
     h = max(p.shape[1] for p in patches)
     w = max(p.shape[2] for p in patches)
-    out = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap, 3), BLANK)
+    out = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap, 3), GAP)
     for i, p in enumerate(patches):
         r, c = divmod(i, ncols)
         y, x = r * (h + gap), c * (w + gap)
@@ -149,19 +150,20 @@ def select_units(result, idx):
                       result.input_shape, pick(result.patches))
 
 
-def top_patches_sheet(model, images, layers, k=9, units=None, n_units=6, batch_size=64, **fig_kw):
+def top_patches_sheet(model, images, layers, k=9, units=None, n_units=6, batch_size=64, interior=False,
+                      **fig_kw):
     """Search every layer of ``layers`` and draw them in one sheet.
 
     ``units`` is None (the ``n_units`` most active units of each layer), a
     list of unit indices used for every layer, or a dict ``{layer: units}``.
-    Returns ``(figure, [TopPatches, ...])``.
+    ``interior``: see :func:`top_patches`.  Returns ``(figure, [TopPatches, ...])``.
     """
     if isinstance(layers, str):
         layers = [layers]
     results = []
     for name in layers:
         u = units.get(name) if isinstance(units, dict) else units
-        r = top_patches(model, images, name, k=k, units=u, batch_size=batch_size)
+        r = top_patches(model, images, name, k=k, units=u, batch_size=batch_size, interior=interior)
         if u is None:
             r = select_units(r, most_active_units(r, n_units))
         results.append(r)

@@ -138,7 +138,7 @@ def _chain_to(model, layer):
 
 
 def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_images=True,
-                keep_patches=True, progress=True, passthrough=()):
+                keep_patches=True, progress=True, passthrough=(), interior=False):
     """Find, for every chosen unit of ``layer``, the ``k`` input patches that activate it most.
 
     Parameters
@@ -163,6 +163,10 @@ def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_i
         stays bounded), which lets a figure be drawn from a streamed data set.
     passthrough : tuple of types
         Custom layer classes that keep positions (for the receptive field).
+    interior : bool
+        Only positions whose whole field lies inside the image compete.  Zero
+        padding makes an artificial edge all around the image, and
+        edge-detecting units often fire most there; this looks past it.
 
     Returns
     -------
@@ -180,13 +184,13 @@ def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_i
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
         model.eval()
-    acc, chosen, rf, in_shape, patches = None, None, None, None, None
+    acc, chosen, rf, in_shape, patches, inside = None, None, None, None, None, None
     total = getattr(images, "shape", (None,))[0]
     n_batches = None if total is None else -(-total // batch_size)
     try:
         with mc.no_grad():
             for offset, x in tqdm(_batches(images, batch_size), total=n_batches,
-                                  desc=f"top patches {layer}", leave=False,
+                                  desc=f"top patches {layer}", leave=False, mininterval=1.0,
                                   **({} if progress else {"disable": True})):
                 if x.ndim < 3:
                     raise ValueError(f"top_patches: images must be (N, C, *spatial), got a batch of shape {x.shape}")
@@ -197,7 +201,10 @@ def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_i
                     nd = a.ndim - 2
                     rf = _layer_rf(model, layer, x.shape, nd, passthrough)
                     acc = TopK(len(chosen), k, 1 + nd)
+                    inside = interior_mask(rf, in_shape, a.shape[2:]) if interior else None
                 a = a[:, chosen]
+                if inside is not None:
+                    a = np.where(inside, a, -np.inf)
                 cols, m = acc.update(*_candidates(a, offset, distinct_images))
                 if keep_patches:
                     patches = _merge_patches(patches, cols, m, acc.payload, offset, x, rf)
@@ -247,6 +254,24 @@ def _merge_patches(patches, cols, m, payload, offset, x, rf):
             else:
                 out[u, s] = extract_patch(x[payload[u, s, 0] - offset], rf, payload[u, s, 1:])
     return out
+
+
+def interior_mask(rf, input_shape, out_shape):
+    """Boolean array ``out_shape``: True where the position's field lies inside the image."""
+    if rf.is_global or not out_shape:
+        return None
+    spatial = tuple(input_shape)[-len(out_shape):]
+    axes = []
+    for n_out, n_in, left, j, r in zip(out_shape, spatial, rf.left, rf.jump, rf.size):
+        lo = left + j * np.arange(n_out)
+        axes.append((lo >= 0) & (lo + r <= n_in))
+    mask = np.ones(out_shape, dtype=bool)
+    for i, a in enumerate(axes):
+        mask &= a.reshape((-1,) + (1,) * (len(out_shape) - 1 - i))
+    if not mask.any():
+        raise ValueError(f"top_patches: no position of layer {rf.name!r} has its {rf.size} field inside "
+                         f"the {spatial} image; use interior=False")
+    return mask
 
 
 def _layer_rf(model, layer, x_shape, nd, passthrough=()):
