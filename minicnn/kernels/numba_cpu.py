@@ -239,6 +239,34 @@ def _im2col_planes(xf, cf, task, nr, r0, plane, kd, kh, off, a, b, st, dl, lo, o
         oh = 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _col2im_planes(cf, gf, row0, nr, r0, plane, kd, kh, off, a, b, st, dl, lo, oh_, ow_, D, H, W):
+    """The inverse of :func:`_im2col_planes`: zero the padding cells of the (scratch)
+    column rows, then add all valid rows of an output plane as one contiguous block."""
+    shift = kh * dl[1] - lo[1]
+    od, oh = r0 // oh_, r0 % oh_
+    r = 0
+    while r < nr:
+        m = min(oh_ - oh, nr - r)
+        iz = od * st[0] + kd * dl[0] - lo[0]
+        v0 = max(oh, -shift)
+        v1 = min(oh + m, H - shift)
+        if 0 <= iz < D and v1 > v0:
+            s0 = (row0 + r + v0 - oh) * ow_
+            d0 = ((plane + iz) * H + v0 + shift) * W + off
+            for row in range(v1 - v0):  # these cells would land in a neighbouring row
+                base = uint64(s0 + row * W)
+                for q in range(uint64(a)):
+                    cf[base + q] = 0
+                for q in range(uint64(b), uint64(W)):
+                    cf[base + q] = 0
+            for q in range(uint64(a), uint64((v1 - v0 - 1) * W + b)):
+                gf[uint64(d0) + q] += cf[uint64(s0) + q]
+        r += m
+        od += 1
+        oh = 0
+
+
 # im2col/col2im run over many short rows, so they index flat arrays with
 # unsigned offsets: Numba then skips its negative-index wraparound and the
 # row loops compile to plain vector copies (3x faster than slicing per row).
@@ -316,6 +344,10 @@ def _col2im(col, n0, nt, r0, nr, kd_, kh_, kw_, st, dl, lo, oh_, ow_, gx):
             off = kw * dl[2] - lo[2]
             a, b = _span(off, st[2], W, ow_)
             if b == a:
+                continue
+            if st[1] == 1 and s2 == 1 and ow_ == W:
+                _col2im_planes(cf, gf, (task * KK + k) * nr, nr, r0, plane, kd, kh, off, a, b, st, dl, lo,
+                               oh_, ow_, D, H, W)
                 continue
             od, oh = r0 // oh_, r0 % oh_
             for r in range(nr):
