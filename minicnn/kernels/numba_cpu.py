@@ -72,6 +72,7 @@ import ctypes
 import glob
 import itertools
 import os
+import threading
 import warnings
 
 import numba
@@ -660,13 +661,15 @@ def _plan(n, rows, ow, filt, itemsize, workers):
     """Cut the output positions into units of im2col tiles ``(n0, nt, r0, nr)``.
 
     A tile is several whole samples or a band of output rows of one sample,
-    at most TILE_BYTES of im2col matrix.  Returns ``(units, shared)``:
+    at most TILE_BYTES of im2col matrix.  Workers pull units from a shared
+    counter as they finish, so a thread slowed by other load is simply given
+    less.  Returns ``(units, shared)``:
 
     * ``n >= workers``: each unit holds whole samples (all bands of them), at
-      least ``2 * workers`` units when the batch allows; workers pull units as
-      they finish, so a thread slowed by other load is simply given less.
-    * ``n < workers``: the bands of the few samples are dealt round-robin into
-      one unit per worker, and units may share a sample (``shared=True``).
+      least ``2 * workers`` units when the batch allows; ``shared=False``.
+    * ``n < workers`` (e.g. one image): each unit is one band, at least
+      ``2 * workers`` of them, and two units may cover the same sample
+      (``shared=True``: their input-gradient windows overlap).
     """
     per_row = max(filt * ow * itemsize, 1)
     per_sample = per_row * rows
@@ -676,10 +679,9 @@ def _plan(n, rows, ow, filt, itemsize, workers):
             return [[(n0, min(step, n - n0), 0, rows)] for n0 in range(0, n, step)], False
         band = max(TILE_BYTES // per_row, 1)
         return [[(n0, 1, r0, min(band, rows - r0)) for r0 in range(0, rows, band)] for n0 in range(n)], False
-    bands = max(-(-workers // n), -(-per_sample // TILE_BYTES))
+    bands = max(-(-2 * workers // n), -(-per_sample // TILE_BYTES))
     band = -(-rows // bands)
-    tiles = [(n0, 1, r0, min(band, rows - r0)) for n0 in range(n) for r0 in range(0, rows, band)]
-    return [unit for unit in (tiles[k::workers] for k in range(workers)) if unit], True
+    return [[(n0, 1, r0, min(band, rows - r0))] for n0 in range(n) for r0 in range(0, rows, band)], True
 
 
 _pool = {"executor": None, "workers": 0}
@@ -687,14 +689,13 @@ if hasattr(os, "register_at_fork"):  # a forked child has no pool threads: make 
     os.register_at_fork(after_in_child=lambda: _pool.update(executor=None, workers=0))
 
 
-def _run_jobs(fn, units, shared):
-    """``[fn(unit) for unit in units]``, spread over ``get_num_threads()`` threads (the caller is one).
+def _run_jobs(fn, units):
+    """``[fn(unit) for unit in units]``, spread over ``get_num_threads()`` threads (the caller is one),
+    which pull units from a shared counter.
 
     BLAS is held to one thread meanwhile: the parallelism is ours, across
     tiles, so OpenBLAS's own threads never compete with these (on a busy
-    machine that competition made a 0.2 ms product take 100 ms).  Units that
-    share a sample (``shared``) go one per thread; the others are pulled from
-    a common counter.
+    machine that competition made a 0.2 ms product take 100 ms).
     """
     workers = min(get_num_threads(), len(units))
     with _blas_single_thread():
@@ -707,9 +708,6 @@ def _run_jobs(fn, units, shared):
                 _pool["executor"].shutdown(wait=False)
             _pool["executor"] = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="minicnn-conv")
             _pool["workers"] = workers - 1
-        if shared:
-            futures = [_pool["executor"].submit(fn, u) for u in units[1:]]
-            return [fn(units[0])] + [f.result() for f in futures]
         counter = itertools.count()  # next() on it is atomic under the GIL
 
         def worker():
@@ -823,7 +821,7 @@ def _conv_forward(x, w, stride, padding, dilation, bias=None):
                 if bias is not None:
                     tile += b3  # while the tile is still in cache
 
-        _run_jobs(job, *_plan(n, rows, ow, filt, x.itemsize, get_num_threads()))
+        _run_jobs(job, _plan(n, rows, ow, filt, x.itemsize, get_num_threads())[0])
     return y5.reshape((n, o) + tuple(out[3 - d:]))
 
 
@@ -850,21 +848,24 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
         geom = (k5[0], k5[1], k5[2], st, dl, lo, out[1], ow)
         units, shared = _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())
         gx5[...] = 0
+        caller = threading.get_ident()
+        private = {}  # thread id -> its own gx, when bands of one sample overlap (shared)
 
         def job(tiles):
-            # bands of one sample overlap in gx: units sharing samples add into their own copy
-            target = np.zeros_like(gx5) if shared and tiles is not units[0] else gx5
+            target = gx5
+            if shared and threading.get_ident() != caller:
+                target = private.get(threading.get_ident())
+                if target is None:
+                    target = private[threading.get_ident()] = np.zeros_like(gx5)
             gcol = None
             for n0, nt, r0, nr in tiles:
                 if gcol is None or gcol.shape != (nt, filt, nr * ow):
                     gcol = np.empty((nt, filt, nr * ow), dtype=dtype)
                 np.matmul(w2t, gy3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow], out=gcol)
                 _col2im(gcol, n0, nt, r0, nr, *geom, target)
-            return target
-
-        for part in _run_jobs(job, units, shared):
-            if part is not gx5:
-                gx5 += part
+        _run_jobs(job, units)
+        for part in private.values():
+            gx5 += part
     return gx5.reshape(tuple(x_shape))
 
 
@@ -900,7 +901,7 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
                 gw2 += gy3[n0 + j, :, r0 * ow:(r0 + nr) * ow] @ col[j].T
         return gw2
 
-    parts = _run_jobs(job, *_plan(n, rows, ow, filt, dtype.itemsize, get_num_threads()))
+    parts = _run_jobs(job, _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())[0])
     gw2 = parts[0]
     for part in parts[1:]:
         gw2 += part
