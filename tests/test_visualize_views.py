@@ -168,3 +168,16 @@ def test_most_active_units_prefers_different_images():
                      input_shape=(3, 4, 4))
     assert most_active_units(res, 2) == [0, 2]  # unit 11 has the same favourite images as unit 10
     assert most_active_units(res, 4) == [0, 2, 3, 1]
+
+
+@pytest.mark.gpu
+def test_views_on_a_cuda_model_match_the_cpu(images):
+    from minicnn.visualize import top_patches
+    m = model_2d()
+    cpu = top_patches(m, images, "3", k=3)
+    s_cpu = saliency(m, images[0], 1)
+    m.to("cuda")
+    gpu = top_patches(m, images, "3", k=3)
+    np.testing.assert_array_equal(gpu.image_index, cpu.image_index)
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-4)
+    np.testing.assert_allclose(saliency(m, images[0], 1), s_cpu, rtol=1e-3, atol=1e-6)

@@ -111,7 +111,8 @@ def _run(args):
     if args.views:
         written += [out.parent / n for n in draw_views(model, images, out.parent, prefix=out.stem,
                                                          layers=layers, k=args.k, quick=quick,
-                                                         results=results, image_index=shown)]
+                                                         results=results, image_index=shown,
+                                                         class_names=meta.get("classes"))]
     for r in results:
         print(f"layer {r.layer}: units {r.units}, best activations {np.round(r.values[:, 0], 3).tolist()}")
     print("wrote " + ", ".join(str(p) for p in written) + f" in {time.perf_counter() - t0:.1f} s")

@@ -53,7 +53,7 @@ def save(fig, path):
 
 
 def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_index=0, k=9, n_units=6,
-               quick=False, results=None, interior=True):
+               quick=False, results=None, interior=True, class_names=None):
     """Write the top-k sheet and the other views of ``model`` on ``images`` into ``out_dir``.
 
     ``results`` (the sheet's TopPatches, already drawn by the caller) skips
@@ -62,7 +62,7 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
     from .maximize import maximize_figure
     from .saliency import saliency_figure
     from .sheet import most_active_units, top_patches_sheet
-    from .views import activation_maps_figure, filters_figure
+    from .views import activation_maps_figure, activations, filters_figure
 
     out_dir = Path(out_dir)
     layers = layers or block_outputs(model)
@@ -74,10 +74,14 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
     image = images[image_index]
     mid = layers[len(layers) // 2]
     names.append(save(activation_maps_figure(model, image, mid), out_dir / f"{prefix}_activations.png").name)
-    import minicnn as mc
-    with mc.no_grad():
-        cls = int(np.asarray(model(mc.Tensor(image[None])).data).argmax())
-    names.append(save(saliency_figure(model, image, cls), out_dir / f"{prefix}_saliency.png").name)
+    scores = activations(model, image, None)
+    if scores.ndim == 1:  # a classifier: explain its predicted class
+        cls = int(scores.argmax())
+        title = f"saliency of the predicted class {cls}" + (f" ({class_names[cls]})" if class_names else "")
+        fig = saliency_figure(model, image, cls, title=title)
+    else:  # no class scores: explain the strongest unit of the last searched layer
+        fig = saliency_figure(model, image, results[-1].units[0], layer=results[-1].layer)
+    names.append(save(fig, out_dir / f"{prefix}_saliency.png").name)
     last = results[-1]
     units = [last.units[i] for i in most_active_units(last, 4 if quick else 6)]
     fig = maximize_figure(model, last.layer, units, images.shape[1:], steps=40 if quick else 120)
@@ -108,7 +112,7 @@ def run_demo(out_dir, quick: bool) -> dict:
     info["model"] = how
     images, labels = make_shapes(300 if quick else 1200, seed=123)
     # A shape (not a texture) makes the clearest activation maps and saliency.
-    figures = draw_views(model, images, out_dir, quick=quick,
+    figures = draw_views(model, images, out_dir, quick=quick, class_names=meta.get("classes"),
                          image_index=int(np.argmax(labels == CLASSES.index("cross"))))
     rf = {f"rf_layer_{n}": receptive_field(model, n, input_shape=images.shape).size[0]
           for n in block_outputs(model)}

@@ -86,6 +86,17 @@ def forward_to(model, x, layer):
     return y
 
 
+def model_input(model, array, requires_grad=False):
+    """``array`` as a leaf Tensor on the device of the model's parameters (CPU or CUDA)."""
+    import minicnn as mc
+
+    t = mc.Tensor(array, requires_grad=requires_grad)
+    params = model.parameters() if hasattr(model, "parameters") else ()
+    first = next(iter(params), None)
+    device = getattr(first, "device", "cpu")
+    return t if device == "cpu" else t.to(device)
+
+
 def to_array(t):
     """The raw ndarray behind a Tensor (or an array), moved to the CPU."""
     if isinstance(t, np.ndarray):

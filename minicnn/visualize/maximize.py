@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.ndimage import gaussian_filter
 
-from .layers import forward_to, to_array
+from .layers import forward_to, model_input, to_array
 from .saliency import inspecting, unit_score
 from .sheet import to_rgb
 
@@ -66,7 +66,7 @@ def maximize_activation(model, layer, unit, input_shape, steps=120, lr=0.03, l2=
         for step in range(steps):
             shift = tuple(int(s) for s in rng.integers(-jitter, jitter + 1, len(axes))) if jitter else ()
             xs = np.roll(x, shift, axis=axes) if jitter else x
-            xt = mc.Tensor(xs[None].astype(np.float32), requires_grad=True)
+            xt = model_input(model, xs[None].astype(np.float32), requires_grad=True)
             with mc.enable_grad():
                 y = forward_to(model, xt, layer)
                 s = unit_score(y, unit, layer or "output", *_where(position, y))

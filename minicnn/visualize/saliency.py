@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from .layers import check_units, forward_to, to_array
+from .layers import check_units, forward_to, model_input, to_array
 from .sheet import display_range, to_rgb
 
 
@@ -68,7 +68,7 @@ def input_gradient(model, image, unit, layer=None, position=None, reduce="max"):
     with inspecting(model):
         # float64 images stay float64 (gradient checks); anything else becomes float32.
         dtype = image.dtype if image.dtype.kind == "f" else np.float32
-        x = mc.Tensor(image[None].astype(dtype, copy=False), requires_grad=True)
+        x = model_input(model, image[None].astype(dtype, copy=False), requires_grad=True)
         with mc.enable_grad():
             score = unit_score(forward_to(model, x, layer), unit, layer or "output", position, reduce)
             score.backward()
@@ -82,8 +82,12 @@ def saliency(model, image, unit, layer=None, position=None, reduce="max"):
     return np.abs(input_gradient(model, image, unit, layer, position, reduce)).max(axis=0)
 
 
-def saliency_figure(model, image, unit, layer=None, position=None, reduce="max", cell=2.0, dpi=100):
-    """Input, saliency map, and the image shown only where it is salient: ``(3*cell, cell+0.3)`` inches."""
+def saliency_figure(model, image, unit, layer=None, position=None, reduce="max", cell=2.0, dpi=100,
+                    title=None):
+    """Input, saliency map, and the image shown only where it is salient: ``(3*cell, cell+0.3)`` inches.
+
+    ``title`` replaces the default one ("class 3", "layer 6 unit 2").
+    """
     image = to_array(image)
     sal = saliency(model, image, unit, layer, position, reduce)
     fig = Figure(figsize=(3 * cell, cell + 0.3), dpi=dpi)
@@ -106,5 +110,5 @@ def saliency_figure(model, image, unit, layer=None, position=None, reduce="max",
         ax.set_xticks([])
         ax.set_yticks([])
     what = f"class {unit}" if layer is None else f"layer {layer} unit {unit}"
-    fig.suptitle(what, fontsize=9)
+    fig.suptitle(title or what, fontsize=9)
     return fig

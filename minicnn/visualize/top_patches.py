@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .layers import check_units, forward_to, named_layers, to_array
+from .layers import check_units, forward_to, model_input, named_layers, to_array
 from .receptive_field import LayerRF, receptive_field
 
 
@@ -194,7 +194,7 @@ def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_i
                                   **({} if progress else {"disable": True})):
                 if x.ndim < 3:
                     raise ValueError(f"top_patches: images must be (N, C, *spatial), got a batch of shape {x.shape}")
-                a = to_array(forward_to(model, mc.Tensor(x), layer))
+                a = to_array(forward_to(model, model_input(model, x), layer))
                 if acc is None:
                     in_shape = tuple(x.shape[1:])
                     chosen = check_units(units, a.shape[1], layer)

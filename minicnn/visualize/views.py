@@ -14,7 +14,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from .layers import check_units, forward_to, named_layers, to_array
+from .layers import check_units, forward_to, model_input, named_layers, to_array
 from .sheet import to_rgb
 
 
@@ -85,7 +85,7 @@ def activations(model, image, layer):
         model.eval()
     try:
         with mc.no_grad():
-            y = forward_to(model, mc.Tensor(image[None]), layer)
+            y = forward_to(model, model_input(model, image[None]), layer)
     finally:
         if was_training:
             model.train()
