@@ -162,6 +162,25 @@ def test_pooling_matches_reference(case, dtype, include):
                                ref.avg_pool_backward(gy, x.shape, *args, count_include_pad=include), **TOL[dtype])
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_conv_propagates_inf_like_numpy(method):
+    """fastmath may reorder sums but must not invent NaN (e.g. 0 * inf from padding taps)."""
+    from minicnn.kernels import vectorized
+
+    x = np.ones((2, 3, 6, 6))
+    x[0, 0, 2, 2] = np.inf
+    w = np.ones((2, 3, 3, 3))
+    gy = np.ones((2, 2, 6, 6))
+    gy[1, 1, 3, 3] = np.inf
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1))
+    with forced(method):
+        got = (nb.conv_forward(x, w, *args), nb.conv_backward_input(gy, w, x.shape, *args))
+    want = (vectorized.conv_forward(x, w, *args), vectorized.conv_backward_input(gy, w, x.shape, *args))
+    for g, r in zip(got, want):
+        np.testing.assert_array_equal(np.isposinf(g), np.isposinf(r))
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(r))
+
+
 def test_max_pool_ties_and_infinities_follow_the_contract():
     x = np.array([[[[1.0, 1.0, -np.inf], [1.0, 0.0, -np.inf]]]])  # (1, 1, 2, 3)
     y, arg = nb.max_pool_forward(x, (2, 2), (1, 1), (0, 0))

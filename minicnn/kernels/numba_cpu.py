@@ -420,37 +420,32 @@ def _widen(gy, pitch, margin, gyw):
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _flat_fwd(xp, w3, b, offs, q_all, chunk, pitch, y):
-    """y[n, o] = b[o] + taps on the wide rows; one task per (pair of output channels, chunk of positions).
+def _flat_fwd(src, wt, b, offs, q_all, chunk, pitch, y):
+    """y[n, o] = b[o] + sum over taps k of wt[o, k] * src[q + offs[k]], on the wide rows.
 
-    Two output channels per task share every load of the input (loads, not
-    multiplies, limit these loops).
+    ``src`` is the flat padded channel-major input and a tap is one (input
+    channel, kernel offset) pair, ``offs`` its start in ``src``; the tap count
+    is a multiple of 4 (zero-weight taps pad it).  One task per (pair of output
+    channels, chunk of positions): the pair shares every load of the input.
     """
     N, O, OD, OH, OW = y.shape
-    C = xp.shape[0]
-    T = offs.shape[0]
+    K = offs.shape[0]
     Dp, Hp, Wp = pitch
     n_chunks = (q_all + chunk - 1) // chunk
     for task in prange(((O + 1) // 2) * n_chunks):
         o0 = 2 * (task // n_chunks)
-        o1 = min(o0 + 1, O - 1)  # == o0 when O is odd: the pair is then one channel done twice
+        o1 = min(o0 + 1, O - 1)  # == o0 when O is odd: that task does one channel
         q0 = (task % n_chunks) * chunk
         q1 = min(q0 + chunk, q_all)
         acc0 = np.full(q1 - q0, b[o0], dtype=y.dtype)
         acc1 = np.full(q1 - q0 if o1 != o0 else 0, b[o1], dtype=y.dtype)
-        for c in range(C):
-            row = xp[c]
-            for t in range(0, T - 3, 4):
-                x0, x1 = row[q0 + offs[t]:q1 + offs[t]], row[q0 + offs[t + 1]:q1 + offs[t + 1]]
-                x2, x3 = row[q0 + offs[t + 2]:q1 + offs[t + 2]], row[q0 + offs[t + 3]:q1 + offs[t + 3]]
-                if o1 != o0:
-                    _axpy4x2(acc0, acc1, x0, x1, x2, x3, w3[o0, c], w3[o1, c], t)
-                else:
-                    _axpy4(acc0, x0, x1, x2, x3, w3[o0, c, t], w3[o0, c, t + 1], w3[o0, c, t + 2], w3[o0, c, t + 3])
-            for t in range(T - T % 4, T):
-                _axpy(acc0, row[q0 + offs[t]:q1 + offs[t]], w3[o0, c, t])
-                if o1 != o0:
-                    _axpy(acc1, row[q0 + offs[t]:q1 + offs[t]], w3[o1, c, t])
+        for t in range(0, K, 4):
+            x0, x1 = src[q0 + offs[t]:q1 + offs[t]], src[q0 + offs[t + 1]:q1 + offs[t + 1]]
+            x2, x3 = src[q0 + offs[t + 2]:q1 + offs[t + 2]], src[q0 + offs[t + 3]:q1 + offs[t + 3]]
+            if o1 != o0:
+                _axpy4x2(acc0, acc1, x0, x1, x2, x3, wt[o0], wt[o1], t)
+            else:
+                _axpy4(acc0, x0, x1, x2, x3, wt[o0, t], wt[o0, t + 1], wt[o0, t + 2], wt[o0, t + 3])
         for r in range(q0 // Wp, (q1 + Wp - 1) // Wp):  # chunks start on a row: keep the real outputs
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp
@@ -462,40 +457,34 @@ def _flat_fwd(xp, w3, b, offs, q_all, chunk, pitch, y):
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _flat_bwd_input(gyw, w3t, offs, chunk, pitch, lo, gx):
-    """gx[n, c] = sum over o, taps of w * gy shifted back by the tap; one task per (pair of input
-    channels, chunk).  ``w3t`` is the weight as (C_in, C_out, taps); ``gyw`` comes from
-    :func:`_widen` with a margin of ``offs[-1]`` zeros."""
+def _flat_bwd_input(src, wt, offs, chunk, pitch, lo, gx):
+    """gx[n, c] = sum over taps k of wt[c, k] * src[i + offs[k]] (cropped to the unpadded input).
+
+    Here a tap is an (output channel, kernel offset) pair and ``src`` the flat
+    widened output gradient (:func:`_widen`), so ``offs[k] = o * row + margin -
+    off_t >= 0``: the gradient is a *gather*, one task per (pair of input
+    channels, chunk), and no two threads write the same cell.
+    """
     N, C, D, H, W = gx.shape
-    O = gyw.shape[0]
-    T = offs.shape[0]
-    M = offs[T - 1]
+    K = offs.shape[0]
     Dp, Hp, Wp = pitch
     total = N * Dp * Hp * Wp
     n_chunks = (total + chunk - 1) // chunk
     for task in prange(((C + 1) // 2) * n_chunks):
         c0 = 2 * (task // n_chunks)
         c1 = min(c0 + 1, C - 1)
-        i0 = (task % n_chunks) * chunk + M  # shifted by the margin: reads start at i0 - offs[t] >= 0
-        i1 = min(i0 + chunk, total + M)
+        i0 = (task % n_chunks) * chunk
+        i1 = min(i0 + chunk, total)
         acc0 = np.zeros(i1 - i0, dtype=gx.dtype)
         acc1 = np.zeros(i1 - i0 if c1 != c0 else 0, dtype=gx.dtype)
-        for o in range(O):
-            row = gyw[o]
-            for t in range(0, T - 3, 4):
-                x0, x1 = row[i0 - offs[t]:i1 - offs[t]], row[i0 - offs[t + 1]:i1 - offs[t + 1]]
-                x2, x3 = row[i0 - offs[t + 2]:i1 - offs[t + 2]], row[i0 - offs[t + 3]:i1 - offs[t + 3]]
-                if c1 != c0:
-                    _axpy4x2(acc0, acc1, x0, x1, x2, x3, w3t[c0, o], w3t[c1, o], t)
-                else:
-                    _axpy4(acc0, x0, x1, x2, x3, w3t[c0, o, t], w3t[c0, o, t + 1], w3t[c0, o, t + 2],
-                           w3t[c0, o, t + 3])
-            for t in range(T - T % 4, T):
-                _axpy(acc0, row[i0 - offs[t]:i1 - offs[t]], w3t[c0, o, t])
-                if c1 != c0:
-                    _axpy(acc1, row[i0 - offs[t]:i1 - offs[t]], w3t[c1, o, t])
-        i0 -= M
-        for r in range(i0 // Wp, (i0 + acc0.shape[0] + Wp - 1) // Wp):  # crop the padding away
+        for t in range(0, K, 4):
+            x0, x1 = src[i0 + offs[t]:i1 + offs[t]], src[i0 + offs[t + 1]:i1 + offs[t + 1]]
+            x2, x3 = src[i0 + offs[t + 2]:i1 + offs[t + 2]], src[i0 + offs[t + 3]:i1 + offs[t + 3]]
+            if c1 != c0:
+                _axpy4x2(acc0, acc1, x0, x1, x2, x3, wt[c0], wt[c1], t)
+            else:
+                _axpy4(acc0, x0, x1, x2, x3, wt[c0, t], wt[c0, t + 1], wt[c0, t + 2], wt[c0, t + 3])
+        for r in range(i0 // Wp, (i1 + Wp - 1) // Wp):  # crop the padding away
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp - lo[0]
             yy = r % Hp - lo[1]
@@ -774,15 +763,35 @@ class _Flat:
         self.chunk = max(FLAT_CHUNK // wp, 1) * wp  # whole rows per chunk
 
     def padded(self, x5, lo, hi):
-        xp = np.empty((x5.shape[1], x5.shape[0] * self.pn), dtype=x5.dtype)
+        """(C + 1, N * Pn): the padded channel-major input and a last row of zeros (see :meth:`taps`)."""
+        xp = np.empty((x5.shape[1] + 1, x5.shape[0] * self.pn), dtype=x5.dtype)
+        xp[-1] = 0
         _pad_channel_major(x5, lo, hi, xp)
         return xp
 
     def widened(self, gy5):
+        """(C_out + 1, margin + N * Pn): the widened gradient and a last row of zeros."""
         margin = int(self.offs[-1])
-        gyw = np.empty((gy5.shape[1], margin + gy5.shape[0] * self.pn), dtype=gy5.dtype)
+        gyw = np.empty((gy5.shape[1] + 1, margin + gy5.shape[0] * self.pn), dtype=gy5.dtype)
+        gyw[-1] = 0
         _widen(gy5, self.pitch, margin, gyw)
         return gyw
+
+    @staticmethod
+    def taps(w2, starts, offs, sign, zero_row):
+        """All (channel, offset) taps in one list, padded with zero-weight taps to a multiple of 4.
+
+        ``w2`` (rows, channels * T) weights; the tap of channel ``i`` and
+        offset ``t`` starts at ``starts[i] + sign * offs[t]`` in the flat source.
+        The padding taps read the source's row of zeros at ``zero_row``, so
+        ``0 * inf`` never turns a result into NaN.
+        """
+        k = w2.shape[1]
+        pad = -k % 4
+        offs_all = (starts[:, None] + sign * offs[None, :]).ravel()
+        offs_all = np.concatenate([offs_all, np.full(pad, zero_row, np.int64)])
+        w_all = np.concatenate([w2, np.zeros((w2.shape[0], pad), w2.dtype)], axis=1) if pad else w2
+        return np.ascontiguousarray(w_all), np.ascontiguousarray(offs_all, dtype=np.int64)
 
 
 def _conv_forward(x, w, stride, padding, dilation, bias=None):
@@ -800,7 +809,10 @@ def _conv_forward(x, w, stride, padding, dilation, bias=None):
         g = _Flat(n, s5, k5, dl, lo, hi, out)
         with _threads_for(work):
             b = np.zeros(o, x.dtype) if bias is None else _contig(bias, x.dtype)
-            _flat_fwd(g.padded(x5, lo, hi), w5.reshape(o, c, -1), b, g.offs, g.q_all, g.chunk, g.pitch, y5)
+            xp = g.padded(x5, lo, hi)
+            wt, offs = g.taps(w5.reshape(o, -1), np.arange(c, dtype=np.int64) * xp.shape[1], g.offs, 1,
+                              c * xp.shape[1])
+            _flat_fwd(xp.reshape(-1), wt, b, offs, g.q_all, g.chunk, g.pitch, y5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
         rows, ow = out[0] * out[1], out[2]
@@ -838,8 +850,12 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
         with _threads_for(work):
-            _flat_bwd_input(g.widened(gy5), np.ascontiguousarray(w5.reshape(o, c, -1).transpose(1, 0, 2)),
-                            g.offs, g.chunk, g.pitch, lo, gx5)
+            gyw = g.widened(gy5)
+            margin = int(g.offs[-1])  # gyw row o starts at o * row; position i of tap t reads i + margin - off_t
+            w_ct = w5.reshape(o, c, -1).transpose(1, 0, 2).reshape(c, -1)
+            wt, offs = g.taps(w_ct, np.arange(o, dtype=np.int64) * gyw.shape[1] + margin, g.offs, -1,
+                              o * gyw.shape[1])
+            _flat_bwd_input(gyw.reshape(-1), wt, offs, g.chunk, g.pitch, lo, gx5)
     else:
         filt = c * k5[0] * k5[1] * k5[2]
         rows, ow = out[0] * out[1], out[2]
