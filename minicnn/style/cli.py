@@ -3,12 +3,13 @@
     python -m minicnn.style --content photo.jpg --style painting.jpg --out result.png
     python -m minicnn.style --out result.png            # offline: Grace Hopper + a generated painting
     python -m minicnn.style ... --json                  # one JSON object with the costs and the time
+    python -m minicnn.style ... --device cuda           # on an NVIDIA GPU (needs the [gpu] extra)
 
 Writes the image to ``--out`` and a figure of the costs over the steps next to
 it (``<out>_costs.png``). Bad input (missing or unreadable files, tiny or huge
-images, unknown layers, broken weights) ends with a one-line message and exit
-status 2; images with alpha, a palette or one gray channel are converted (a
-note says how).
+images, unknown layers, broken weights, ``--device cuda`` without a usable
+GPU) ends with a one-line message and exit status 2; images with alpha, a
+palette or one gray channel are converted (a note says how).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--backend", choices=("numpy", "numba", "reference"),
                    help="CPU convolution kernels (default: minicnn's default backend)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the network and the image live (default cpu; cuda needs CuPy and an NVIDIA GPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -86,6 +89,14 @@ def _style_layers(items):
     if any(isinstance(o, tuple) for o in out) and not all(isinstance(o, tuple) for o in out):
         raise UsageError("--style-layers: give a weight for every layer or for none")
     return out
+
+
+def check_device(device):
+    """``UsageError`` (exit status 2) when ``--device cuda`` is asked for and no GPU can be used."""
+    from .. import cuda
+
+    if device == "cuda" and not cuda.is_available():
+        raise UsageError(f"--device cuda: no usable CUDA GPU: {cuda.unavailable_reason()}")
 
 
 def _load(path, size, what, say):
@@ -112,6 +123,7 @@ def run(args, say=print):
         raise UsageError(f"--out must be a .png file, got {out}")
     if out.suffix == "":
         out = out.with_suffix(".png")
+    check_device(args.device)
 
     content = _load(args.content, size, "content", say) if args.content else default_content_image(size)
     style = _load(args.style, size, "style", say) if args.style else default_style_image(size, seed=args.seed)
@@ -122,13 +134,13 @@ def run(args, say=print):
                                 content_layer=args.content_layer, style_layers=_style_layers(args.style_layers),
                                 optimizer=args.optimizer, lr=args.lr, init=args.init,
                                 noise_ratio=args.noise_ratio, seed=args.seed, tv_weight=args.tv,
-                                scales=args.scales, progress=not args.quiet)
+                                scales=args.scales, progress=not args.quiet, device=args.device)
     save_image(result.image, out)
     fig_path = out.with_name(out.stem + "_costs.png")
     result.figure().savefig(fig_path)
     summary = result.summary()
     summary.update(out=str(out), figure=str(fig_path), network=type(network).__name__,
-                   backend=args.backend or get_backend())
+                   backend=args.backend or get_backend(), device=args.device)
     return summary
 
 

@@ -13,6 +13,11 @@ G starts as the content image (``init="content"``), as uniform noise
 (``"mix"``, ratio 0.6). With ``scales > 1`` the problem is first solved on
 smaller images (halving the size each time) and the upsampled result starts
 the next, larger one (coarse to fine: large structures settle cheaply).
+
+``device="cuda"`` moves the network and the images to the GPU. An Adam step
+then stays on the device except for the three cost numbers of the progress bar
+(one small copy per step). L-BFGS runs in SciPy on the host, so each of its
+evaluations copies G to the device and the gradient back (one image each way).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .. import optim
+from .. import cuda, optim
 from ..autograd import no_grad
+from ..backend import get_array_module, is_cupy_array, unwrap
 from ..tensor import Tensor
 from .costs import content_cost, gram_matrix, style_cost_from_gram, total_cost, total_variation
 
@@ -81,14 +87,17 @@ class Objective:
     here, so each evaluation costs one forward and one backward pass of G.
     """
 
-    def __init__(self, network, content, style, content_layer, style_layers, alpha, beta, tv_weight=0.0):
+    def __init__(self, network, content, style, content_layer, style_layers, alpha, beta, tv_weight=0.0,
+                 device="cpu"):
         self.network, self.alpha, self.beta, self.tv_weight = network, alpha, beta, tv_weight
+        self.device = device
         self.content_layer, self.style_layers = content_layer, list(style_layers)
         self.layers = list(dict.fromkeys([content_layer] + [n for n, _ in self.style_layers]))
         network.check_layers(self.layers)
         with no_grad():
-            self.target_content = network(Tensor(content[None]), [content_layer])[content_layer].data
-            feats = network(Tensor(style[None]), [n for n, _ in self.style_layers])
+            # the targets stay on the device: they are compared with G's features every step
+            self.target_content = network(Tensor(content[None]).to(device), [content_layer])[content_layer].data
+            feats = network(Tensor(style[None]).to(device), [n for n, _ in self.style_layers])
             self.target_grams = {n: (gram_matrix(a).data, a.shape[2] * a.shape[3]) for n, a in feats.items()}
 
     def __call__(self, x):
@@ -126,7 +135,7 @@ def _scale_sizes(hw, scales):
 
 def style_transfer(content, style, network=None, *, steps=200, alpha=10.0, beta=40.0, content_layer=None,
                    style_layers=None, optimizer="adam", lr=0.03, init="content", noise_ratio=0.6,
-                   seed=0, tv_weight=0.0, scales=1, progress=True):
+                   seed=0, tv_weight=0.0, scales=1, progress=True, device="cpu"):
     """Generate G with the content of ``content`` and the style of ``style``.
 
     content : ``(3, H, W)`` float array in ``[0, 1]``; G has its size.
@@ -143,6 +152,8 @@ def style_transfer(content, style, network=None, *, steps=200, alpha=10.0, beta=
     init, noise_ratio, seed : the starting image (see the module docstring).
     tv_weight : weight of :func:`~minicnn.style.costs.total_variation` (0: off).
     progress : show a tqdm bar with J, J_content, J_style.
+    device : ``"cpu"`` or ``"cuda"``; ``"cuda"`` moves ``network`` to the GPU
+        in place (``Module.to``). The result is always a NumPy image.
 
     Returns a :class:`TransferResult`.
     """
@@ -159,7 +170,12 @@ def style_transfer(content, style, network=None, *, steps=200, alpha=10.0, beta=
                          f"got steps={steps!r}, scales={scales!r}")
     if not 0.0 <= noise_ratio <= 1.0:
         raise ValueError(f"style_transfer: noise_ratio must be in [0, 1], got {noise_ratio}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"style_transfer: device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        cuda.require("style_transfer(device='cuda')")
     network = RandomMultiScale() if network is None else network
+    network.to(device)
     content_layer = content_layer or network.default_content_layer
     style_layers = list(style_layers or network.default_style_layers)
     style_layers = [(s, 1.0 / len(style_layers)) if isinstance(s, str) else tuple(s) for s in style_layers]
@@ -178,7 +194,7 @@ def style_transfer(content, style, network=None, *, steps=200, alpha=10.0, beta=
             c_k = resize_image(content, size)
             s_hw = _fit(style.shape[1:], max(size))
             objective = Objective(network, c_k, resize_image(style, s_hw), content_layer, style_layers,
-                                  alpha, beta, tv_weight)
+                                  alpha, beta, tv_weight, device)
             G = _initial_image(init, c_k, noise_ratio, rng) if G is None else resize_image(G, size)
             if n_steps == 0:
                 continue
@@ -201,8 +217,20 @@ def _fit(hw, long_side):
     return (max(16, round(hw[0] * f)), max(16, round(hw[1] * f)))
 
 
+def _host(a):
+    """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
+    a = unwrap(a)
+    return a.get() if is_cupy_array(a) else np.asarray(a)
+
+
+def _costs(j, jc, js):
+    """The three scalar cost Tensors as Python floats, in one device-to-host copy."""
+    xp = get_array_module(j)
+    return tuple(float(v) for v in _host(xp.stack([t.data.reshape(()) for t in (j, jc, js)])))
+
+
 def _check_image(img, name):
-    arr = np.asarray(getattr(img, "data", img))
+    arr = _host(img)
     if arr.ndim != 3 or arr.shape[0] != 3:
         raise ValueError(f"style_transfer: {name} must be an RGB image (3, H, W), got shape {arr.shape}")
     if arr.dtype.kind != "f" or not np.isfinite(arr).all():
@@ -222,34 +250,40 @@ def _record(history, bar, scale, j, jc, js, advance=True):
 
 
 def _evaluate(objective, G, need_grad):
-    x = Tensor(G[None], requires_grad=need_grad)
+    """Costs (floats) of the host image ``G (3, H, W)``, and dJ/dG on the host when ``need_grad``."""
+    x = Tensor(G[None], requires_grad=need_grad).to(objective.device)
     if not need_grad:
         with no_grad():
             j, jc, js = objective(x)
-        return (j.item(), jc.item(), js.item()), None
+        return _costs(j, jc, js), None
     j, jc, js = objective(x)
     j.backward()
-    return (j.item(), jc.item(), js.item()), x.grad[0]
+    return _costs(j, jc, js), _host(x.grad[0])
 
 
 def _run_adam(objective, G, steps, lr, history, bar, scale):
-    """``steps`` Adam steps on the pixels, clipped to [0, 1]; returns (G, final costs)."""
-    x = Tensor(G[None].copy(), requires_grad=True)
+    """``steps`` Adam steps on the pixels, clipped to [0, 1]; returns (host G, final costs)."""
+    x = Tensor(G[None].copy(), requires_grad=True).to(objective.device)
+    xp = get_array_module(x)
     opt = optim.Adam([x], lr=lr)
     for _ in range(steps):
         opt.zero_grad()
         j, jc, js = objective(x)
         j.backward()
-        _record(history, bar, scale, j.item(), jc.item(), js.item())
+        _record(history, bar, scale, *_costs(j, jc, js))
         opt.step()
-        np.clip(x.data, 0.0, 1.0, out=x.data)  # keep a valid image
-    G = x.data[0].copy()
+        xp.clip(x.data, 0.0, 1.0, out=x.data)  # keep a valid image
+    G = _host(x.data[0]).copy()
     final, _ = _evaluate(objective, G, need_grad=False)
     return G, final
 
 
 def _run_lbfgs(objective, G, steps, lr, history, bar, scale):
-    """SciPy L-BFGS-B on the pixels with bounds [0, 1]; ``lr`` is unused."""
+    """SciPy L-BFGS-B on the pixels with bounds [0, 1]; ``lr`` is unused.
+
+    SciPy works on host float64 vectors: on the GPU each evaluation copies G
+    to the device and dJ/dG back (see :func:`_evaluate`).
+    """
     from scipy.optimize import Bounds, minimize
 
     shape = G.shape

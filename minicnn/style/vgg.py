@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import io, nn
+from ..backend import get_array_module
 from ..tensor import Tensor
 from .features import FeatureNetwork
 
@@ -90,8 +91,9 @@ class VGG19(FeatureNetwork):
     def _run(self, x, wanted):
         h = x if isinstance(x, Tensor) else Tensor(x)
         if self.normalize_input:
-            mean = IMAGENET_MEAN.reshape(1, 3, 1, 1).astype(h.dtype)
-            std = IMAGENET_STD.reshape(1, 3, 1, 1).astype(h.dtype)
+            xp = get_array_module(h)  # the constants go where the image is (CPU or GPU)
+            mean = xp.asarray(IMAGENET_MEAN.reshape(1, 3, 1, 1), dtype=h.dtype)
+            std = xp.asarray(IMAGENET_STD.reshape(1, 3, 1, 1), dtype=h.dtype)
             h = (h - mean) / std
         deepest = max(self.layer_names.index(n) for n in wanted)
         out = {}

@@ -195,15 +195,21 @@ def _umask():
     return mask
 
 
+def _host(array):
+    """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
+    from ..backend import is_cupy_array, unwrap
+
+    arr = unwrap(array)
+    return arr.get() if is_cupy_array(arr) else np.asarray(arr)
+
+
 def to_uint8(array):
     """Float image in ``[0, 1]`` (any shape) -> ``uint8`` in ``[0, 255]``, rounded.
 
     Values outside ``[0, 1]`` are clipped; ``uint8`` input is returned
     unchanged; NaN raises ``ValueError``.
     """
-    arr = np.asarray(getattr(array, "data", array))
-    if hasattr(arr, "get"):  # CuPy
-        arr = arr.get()
+    arr = _host(array)
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -227,8 +233,7 @@ def save_image(array, path):
     """
     from ..io import atomic_write
 
-    arr = np.asarray(getattr(array, "data", array)) if not hasattr(getattr(array, "data", array), "get") \
-        else getattr(array, "data", array).get()
+    arr = _host(array)
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim == 3:

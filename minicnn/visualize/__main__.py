@@ -1,7 +1,7 @@
 """``python -m minicnn.visualize``: a Zeiler–Fergus top-k sheet of a trained ConvNet.
 
     python -m minicnn.visualize --model MODEL.npz --data DIR --out SHEET.png \\
-        [--layers 0 3] [--units 1 4 7] [--k 9] [--views]
+        [--layers 0 3] [--units 1 4 7] [--k 9] [--views] [--device cuda]
 
 Without ``--model`` it loads the default model shipped with the package
 (``--retrain``, or a missing file: trains it on the embedded shapes data and
@@ -44,6 +44,9 @@ def _parser():
     p.add_argument("--quick", action="store_true", help="a smaller run (also set by MINICNN_FAST=1)")
     p.add_argument("--backend", choices=("reference", "numpy", "numba"),
                    help="convolution kernels for CPU arrays (default: minicnn's current backend)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="run the model on the CPU (default) or an NVIDIA GPU (needs CuPy); "
+                        "a default model that must be trained is trained on the CPU first")
     return p
 
 
@@ -73,6 +76,10 @@ def _run(args):
 
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
+    if args.device == "cuda":
+        from minicnn import cuda
+        if not cuda.is_available():
+            raise ValueError(f"--device cuda: no usable CUDA GPU: {cuda.unavailable_reason()}")
     if args.backend:
         import minicnn as mc
         mc.set_backend(args.backend)
@@ -88,6 +95,7 @@ def _run(args):
         if how == "trained":
             saved = save_model(model, out.with_name(out.stem + "_model.npz"), meta=meta)
             print(f"saved it as {saved} (pass --model {saved} to reuse it)")
+    model.to(args.device)  # every view feeds its inputs to the device of the model's parameters
     convs = conv_layers(model)
     if not convs:
         raise ValueError("the model has no convolution layer to visualise")

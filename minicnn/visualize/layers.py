@@ -99,6 +99,10 @@ def model_input(model, array, requires_grad=False):
 
 def to_array(t):
     """The raw ndarray behind a Tensor (or an array), moved to the CPU."""
+    from minicnn.backend import is_cupy_array
+
+    if is_cupy_array(t):  # first: a stand-in CuPy array may subclass numpy.ndarray
+        return t.get()
     if isinstance(t, np.ndarray):
         return t
     numpy = getattr(t, "numpy", None)  # a Tensor (host copy of a GPU tensor)
