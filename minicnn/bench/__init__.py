@@ -16,9 +16,10 @@ What it measures (issue 3; the GPU variant is :mod:`minicnn.bench.gpu`):
 
 How.  Each time is the **median** of ``repeats`` (>= 5) wall-clock runs after
 ``warmup`` runs.  PyTorch runs in the same process with
-``torch.set_num_threads`` equal to minicnn's thread count, so a ratio
-(minicnn / PyTorch, lower is better) compares the two on the same machine at
-the same moment.  GFLOP/s counts ``2 * N * C_out * prod(O) * C_in * prod(K)``
+``torch.set_num_threads`` equal to minicnn's thread count, and the two are
+timed alternately (minicnn, PyTorch, minicnn, ...), so a ratio (minicnn /
+PyTorch, lower is better) compares them on the same machine at the same
+moments.  GFLOP/s counts ``2 * N * C_out * prod(O) * C_in * prod(K)``
 for a forward and three times that for forward+backward.  Without PyTorch the
 ratios read "n/a".  The device is one argument (``device="cpu"``); ``"cuda"``
 goes to :mod:`minicnn.bench.gpu`.
@@ -54,6 +55,26 @@ def median_ms(fn, repeats=7, warmup=2):
     return statistics.median(times)
 
 
+def paired_median_ms(fn_a, fn_b, repeats=7, warmup=2):
+    """Median milliseconds of ``fn_a`` and of ``fn_b`` (``None`` skips it), timed alternately.
+
+    Alternating a-b-a-b makes both libraries see the same moments of a busy
+    machine, so their ratio is fair even when the absolute times are noisy.
+    """
+    fns = [f for f in (fn_a, fn_b) if f is not None]
+    for _ in range(warmup):
+        for f in fns:
+            f()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for f, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            f()
+            ts.append((time.perf_counter() - t0) * 1e3)
+    medians = [statistics.median(ts) for ts in times]
+    return medians[0], (medians[1] if fn_b is not None else None)
+
+
 def _torch(threads):
     try:
         import torch
@@ -87,12 +108,11 @@ def _case_rows(case, torch, repeats, warmup, numpy_too):
     rows = []
     for name, mf, tf, mult in (("forward", m_fwd, t_fwd, 1), ("forward+backward", m_fb, t_fb, 3)):
         with mc.use_backend("numba"):
-            m_ms = median_ms(mf, repeats, warmup)
-        t_ms = median_ms(tf, repeats, warmup) if tf is not None else None
+            m_ms, t_ms = paired_median_ms(mf, tf, repeats, warmup)
         np_ms = None
         if numpy_too:
             with mc.use_backend("numpy"):
-                np_ms = median_ms(mf, max(3, repeats // 2), 1)
+                np_ms = median_ms(mf, max(5, repeats // 2), 1)
         rows.append({"case": case[0], "pass": name, "minicnn_ms": m_ms, "torch_ms": t_ms,
                      "ratio": _ratio(m_ms, t_ms), "gflops": mult * flops / (m_ms * 1e6) if flops else None,
                      "numpy_ms": np_ms, "numba_speedup_vs_numpy": _ratio(np_ms, m_ms)})
@@ -102,10 +122,9 @@ def _case_rows(case, torch, repeats, warmup, numpy_too):
 def _step_row(label, make_minicnn, make_torch, torch, repeats):
     import minicnn as mc
 
+    t_step = make_torch(torch) if (torch is not None and make_torch) else None
     with mc.use_backend("numba"):
-        step = make_minicnn()
-        m_ms = median_ms(step, repeats, 2)
-    t_ms = median_ms(make_torch(torch), repeats, 2) if (torch is not None and make_torch) else None
+        m_ms, t_ms = paired_median_ms(make_minicnn(), t_step, repeats, 2)
     return {"case": label, "pass": "step", "minicnn_ms": m_ms, "torch_ms": t_ms, "ratio": _ratio(m_ms, t_ms),
             "gflops": None, "numpy_ms": None, "numba_speedup_vs_numpy": None}
 
