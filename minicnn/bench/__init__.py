@@ -215,8 +215,10 @@ def _fmt(v, spec):
 
 def to_markdown(rows, extra, meta):
     """The table, the targets and the environment as Markdown text."""
+    load = meta.get("load_average")
+    load_text = f" Load average at the end of the run: {load[0]:.1f} (1 min), {load[2]:.1f} (15 min)." if load else ""
     lines = [f"Run {meta['date']} on {meta['machine']}; threads: minicnn {extra['threads']}, "
-             f"PyTorch {extra['threads']} (same process, same run).", "",
+             f"PyTorch {extra['threads']} (same process, timed alternately).{load_text}", "",
              "| case | pass | minicnn ms | GFLOP/s | PyTorch ms | ratio | NumPy-path ms | Numba speedup |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
