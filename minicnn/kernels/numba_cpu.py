@@ -1033,7 +1033,7 @@ def warm_up(dtypes=(np.float32, np.float64)):
     """Compile (or load from Numba's cache) every kernel for ``dtypes``; return the seconds taken.
 
     Call it once before starting parallel test workers or a timed run, so none
-    of them pays the JIT (about 20-25 s per dtype on a cold cache, 2 cores).
+    of them pays the JIT (about 15-25 s per dtype on a cold cache, 2 cores).
     """
     import time
 
@@ -1043,7 +1043,7 @@ def warm_up(dtypes=(np.float32, np.float64)):
         x = np.ones((2, 8, 5, 5), dtype)
         for w_shape, stride in (((2, 1, 3, 3), (1, 1)), ((2, 1, 3, 3), (2, 2)), ((20, 8, 3, 3), (1, 1))):
             xs = x[:, :w_shape[1]]
-            w = np.ones(w_shape, dtype)  # flat direct, row direct, im2col + BLAS
+            w = np.ones(w_shape, dtype)  # flat direct; im2col + BLAS with stride 2 and wide
             y = conv_forward(xs, w, stride, one, (1, 1))
             conv_backward_input(y, w, xs.shape, stride, one, (1, 1))
             conv_backward_weight(y, xs, w.shape, stride, one, (1, 1))
