@@ -104,6 +104,7 @@ def _quiet_openmp():
 _quiet_openmp()
 numba.set_parallel_chunksize(1)  # dynamic hand-out of prange iterations (tasks are coarse)
 
+FUSES_BIAS = True  # conv_forward(..., bias=b) adds the bias in the same pass (minicnn.functional may use it)
 TILE_BYTES = 2 << 20  # budget for one im2col tile: about the L2 cache of a core (measured best of 0.25-8 MiB)
 DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolution
 FLAT_MAX_COUT = 16  # ... or, stride 1, at most this many output channels (a GEMM this thin is slow)
