@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 PARTS = ("basics", "faces", "style", "visualize", "signal")
+_FIGURE_PREFIX = {"basics": "basics_", "faces": "face_", "style": "style_", "visualize": "visualize_",
+                  "signal": "signal_"}
 _APP_MODULES = {"faces": "minicnn.face", "style": "minicnn.style",
                 "visualize": "minicnn.visualize", "signal": "minicnn.signal"}
 
@@ -86,7 +88,8 @@ def _report(results: dict, out_dir: Path, quick: bool) -> Path:
     for name, res in results.items():
         lines += [f"## {name}", ""]
         seconds = res.pop("seconds", None)
-        figures = res.pop("figures", [])
+        figures = res.pop("figures", None) or sorted(
+            f.name for f in out_dir.glob(f"{_FIGURE_PREFIX[name]}*.png"))
         if seconds is not None:
             lines.append(f"Time: {seconds:.1f} s")
             lines.append("")
