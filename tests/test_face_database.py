@@ -36,6 +36,31 @@ def test_embed_contract(model):
         model.embed(np.zeros((2, 5, 16, 16)))
 
 
+def test_tta_modes_and_mirror_invariance(model):
+    x = faces(4, 3, size=(16, 16))
+    for tta in ("none", "flip", "shift"):
+        e = model.embed(x, tta=tta)
+        assert e.shape == (3, 8)
+        np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, rtol=1e-5)
+    # averaging over a mirror-symmetric set of views makes the encoding mirror-invariant
+    for tta in ("flip", "shift"):
+        np.testing.assert_allclose(model.embed(x, tta=tta), model.embed(x[..., ::-1], tta=tta), atol=1e-5)
+    assert not np.allclose(model.embed(x, tta="none"), model.embed(x[..., ::-1], tta="none"), atol=1e-4)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        model.embed(x, tta="crops")
+
+
+@pytest.mark.parametrize("pool", ["gap", "pyramid", "multi"])
+def test_pool_variants(pool, tmp_path):
+    m = FaceEncoder(input_size=(16, 16), widths=(4, 8), embedding_dim=6, pool=pool)
+    out = m(np.random.default_rng(0).random((2, 1, 16, 16)).astype(np.float32))
+    assert out.shape == (2, 6)
+    m2 = load_model(m.save(tmp_path / "p.npz"))
+    assert m2.config["pool"] == pool
+    with pytest.raises(ValueError, match="pool must be one of"):
+        FaceEncoder(pool="max")
+
+
 def test_siamese_one_network(model):
     """Encoding an image alone or inside a batch gives the same result (shared weights, eval mode)."""
     x = faces(2, 4)

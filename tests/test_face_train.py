@@ -80,6 +80,11 @@ def test_augment_shapes_and_identity_transform():
     np.testing.assert_allclose(same, x, atol=1e-5)
     with pytest.raises(ValueError, match="images must be"):
         Augment()(x[0], rng)
+    # random erasing replaces a rectangle; nothing else changes when the rest is off
+    plain = Augment(crop=(1, 1), flip=0, gain=(1, 1), offset=0, side_light=0, erase_p=1.0)
+    z = plain(x, np.random.default_rng(2))
+    changed = (np.abs(z - x) > 1e-6).reshape(5, -1).mean(1)
+    assert np.all(changed > 0) and np.all(changed <= 0.25)
 
 
 def test_baseline_encoders():

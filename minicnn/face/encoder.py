@@ -27,6 +27,19 @@ KIND = "minicnn.face.FaceEncoder"
 DEFAULTS = dict(in_channels=1, input_size=(64, 64), widths=(16, 32, 64, 128), embedding_dim=128)
 
 
+TTA_MODES = ("none", "flip", "shift")
+POOLS = ("gap", "pyramid", "multi")
+
+
+def _shift(dy: int, dx: int):
+    """A view that translates (N, C, H, W) images by (dy, dx) pixels, replicating the edges."""
+    def view(b):
+        h, w = b.shape[2:]
+        p = np.pad(b, ((0, 0), (0, 0), (abs(dy),) * 2, (abs(dx),) * 2), mode="edge")
+        return p[:, :, abs(dy) - dy:abs(dy) - dy + h, abs(dx) - dx:abs(dx) - dx + w]
+    return view
+
+
 def standardize(x: np.ndarray, eps: float = 1e-3) -> np.ndarray:
     """Per-image standardisation of (N, C, H, W): zero mean and unit std over each image."""
     m = x.mean(axis=(1, 2, 3), keepdims=True)
@@ -42,21 +55,24 @@ class FaceEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, input_size=(64, 64), widths=(16, 32, 64, 128),
-                 embedding_dim: int = 128):
+                 embedding_dim: int = 128, pool: str = "gap"):
         super().__init__()
         if in_channels not in (1, 3):
             raise ValueError(f"FaceEncoder: in_channels must be 1 (grayscale) or 3 (RGB), got {in_channels}")
         input_size = tuple(int(s) for s in (input_size if np.ndim(input_size) else (input_size, input_size)))
         if min(input_size) < 2 ** len(widths):
             raise ValueError(f"FaceEncoder: input_size {input_size} is too small for {len(widths)} pooling stages")
+        if pool not in POOLS:
+            raise ValueError(f"FaceEncoder: pool must be one of {POOLS}, got {pool!r}")
         self.config = dict(in_channels=int(in_channels), input_size=input_size,
-                           widths=tuple(int(w) for w in widths), embedding_dim=int(embedding_dim))
+                           widths=tuple(int(w) for w in widths), embedding_dim=int(embedding_dim), pool=pool)
         layers, c = [], in_channels
         for w in widths:
             layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
             c = w
         self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(c, embedding_dim)
+        n_in = {"gap": c, "pyramid": 5 * c, "multi": c + widths[-2] if len(widths) > 1 else c}[pool]
+        self.fc = nn.Linear(n_in, embedding_dim)
         self.threshold = None
         self.calibration = None
         self.info = {}
@@ -90,18 +106,45 @@ class FaceEncoder(nn.Module):
         if raw.ndim != 4 or raw.shape[1] != self.in_channels or tuple(raw.shape[2:]) != self.input_size:
             raise ValueError(f"FaceEncoder: input must be (N, {self.in_channels}, {self.input_size[0]}, "
                              f"{self.input_size[1]}), got shape {raw.shape}; use embed() for other sizes")
-        h = self.features(mc.Tensor(standardize(raw.astype(np.float32))))
-        h = F.global_avg_pool(h)
+        h = mc.Tensor(standardize(raw.astype(np.float32)))
+        pool = self.config["pool"]
+        if pool == "multi":  # also pool the second-to-last stage: mid-level parts, not just whole-face
+            stages = list(self.features)
+            mid = stages[: len(stages) - 4]
+            for layer in mid:
+                h = layer(h)
+            feats = [F.global_avg_pool(h)]
+            for layer in stages[len(stages) - 4:]:
+                h = layer(h)
+            feats.append(F.global_avg_pool(h))
+            h = mc.concatenate(feats[::-1], axis=1)
+        else:
+            h = self.features(h)
+            g = F.global_avg_pool(h)
+            if pool == "pyramid":  # global average + the four quadrants: keeps coarse layout
+                q = F.adaptive_avg_pool(h, 2).flatten(1)
+                g = mc.concatenate([g, q], axis=1)
+            h = g
         return F.normalize(self.fc(h), dim=1)
 
-    def embed(self, images, batch_size: int = 64, flip: bool = True) -> np.ndarray:
+    def embed(self, images, batch_size: int = 64, tta: str = "shift") -> np.ndarray:
         """Encodings of any-size images: uint8/float (N, H, W) or (N, C, H, W) -> (N, D) float32.
 
         Images are converted to the model's channels and centre-cropped/resized exactly like
-        the folder loader does. With ``flip`` the encoding is that of the image and its mirror
-        averaged (then re-normalised): a free, symmetric test-time augmentation.
+        the folder loader does. Test-time augmentation ``tta``: "none"; "flip" averages
+        the encodings of the image and its mirror; "shift" (default) also averages 4 copies shifted by
+        ``size/32`` pixels (10 passes). The average is re-normalised to unit length.
         """
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         x = prepare_images(images, self.input_size, self.in_channels)
+        views = [lambda b: b]
+        if tta in ("flip", "shift"):
+            views.append(lambda b: b[..., ::-1])
+        if tta == "shift":
+            s = max(1, self.input_size[0] // 32)
+            shifted = [_shift(dy, dx) for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s))]
+            views += shifted + [(lambda f: (lambda b: f(b[..., ::-1])))(f) for f in shifted]
         was = self.training
         self.eval()
         out = []
@@ -109,10 +152,8 @@ class FaceEncoder(nn.Module):
             with mc.no_grad():
                 for i in range(0, len(x), batch_size):
                     b = x[i:i + batch_size]
-                    e = self.forward(b).data
-                    if flip:
-                        e = e + self.forward(np.ascontiguousarray(b[..., ::-1])).data
-                        e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+                    e = sum(self.forward(np.ascontiguousarray(v(b))).data for v in views)
+                    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
                     out.append(np.asarray(e, dtype=np.float32))
         finally:
             self.train(was)

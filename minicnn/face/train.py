@@ -52,7 +52,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     augment: bool = True
-    init: str | None = "pretrained"  # "pretrained" (shipped synthetic-face weights), "scratch", or a path
+    augment_args: dict = field(default_factory=dict)  # Augment fields, e.g. {"erase_p": 0.5}
+    init: str | None = "scratch"     # "scratch", a model file to fine-tune, or "pretrained" (shipped weights, if any)
     max_time: float | None = None    # seconds; the step count shrinks to fit (measured after a few steps)
     head: str = "abs"                # binary loss: "abs" or "chi2"
     margin: float = 1.0              # contrastive loss margin (on the unsquared distance)
@@ -128,7 +129,7 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
     sampler = M.PKSampler(data.labels, cfg.P, cfg.K, seed=cfg.seed)
     epochs = cfg.epochs or max(1, math.ceil(cfg.steps / len(sampler)))
     total = epochs * len(sampler)
-    aug = Augment() if cfg.augment else None
+    aug = Augment(**cfg.augment_args) if cfg.augment else None
     say = log or (lambda s: tqdm.write(s))
     history, t0, step = [], time.time(), 0
     bar = tqdm(total=total, desc=f"train ({cfg.loss})", unit="step", disable=None if progress else True)
