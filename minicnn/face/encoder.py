@@ -18,6 +18,7 @@ import hashlib
 import numpy as np
 
 import minicnn as mc
+from minicnn import backend
 import minicnn.functional as F
 import minicnn.nn as nn
 
@@ -96,7 +97,8 @@ class FaceEncoder(nn.Module):
         h = hashlib.sha1()
         for k, v in sorted(self.state_dict().items()):
             h.update(k.encode())
-            h.update(np.ascontiguousarray(getattr(v, "data", v)).tobytes())
+            v = backend.unwrap(v)
+            h.update(np.ascontiguousarray(v.get() if backend.is_cupy_array(v) else v).tobytes())
         return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------ forward

@@ -52,6 +52,9 @@ class FaceIdentity:
     hair_len: float    # how far the hair falls at the sides (v)
     fringe: float      # curvature of the hairline
     beard: float       # 0 = none, else darkness of moustache/beard shadow
+    parting: float = 0.0   # sideways offset of the hairline's lowest point
+    glasses: float = 0.0   # 0 = none, else frame thickness
+    moles: tuple = ()      # ((u, v, radius), ...) dark spots on the skin
 
 
 def random_identity(rng: np.random.Generator) -> FaceIdentity:
@@ -59,14 +62,21 @@ def random_identity(rng: np.random.Generator) -> FaceIdentity:
     u = rng.uniform
     skin = _SKIN[0] + u(0, 1) * (_SKIN[1] - _SKIN[0])
     hair = _HAIR[rng.integers(len(_HAIR))] * u(0.8, 1.2)
+    luma = np.array([0.299, 0.587, 0.114])
+    gap = float(luma @ hair - luma @ skin)
+    if abs(gap) < 0.2:  # keep hair visible against the skin in grayscale too
+        hair = hair + np.sign(gap or -1.0) * (0.2 - abs(gap))
     return FaceIdentity(
         face_w=u(0.42, 0.58), face_h=u(0.58, 0.74), jaw=u(-0.15, 0.35), skin=skin,
         eye_dx=u(0.15, 0.25), eye_y=u(-0.14, 0.0), eye_w=u(0.07, 0.12), eye_h=u(0.035, 0.06),
         iris=_IRIS[rng.integers(len(_IRIS))], brow_dy=u(0.08, 0.15), brow_t=u(0.015, 0.04),
-        brow_tilt=u(-0.35, 0.35), brow_dark=u(0.3, 0.8), nose_len=u(0.14, 0.28), nose_w=u(0.04, 0.09),
-        mouth_y=u(0.30, 0.44), mouth_w=u(0.12, 0.24), lip_t=u(0.015, 0.04), lip_dark=u(0.2, 0.55),
+        brow_tilt=u(-0.35, 0.35), brow_dark=u(0.5, 0.95), nose_len=u(0.14, 0.28), nose_w=u(0.04, 0.09),
+        mouth_y=u(0.30, 0.44), mouth_w=u(0.12, 0.24), lip_t=u(0.015, 0.04), lip_dark=u(0.3, 0.65),
         hair=np.clip(hair, 0, 1), hairline=u(-0.70, -0.35), hair_len=u(-0.3, 0.6), fringe=u(-0.2, 0.4),
         beard=float(rng.uniform(0.2, 0.6)) if rng.random() < 0.25 else 0.0,
+        parting=u(-0.25, 0.25),
+        glasses=float(u(0.008, 0.02)) if rng.random() < 0.25 else 0.0,
+        moles=tuple((u(-0.35, 0.35), u(-0.2, 0.5), u(0.012, 0.025)) for _ in range(rng.integers(0, 3))),
     )
 
 
@@ -135,9 +145,11 @@ def render_face(ident: FaceIdentity, rng: np.random.Generator, size=(64, 64), ch
     ears = _soft(np.minimum(_ellipse(U, V, -f.face_w, f.eye_y + 0.06, 0.06, 0.11),
                             _ellipse(U, V, f.face_w, f.eye_y + 0.06, 0.06, 0.11)), px) * (1 - face)
     paint(ears * (1 - hair_back * (f.hair_len > 0.1)), f.skin * 0.9)
-    line = f.hairline + f.fringe * (U / f.face_w) ** 2
+    line = f.hairline + f.fringe * ((U - f.parting) / f.face_w) ** 2
     top = _soft(np.maximum(_ellipse(U, V, 0, 0.0, f.face_w * 1.08, head_b), V - line), px)
     paint(top, f.hair)
+    for mu, mv, mr in f.moles:
+        paint(_soft(_ellipse(Uf, V, mu, mv, mr, mr), px) * face * 0.7, f.skin * 0.3)
     if f.beard:
         beard = _soft(np.maximum(face_sd, f.mouth_y - 0.10 - V), px * 2)
         paint(beard * f.beard, f.hair)
@@ -151,6 +163,13 @@ def render_face(ident: FaceIdentity, rng: np.random.Generator, size=(64, 64), ch
         inner = (cu - side * f.eye_w * 0.9, by + f.brow_tilt * f.eye_w * 0.5)
         outer = (cu + side * f.eye_w * 1.1, by - f.brow_tilt * f.eye_w * 0.5)
         paint(_soft(_segment(Uf, V, inner, outer, f.brow_t), px) * f.brow_dark, f.hair * 0.7)
+    if f.glasses:  # two rings and a bridge, drawn over the eyes
+        for side in (-1, 1):
+            cu = side * f.eye_dx
+            ring = np.abs(_ellipse(Uf, V, cu, f.eye_y, f.eye_w * 1.6, f.eye_w * 1.2)) - f.glasses
+            paint(_soft(ring, px), np.full(3, 0.1))
+        bridge = _segment(Uf, V, (-f.eye_dx + f.eye_w * 1.6, f.eye_y), (f.eye_dx - f.eye_w * 1.6, f.eye_y), f.glasses)
+        paint(_soft(bridge, px), np.full(3, 0.1))
     nose_top, nose_bot = f.eye_y + 0.05, f.eye_y + 0.05 + f.nose_len
     paint(_soft(_segment(Uf, V, (0.02, nose_top), (0.03, nose_bot), 0.012), px) * 0.25, f.skin * 0.5)
     for side in (-1, 1):
@@ -175,7 +194,7 @@ def render_face(ident: FaceIdentity, rng: np.random.Generator, size=(64, 64), ch
     shade = head * (amb + (1 - amb) * lam) + (1 - head) * 1.0
     img = img * shade[None] * (1.0 + z * u(-0.25, 0.25))
     img = (img - img.mean()) * (1.0 + z * u(-0.25, 0.25)) + img.mean()
-    if z and rng.random() < 0.3:  # slight defocus
+    if z and rng.random() < 0.15:  # slight defocus
         img = (img + np.roll(img, 1, 1) + np.roll(img, -1, 1) + np.roll(img, 1, 2) + np.roll(img, -1, 2)) / 5
     img = img + rng.normal(0, z * u(0.0, 0.04), img.shape)
     img = np.clip(img, 0, 1).astype(np.float32)
