@@ -134,7 +134,7 @@ def test_max_time_shrinks_schedule():
     msgs = []
     _, hist = train(data, init="scratch", steps=40, P=3, K=3, model=TINY, max_time=1e-6, progress=False,
                     log=msgs.append, augment=False)
-    assert hist[-1]["steps"] == 4 and any("shrinking" in m for m in msgs)
+    assert hist[-1]["steps"] == 5 and any("shrinking" in m for m in msgs)
 
 
 @pytest.mark.realdata

@@ -8,7 +8,7 @@
     db.verify("probe.jpg", "alice")            # -> (distance, same)
     db.identify("probe.jpg")                   # -> (name or None, distance)
 
-Files: encoder (the network), losses (triplet, contrastive, binary head), mining (online triplet
+Files: encoder (the network), ensemble (several encoders as one), losses (triplet, contrastive, binary head), mining (online triplet
 selection, P x K batches), data / synthetic / augment (faces in), train, metrics / evaluate
 (numbers and figures out), database, cli, demo.
 """
@@ -16,12 +16,13 @@ from .data import FaceDataset, load_folder, prepare_images, split_identities
 from .database import FaceDatabase
 from .demo import run_demo
 from .encoder import FaceEncoder, load_model
+from .ensemble import FaceEnsemble
 from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss
 from .mining import PKSampler, batch_all, batch_hard, semi_hard
 from .synthetic import synthetic_faces
 from .train import TrainConfig, train
 
 __all__ = ["FaceDataset", "load_folder", "prepare_images", "split_identities", "FaceDatabase", "run_demo",
-           "FaceEncoder", "load_model", "PairHead", "contrastive_loss", "fit_distance_calibration",
+           "FaceEncoder", "FaceEnsemble", "load_model", "PairHead", "contrastive_loss", "fit_distance_calibration",
            "triplet_loss", "PKSampler", "batch_all", "batch_hard", "semi_hard", "synthetic_faces",
            "TrainConfig", "train"]

@@ -11,6 +11,11 @@ import numpy as np
 
 from minicnn.config import fast_mode
 
+#: Defaults for a folder of real photos (docs/face.md, section 9, identity cross-validation):
+#: an ensemble of 3 encoders, the 1st and 3rd fine-tuned from the shipped synthetic-face
+#: weights, the 2nd from scratch. Without --data (synthetic faces): 1 encoder from scratch.
+MEMBERS, INIT = 3, "pretrained"
+
 
 def _load(path, model_or_size, channels=None):
     from .data import load_folder
@@ -37,12 +42,15 @@ def cmd_train(a):
     steps = a.steps or (300 if a.data or fast_mode() else 600)
     print(f"training on {src}: {len(data)} images of {data.n_identities} identities", file=sys.stderr)
     cfg = TrainConfig(loss=a.loss, mining=a.mining, alpha=a.alpha, epochs=a.epochs, steps=steps, P=a.P, K=a.K,
-                      lr=a.lr, seed=a.seed, augment=not a.no_augment, init=a.init, max_time=a.max_time,
-                      head=a.head, model=dict(input_size=size, embedding_dim=a.dim))
+                      lr=a.lr, seed=a.seed, augment=not a.no_augment, max_time=a.max_time, head=a.head,
+                      init=a.init or (INIT if a.data else "scratch"),
+                      members=a.members if a.members is not None else (MEMBERS if a.data else 1),
+                      model=dict(input_size=size, embedding_dim=a.dim))
     t = time.time()
     model, hist = train(data, cfg, out=a.out, log=lambda s: print(s, file=sys.stderr))
+    ends = [h for k, h in enumerate(hist) if k + 1 == len(hist) or hist[k + 1].get("member") != h.get("member")]
     print(f"saved {a.out} (model {model.model_id}, tau {model.threshold:.3f}) after {time.time() - t:.1f} s "
-          f"of training ({hist[-1]['steps']} steps)", file=sys.stderr)
+          f"of training ({' + '.join(str(h['steps']) for h in ends)} steps)", file=sys.stderr)
     return 0
 
 
@@ -97,7 +105,7 @@ def cmd_crossval(a):
 
     data = _load(a.data, (a.size, a.size), a.channels)
     cfg = TrainConfig(loss=a.loss, mining=a.mining, steps=a.steps, seed=a.seed, init=a.init,
-                      max_time=a.max_time, model=dict(input_size=(a.size, a.size)))
+                      max_time=a.max_time, members=a.members, model=dict(input_size=(a.size, a.size)))
     say = (lambda s: print(s, file=sys.stderr))
     res = cross_validate(data, a.folds, a.seed, a.ways, a.trials, log=say, config=cfg, progress=not a.json)
     if a.json:
@@ -176,9 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=int, default=64, help="input size (square)")
     t.add_argument("--channels", type=int, choices=[1, 3], default=1)
     t.add_argument("--dim", type=int, default=128, help="encoding size")
-    t.add_argument("--init", default="scratch", help="'scratch' or a model file to fine-tune")
+    t.add_argument("--init", default=None, help="'pretrained' (shipped synthetic-face weights), 'scratch' or a "
+                   "model file to fine-tune (default: pretrained with --data, else scratch)")
     t.add_argument("--max-time", type=float, default=240.0, help="seconds of training at most (0: no limit)")
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--members", type=int, default=None,
+                   help=f"encoders in the ensemble, distances averaged (default: {MEMBERS} with --data, else 1)")
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("evaluate", help="verification / one-shot / recognition metrics on a face folder")
@@ -203,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--mining", choices=["semihard", "hard", "all"], default="semihard")
     c.add_argument("--size", type=int, default=64)
     c.add_argument("--channels", type=int, choices=[1, 3], default=1)
-    c.add_argument("--init", default="scratch")
+    c.add_argument("--init", default=INIT)
     c.add_argument("--max-time", type=float, default=0.0)
+    c.add_argument("--members", type=int, default=MEMBERS)
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_crossval)
 

@@ -179,13 +179,16 @@ class FaceEncoder(nn.Module):
         return mc.save(self, path, meta=info)
 
 
-def load_model(path) -> FaceEncoder:
-    """Rebuild a :class:`FaceEncoder` saved by ``train`` / ``FaceEncoder.save``."""
+def load_model(path):
+    """Rebuild a :class:`FaceEncoder` (or :class:`~minicnn.face.ensemble.FaceEnsemble`) saved by
+    ``train`` / ``save``."""
+    from .ensemble import KIND as ENSEMBLE, build_from_meta
+
     state, meta = mc.load(path)
-    if meta.get("kind") != KIND:
+    if meta.get("kind") not in (KIND, ENSEMBLE):
         raise ValueError(f"{path}: not a face model (kind={meta.get('kind')!r}); train one with "
                          f"`python -m minicnn.face train`")
-    model = FaceEncoder(**meta["config"])
+    model = build_from_meta(meta) if meta["kind"] == ENSEMBLE else FaceEncoder(**meta["config"])
     model.load_state_dict(state)
     model.threshold = meta.get("threshold")
     cal = meta.get("calibration")

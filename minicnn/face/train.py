@@ -18,7 +18,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from tqdm import tqdm
@@ -34,12 +34,13 @@ from .losses import PairHead, contrastive_loss, fit_distance_calibration, triple
 from .metrics import best_threshold, pairwise_sq_dists
 
 LOSSES = ("triplet", "binary", "contrastive")
-PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "face_pretrained.npz")
+PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained.npz")  # synthetic faces, docs/face.md
 
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters (the defaults are the command line's)."""
+    """Hyper-parameters. The command line uses these, except that on a folder of real photos it
+    trains ``members=3`` starting from ``init="pretrained"`` (the measured best, docs/face.md)."""
 
     loss: str = "triplet"
     mining: str = "semihard"
@@ -58,6 +59,7 @@ class TrainConfig:
     head: str = "abs"                # binary loss: "abs" or "chi2"
     margin: float = 1.0              # contrastive loss margin (on the unsquared distance)
     model: dict = field(default_factory=dict)  # FaceEncoder arguments (in_channels, input_size, ...)
+    members: int = 1                 # > 1: an ensemble of encoders (ensemble.py), distances averaged
 
     def __post_init__(self):
         if self.loss not in LOSSES:
@@ -113,9 +115,46 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
     data: FaceDataset whose images match the model input (load it with the model's
     ``input_size`` and channels). out: path to checkpoint to after every epoch and at the end.
     overrides: TrainConfig fields. history: one dict per epoch (loss, triplet shares, active
-    fraction, spread, lr, seconds).
+    fraction, spread, lr, seconds; with ``members`` > 1 also "member").
+
+    With ``members`` = M > 1 the result is a :class:`FaceEnsemble` of M encoders, member m with
+    seed ``seed + m``, starting from ``init`` when m is even and from scratch when odd; each gets an
+    equal share of what is left of ``max_time``. ``out`` then holds the finished members after
+    each one (no lost work).
     """
     cfg = TrainConfig(**{**(asdict(config) if config else {}), **overrides})
+    if cfg.members < 1:
+        raise ValueError(f"members must be >= 1, got {cfg.members}")
+    if cfg.members == 1:
+        model, history = _train_one(data, cfg, out, progress, log)
+    else:
+        from .ensemble import FaceEnsemble
+
+        done, history, t0 = [], [], time.time()
+        for m in range(cfg.members):
+            # even members start from ``init``, odd ones from scratch: the two kinds of starting
+            # point make different mistakes on new people, which the average cancels best
+            left = cfg.max_time - (time.time() - t0) if cfg.max_time else None  # share what is left
+            sub = replace(cfg, members=1, seed=cfg.seed + m, init=cfg.init if m % 2 == 0 else "scratch",
+                          max_time=max(left, 1e-6) / (cfg.members - m) if cfg.max_time else cfg.max_time)
+            enc, hist = _train_one(data, sub, None, progress, log, finish=False)
+            done.append(enc)
+            history += [{**h, "member": m} for h in hist]
+            if out:
+                FaceEnsemble(done).save(out, meta={"partial": m + 1 < cfg.members, "members_done": m + 1})
+        model = FaceEnsemble(done)
+        rng = np.random.default_rng(cfg.seed)
+        finalize(model, data, cfg, rng)
+        model.info.update(train=dict(asdict(cfg), steps_run=[e.info["train"]["steps_run"] for e in done],
+                                     seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
+                                     n_images=len(data)))
+        if out:
+            model.save(out, meta={"partial": False})
+    return model, history
+
+
+def _train_one(data: FaceDataset, cfg: TrainConfig, out, progress, log, finish: bool = True):
+    """One encoder (see :func:`train`); ``finish``: fit tau/calibration and save the final file."""
     mc.seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     channels = data.images.shape[1]
@@ -169,9 +208,11 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{st['loss']:.3f}", active=f"{st['active']:.2f}")
-            if step == 4 and cfg.max_time:  # fit the remaining schedule into the time budget
-                per = (time.time() - t0) / step
-                fit = int(cfg.max_time / per)
+            if step == 1:
+                t1 = time.time()  # the first step pays one-off costs (JIT cache, allocations)
+            if step == 5 and cfg.max_time:  # fit the remaining schedule into the time budget
+                per = (time.time() - t1) / 4
+                fit = int(1 + (cfg.max_time - (t1 - t0)) / per)
                 if fit < total:
                     say(f"note: {per:.2f} s/step; shrinking training from {total} to {max(fit, step)} steps "
                         f"to finish within max_time={cfg.max_time:g} s")
@@ -186,12 +227,13 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
         if out:
             model.save(out, meta={"partial": True, "epoch": epoch + 1})
     bar.close()
-    finalize(model, data, cfg, rng, head)
     model.info.update(train=dict(asdict(cfg), epochs_run=len(history), steps_run=step,
                                  seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
                                  n_images=len(data)))
-    if out:
-        model.save(out, meta={"partial": False})
+    if finish:
+        finalize(model, data, cfg, rng, head)
+        if out:
+            model.save(out, meta={"partial": False})
     return model, history
 
 
