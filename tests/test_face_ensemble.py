@@ -86,8 +86,9 @@ def test_pretrained_init_only_for_a_matching_architecture():
     from minicnn.face.train import PRETRAINED, TrainConfig, _init_model
 
     assert _init_model(TrainConfig(init="pretrained"), 1).model_id == load_model(PRETRAINED).model_id
-    other = _init_model(TrainConfig(init="pretrained", model=TINY), 1)  # other size: starts from scratch
-    assert other.input_size == (24, 24)
+    said = []
+    other = _init_model(TrainConfig(init="pretrained", model=TINY), 1, said.append)  # other size: scratch
+    assert other.input_size == (24, 24) and "starts from random weights" in said[0]
 
 
 def test_cli_train_on_a_folder_defaults_to_an_ensemble(tmp_path):

@@ -89,7 +89,7 @@ def _pairs(labels, groups):
     return i, j, same, w.astype(np.float32)
 
 
-def _init_model(cfg: TrainConfig, channels: int) -> FaceEncoder:
+def _init_model(cfg: TrainConfig, channels: int, say=lambda s: None) -> FaceEncoder:
     kwargs = {"in_channels": channels, **cfg.model}
     if cfg.init in (None, "scratch"):
         return FaceEncoder(**kwargs)
@@ -102,6 +102,8 @@ def _init_model(cfg: TrainConfig, channels: int) -> FaceEncoder:
     want = FaceEncoder(**kwargs).config
     if model.config != want:
         if cfg.init == "pretrained":
+            say(f"note: the pretrained weights are for {model.config['in_channels']} x {model.input_size} "
+                f"input and {model.embedding_dim}-d encodings; this encoder starts from random weights")
             return FaceEncoder(**kwargs)
         raise ValueError(f"init: {path} has config {model.config}, but training asks for {want}")
     model.threshold = model.calibration = None
@@ -158,7 +160,8 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, out, progress, log, finish: 
     mc.seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     channels = data.images.shape[1]
-    model = _init_model(cfg, channels)
+    say = log or (lambda s: tqdm.write(s))
+    model = _init_model(cfg, channels, say)
     if tuple(data.images.shape[2:]) != model.input_size:
         raise ValueError(f"data images are {data.images.shape[2:]} but the model input is {model.input_size}; "
                          f"load the folder with size={model.input_size}")
@@ -169,7 +172,6 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, out, progress, log, finish: 
     epochs = cfg.epochs or max(1, math.ceil(cfg.steps / len(sampler)))
     total = epochs * len(sampler)
     aug = Augment(**cfg.augment_args) if cfg.augment else None
-    say = log or (lambda s: tqdm.write(s))
     history, t0, step = [], time.time(), 0
     bar = tqdm(total=total, desc=f"train ({cfg.loss})", unit="step", disable=None if progress else True)
     for epoch in range(epochs):
