@@ -161,6 +161,22 @@ def _axpy4x2(y0, y1, x0, x1, x2, x3, a, b, t):
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _gather_taps(acc0, acc1, src, offs, i0, i1, wa, wb, pair):
+    """acc0 += sum_k wa[k] * src[i0 + offs[k]:i1 + offs[k]] (and acc1 with wb when ``pair``).
+
+    The shared inner loop of the flat kernels: taps four at a time, and with two outputs
+    both accumulators reuse every load of ``src``.
+    """
+    for t in range(0, offs.shape[0], 4):
+        x0, x1 = src[i0 + offs[t]:i1 + offs[t]], src[i0 + offs[t + 1]:i1 + offs[t + 1]]
+        x2, x3 = src[i0 + offs[t + 2]:i1 + offs[t + 2]], src[i0 + offs[t + 3]:i1 + offs[t + 3]]
+        if pair:
+            _axpy4x2(acc0, acc1, x0, x1, x2, x3, wa, wb, t)
+        else:
+            _axpy4(acc0, x0, x1, x2, x3, wa[t], wa[t + 1], wa[t + 2], wa[t + 3])
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _dot4(g, x0, x1, x2, x3, s0, s1, s2, s3):
     """Four dot products sharing the loads of g."""
     for q in range(g.shape[0]):
@@ -430,7 +446,6 @@ def _flat_fwd(src, wt, b, offs, q_all, chunk, pitch, y):
     channels, chunk of positions): the pair shares every load of the input.
     """
     N, O, OD, OH, OW = y.shape
-    K = offs.shape[0]
     Dp, Hp, Wp = pitch
     n_chunks = (q_all + chunk - 1) // chunk
     for task in prange(((O + 1) // 2) * n_chunks):
@@ -440,13 +455,7 @@ def _flat_fwd(src, wt, b, offs, q_all, chunk, pitch, y):
         q1 = min(q0 + chunk, q_all)
         acc0 = np.full(q1 - q0, b[o0], dtype=y.dtype)
         acc1 = np.full(q1 - q0 if o1 != o0 else 0, b[o1], dtype=y.dtype)
-        for t in range(0, K, 4):
-            x0, x1 = src[q0 + offs[t]:q1 + offs[t]], src[q0 + offs[t + 1]:q1 + offs[t + 1]]
-            x2, x3 = src[q0 + offs[t + 2]:q1 + offs[t + 2]], src[q0 + offs[t + 3]:q1 + offs[t + 3]]
-            if o1 != o0:
-                _axpy4x2(acc0, acc1, x0, x1, x2, x3, wt[o0], wt[o1], t)
-            else:
-                _axpy4(acc0, x0, x1, x2, x3, wt[o0, t], wt[o0, t + 1], wt[o0, t + 2], wt[o0, t + 3])
+        _gather_taps(acc0, acc1, src, offs, q0, q1, wt[o0], wt[o1], o1 != o0)
         for r in range(q0 // Wp, (q1 + Wp - 1) // Wp):  # chunks start on a row: keep the real outputs
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp
@@ -467,7 +476,6 @@ def _flat_bwd_input(src, wt, offs, chunk, pitch, lo, gx):
     channels, chunk), and no two threads write the same cell.
     """
     N, C, D, H, W = gx.shape
-    K = offs.shape[0]
     Dp, Hp, Wp = pitch
     total = N * Dp * Hp * Wp
     n_chunks = (total + chunk - 1) // chunk
@@ -478,13 +486,7 @@ def _flat_bwd_input(src, wt, offs, chunk, pitch, lo, gx):
         i1 = min(i0 + chunk, total)
         acc0 = np.zeros(i1 - i0, dtype=gx.dtype)
         acc1 = np.zeros(i1 - i0 if c1 != c0 else 0, dtype=gx.dtype)
-        for t in range(0, K, 4):
-            x0, x1 = src[i0 + offs[t]:i1 + offs[t]], src[i0 + offs[t + 1]:i1 + offs[t + 1]]
-            x2, x3 = src[i0 + offs[t + 2]:i1 + offs[t + 2]], src[i0 + offs[t + 3]:i1 + offs[t + 3]]
-            if c1 != c0:
-                _axpy4x2(acc0, acc1, x0, x1, x2, x3, wt[c0], wt[c1], t)
-            else:
-                _axpy4(acc0, x0, x1, x2, x3, wt[c0, t], wt[c0, t + 1], wt[c0, t + 2], wt[c0, t + 3])
+        _gather_taps(acc0, acc1, src, offs, i0, i1, wt[c0], wt[c1], c1 != c0)
         for r in range(i0 // Wp, (i1 + Wp - 1) // Wp):  # crop the padding away
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp - lo[0]
