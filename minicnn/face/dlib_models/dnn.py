@@ -143,12 +143,9 @@ def _read_loss(r: Reader):
     name = r.expect_string("loss_metric_2", "loss_mmod_")
     if name == "loss_metric_2":
         return dict(type="loss_metric", offset=at, **_floats(r, ("margin", "distance_threshold")))
-    r.expect_int(1, what="mmod_options version")
-    rec = dict(type="loss_mmod", offset=at, detector_width=r.read_int(), detector_height=r.read_int())
-    rec.update(_floats(r, ("loss_per_false_alarm", "loss_per_missed_target", "truth_match_iou_threshold")))
-    rec["overlaps_nms"] = tuple(r.read_float() for _ in range(2))     # (iou, percent covered)
-    rec["overlaps_ignore"] = tuple(r.read_float() for _ in range(2))
-    return rec
+    from .detector import read_mmod_options    # here: detector.py imports this module
+
+    return dict(type="loss_mmod", offset=at, options=read_mmod_options(r))
 
 
 def _read_layer(r: Reader):
