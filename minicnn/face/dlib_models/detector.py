@@ -339,7 +339,7 @@ def box_overlap(a, b, iou_thresh: float, covered_thresh: float) -> bool:
     return inner / outer > iou_thresh or inner / area_a > covered_thresh or inner / area_b > covered_thresh
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, overlaps) -> np.ndarray:
+def nms(boxes: np.ndarray, overlaps) -> np.ndarray:
     """Indices kept by greedy suppression (``boxes`` sorted strongest first)."""
     kept = []
     for i in range(len(boxes)):
@@ -352,29 +352,35 @@ def nms(boxes: np.ndarray, scores: np.ndarray, overlaps) -> np.ndarray:
 # The public detector
 # ----------------------------------------------------------------------------------------
 def _as_rgb_uint8(image) -> np.ndarray:
+    """(H, W, 3) or (H, W) -> (H, W, 3) uint8. Integer images hold 0-255; float images
+    follow minicnn's convention, 0-1 (``read_image``), and are rounded to 0-255."""
     a = np.asarray(image)
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"detect_faces: image must have shape (H, W, 3) or (H, W), got shape {a.shape}")
-    if a.dtype != np.uint8:
-        if a.dtype.kind not in "fiu":
-            raise TypeError(f"detect_faces: image must be numeric (uint8 0-255), got dtype {a.dtype}")
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise ValueError("detect_faces: image contains NaN or infinite values")
-        if a.size and (a.min() < 0 or a.max() > 255):
-            raise ValueError(f"detect_faces: image values must lie in [0, 255], got [{a.min()}, {a.max()}]")
-        a = a.astype(np.uint8)
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise ValueError(f"detect_faces: image is empty, shape {a.shape}")
-    return np.ascontiguousarray(a)
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise ValueError(f"detect_faces: image (shape {a.shape}) contains NaN or infinite values")
+        if a.min() < 0 or a.max() > 1:
+            raise ValueError(f"detect_faces: a float image must lie in [0, 1], got [{a.min():g}, {a.max():g}]")
+        return np.ascontiguousarray(np.floor(a * 255 + 0.5).astype(np.uint8))
+    if a.dtype.kind in "iu":
+        if a.min() < 0 or a.max() > 255:
+            raise ValueError(f"detect_faces: an integer image must lie in [0, 255], got [{a.min()}, {a.max()}]")
+        return np.ascontiguousarray(a.astype(np.uint8))
+    raise TypeError(f"detect_faces: image must be uint8 (0-255) or float (0-1), got dtype {a.dtype}")
 
 
 class FaceDetector:
     """dlib's MMOD CNN face detector, read from its file, run with minicnn's convolutions.
 
-    ``FaceDetector()(image, upsample=0) -> (boxes, scores)``: ``image`` (H, W, 3) or (H, W)
-    uint8; ``boxes`` (n, 4) int64 ``[left, top, right, bottom]`` (inclusive, may reach
+    ``FaceDetector()(image, upsample=0) -> (boxes, scores)``: ``image`` (H, W, 3) or (H, W),
+    uint8 0-255 or float 0-1; ``boxes`` (n, 4) int64 ``[left, top, right, bottom]`` (inclusive, may reach
     outside the image, as dlib's); ``scores`` (n,) float64, strongest first. ``threshold``
     is dlib's ``adjust_threshold`` (0: the trained operating point; lower finds more).
     """
@@ -412,7 +418,16 @@ class FaceDetector:
                     np.maximum(x, 0, out=x)
         return x
 
+    def _fits(self, size) -> bool:
+        """Whether an input of ``size`` (H, W) leaves at least one output cell."""
+        for (kh, kw), (sh, sw), (ph, pw) in self.convs:
+            size = ((size[0] + 2 * ph - kh) // sh + 1, (size[1] + 2 * pw - kw) // sw + 1)
+            if min(size) < 1:
+                return False
+        return True
+
     def __call__(self, image, upsample: int = 0, threshold: float = 0.0):
+        """Detect faces: ``(boxes (n, 4) int64, scores (n,))``, strongest first (class doc)."""
         if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or not 0 <= upsample <= 4:
             raise ValueError(f"detect_faces: upsample must be an int in 0..4, got {upsample!r}")
         if not math.isfinite(threshold):
@@ -421,6 +436,8 @@ class FaceDetector:
         for _ in range(upsample):
             img = pyramid_up(img)
         x, rects = pyramid_tensor(img, self.mean, self.padding, self.outer_padding)
+        if not self._fits(x.shape[2:]):                  # too small for one output cell
+            return np.zeros((0, 4), np.int64), np.zeros(0)
         out = self.scores(x)[0]
         boxes, scores, labels = [], [], []
         for k, (w, h, _) in enumerate(self.options.windows):
@@ -430,7 +447,7 @@ class FaceDetector:
         boxes, scores = np.concatenate(boxes), np.concatenate(scores)
         order = np.argsort(-scores, kind="stable")
         boxes, scores = boxes[order], scores[order]
-        keep = nms(boxes, scores, self.options.overlaps_nms)
+        keep = nms(boxes, self.options.overlaps_nms)
         boxes, scores = boxes[keep].reshape(-1, 4), scores[keep]
         if upsample:
             boxes = _rect_down_2(boxes, upsample)
