@@ -145,7 +145,9 @@ def _read_loss(r: Reader):
         return dict(type="loss_metric", offset=at, **_floats(r, ("margin", "distance_threshold")))
     from .detector import read_mmod_options    # here: detector.py imports this module
 
-    return dict(type="loss_mmod", offset=at, options=read_mmod_options(r))
+    opts = read_mmod_options(r)
+    width, height, _ = opts.windows[0]                # the first window, as a plain size too
+    return dict(type="loss_mmod", offset=at, options=opts, detector_width=width, detector_height=height)
 
 
 def _read_layer(r: Reader):
