@@ -14,6 +14,7 @@ selection, P x K batches), data / synthetic / augment (faces in), train, metrics
 """
 from .data import FaceDataset, load_folder, prepare_images, split_identities
 from .database import FaceDatabase
+from .dlib_models import detect_faces, face_chip, landmarks
 from .demo import run_demo
 from .encoder import FaceEncoder, load_model
 from .ensemble import FaceEnsemble
@@ -22,7 +23,7 @@ from .mining import PKSampler, batch_all, batch_hard, semi_hard
 from .synthetic import synthetic_faces
 from .train import TrainConfig, train
 
-__all__ = ["FaceDataset", "load_folder", "prepare_images", "split_identities", "FaceDatabase", "run_demo",
+__all__ = ["FaceDataset", "load_folder", "detect_faces", "landmarks", "face_chip", "prepare_images", "split_identities", "FaceDatabase", "run_demo",
            "FaceEncoder", "FaceEnsemble", "load_model", "PairHead", "contrastive_loss", "fit_distance_calibration",
            "triplet_loss", "PKSampler", "batch_all", "batch_hard", "semi_hard", "synthetic_faces",
            "TrainConfig", "train"]

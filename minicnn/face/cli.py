@@ -11,6 +11,8 @@ import numpy as np
 
 from minicnn.config import fast_mode
 
+from .dlib_models.files import PretrainedNotInstalled
+
 #: Defaults for a folder of real photos (docs/face.md, section 9, identity cross-validation):
 #: an ensemble of 3 encoders, the 1st and 3rd fine-tuned from the shipped synthetic-face
 #: weights, the 2nd from scratch. Without --data (synthetic faces): 1 encoder from scratch.
@@ -20,6 +22,8 @@ MEMBERS, INIT = 3, "pretrained"
 def _load(path, model_or_size, channels=None):
     from .data import load_folder
 
+    if hasattr(model_or_size, "align_photo"):  # the pretrained model: each photo -> its aligned chip
+        return load_folder(path, size=model_or_size.input_size, channels=3, transform=model_or_size.align_photo)
     if hasattr(model_or_size, "input_size"):
         return load_folder(path, size=model_or_size.input_size, channels=model_or_size.in_channels)
     return load_folder(path, size=model_or_size, channels=channels)
@@ -65,6 +69,8 @@ def cmd_evaluate(a):
     else:
         data = synthetic_faces(50, 8, size=model.input_size, channels=model.in_channels, split="test", seed=a.seed)
     ways = min(a.ways, data.n_identities)
+    if hasattr(model, "chip_encoder"):  # the folder was loaded as aligned chips
+        model = model.chip_encoder()
     res = evaluate_encoder(model, data, ways, a.trials, a.seed)
     res.update(model=str(a.model), model_id=model.model_id, data=a.data or "synthetic test identities")
     base = baselines(data, ways=ways, trials=a.trials, seed=a.seed, input_size=model.input_size) if a.baselines else {}
@@ -103,11 +109,19 @@ def cmd_crossval(a):
     from .crossval import cross_validate
     from .train import TrainConfig
 
-    data = _load(a.data, (a.size, a.size), a.channels)
+    if a.model:
+        from .encoder import load_model
+
+        model = load_model(a.model)
+        data = _load(a.data, model)
+        fixed = model.chip_encoder() if hasattr(model, "chip_encoder") else model
+    else:
+        data, fixed = _load(a.data, (a.size, a.size), a.channels), None
     cfg = TrainConfig(loss=a.loss, mining=a.mining, steps=a.steps, seed=a.seed, init=a.init,
                       max_time=a.max_time, members=a.members, model=dict(input_size=(a.size, a.size)))
     say = (lambda s: print(s, file=sys.stderr))
-    res = cross_validate(data, a.folds, a.seed, a.ways, a.trials, log=say, config=cfg, progress=not a.json)
+    res = cross_validate(data, a.folds, a.seed, a.ways, a.trials, log=say, model=fixed, config=cfg,
+                         progress=not a.json)
     if a.json:
         print(json.dumps(res))
     else:
@@ -156,9 +170,62 @@ def cmd_verify(a):
 
 def cmd_identify(a):
     db = _db(a)
+    if hasattr(db.model, "faces"):
+        return _identify_every_face(db, a)
     name, d = db.identify(a.image)
     print(f"{name if name else 'not recognised'}: distance {d:.3f} (tau {db.tau:.3f})")
     return 0 if name else 1
+
+
+def _identify_every_face(db, a):
+    """The pretrained model finds every face of a group photo: one line per face."""
+    from .data import read_image
+
+    if not len(db):
+        raise ValueError("identify: the database is empty; enroll someone first")
+    faces = db.model.faces(read_image(a.image, channels=3))
+    if not faces:
+        name, d = db.identify(a.image)
+        print(f"{name if name else 'not recognised'}: distance {d:.3f} (tau {db.tau:.3f}; no face detected, "
+              f"the whole picture was used)")
+        return 0 if name else 1
+    found = 0
+    for box, score, chip in faces:
+        dist = db.distances(db.model.encode_chips(chip[None])[0])
+        name = min(dist, key=dist.get)
+        ok = dist[name] <= db.tau
+        found += ok
+        print(f"{name if ok else 'not recognised'}: distance {dist[name]:.3f} (tau {db.tau:.3f}) "
+              f"face at [{', '.join(str(int(v)) for v in box)}] (left, top, right, bottom; detector score {score:.2f})")
+    return 0 if found else 1
+
+
+def cmd_detect(a):
+    from .data import read_image
+    from .dlib_models import load_pretrained
+    from .dlib_models.draw import detection_figure
+
+    model = load_pretrained()
+    image = read_image(a.image, channels=3)
+    faces = model.faces(image, upsample=a.upsample)
+    marks = []
+    for box, score, _ in faces:
+        pts = model.landmarks(np.rint(image.transpose(1, 2, 0) * 255).astype(np.uint8), box)
+        marks.append(pts)
+        if not a.json:
+            print(f"face at [{', '.join(str(int(v)) for v in box)}] score {score:.3f} landmarks "
+                  + " ".join(f"({x:.1f}, {y:.1f})" for x, y in pts))
+    if a.json:
+        print(json.dumps({"image": a.image, "faces": [
+            {"box": [int(v) for v in box], "score": score, "landmarks": pts.round(2).tolist()}
+            for (box, score, _), pts in zip(faces, marks)]}, allow_nan=False))
+    elif not faces:
+        print("no face found")
+    if a.out:
+        fig = detection_figure(image, [f[0] for f in faces], [f[1] for f in faces], marks)
+        fig.savefig(a.out, dpi=100)
+        print(f"saved {a.out}", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("evaluate", help="verification / one-shot / recognition metrics on a face folder")
-    e.add_argument("--model", required=True)
+    e.add_argument("--model", required=True, help="model file, or 'dlib' for the pretrained networks")
     e.add_argument("--data", help="face folder (people not used in training); omitted: synthetic test faces")
     e.add_argument("--ways", type=int, default=5)
     e.add_argument("--trials", type=int, default=1000)
@@ -205,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("crossval", help="train/test over identity folds (unseen people), with baselines")
     c.add_argument("--data", required=True)
+    c.add_argument("--model", help="test this model on every fold instead of training one ('dlib': the "
+                                   "pretrained networks)")
     c.add_argument("--folds", type=int, default=3)
     c.add_argument("--ways", type=int, default=5)
     c.add_argument("--trials", type=int, default=1000)
@@ -220,11 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_crossval)
 
+    d = sub.add_parser("detect", help="find faces and their 5 landmarks in a photo (pretrained networks)")
+    d.add_argument("image")
+    d.add_argument("--out", help="PNG with the boxes and landmarks drawn")
+    d.add_argument("--upsample", type=int, choices=[0, 1, 2], default=0,
+                   help="upsample the photo this many times first (finds smaller faces, slower)")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.set_defaults(fn=cmd_detect)
+
     for name, fn, helptext in (("enroll", cmd_enroll, "add a person's photo(s) to a database"),
                                ("verify", cmd_verify, "is this photo that person? (exit 0 = yes)"),
                                ("identify", cmd_identify, "who is in this photo? (exit 0 = recognised)")):
         s = sub.add_parser(name, help=helptext)
-        s.add_argument("--model", required=True)
+        s.add_argument("--model", required=True, help="model file, or 'dlib' for the pretrained networks")
         s.add_argument("--db", required=True, help="database file (.npz)")
         s.add_argument("--tau", type=float, default=None, help="threshold on the squared distance "
                                                                "(default: the database's / model's)")
@@ -244,7 +321,7 @@ def main(argv=None) -> int:
         args.max_time = None
     try:
         return args.fn(args)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, PretrainedNotInstalled) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {msg}", file=sys.stderr)
         return 2

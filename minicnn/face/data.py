@@ -194,8 +194,13 @@ def scan_folder(root: str) -> list:
     return items
 
 
-def load_folder(root: str, size=(64, 64), channels: int = 1, min_identities: int = 2) -> FaceDataset:
+def load_folder(root: str, size=(64, 64), channels: int = 1, min_identities: int = 2,
+                transform=None) -> FaceDataset:
     """Load a face folder (either layout) into a :class:`FaceDataset`.
+
+    Each photo is centre-cropped and resized to ``size``; a ``transform`` (one (C, H, W)
+    photo -> (C, h, w) image of a fixed size) replaces that step, e.g. the pretrained
+    model's detect-and-align (``load_folder(root, transform=model.align_photo)``).
 
     Unreadable files are skipped with one FaceDataWarning naming each file and a total count;
     identities with fewer than 2 distinct images are reported (they stay in the dataset, where
@@ -217,7 +222,7 @@ def load_folder(root: str, size=(64, 64), channels: int = 1, min_identities: int
         # Pixel-identical files (Yale ships 9 such pairs) share a group so that evaluation
         # never treats an image and its copy as two photos of a person.
         digests.append(hashlib.sha1(np.ascontiguousarray(raw).tobytes()).hexdigest())
-        images.append(fit_image(raw, size))
+        images.append(fit_image(raw, size) if transform is None else transform(raw))
         labels.append(index[name])
         paths.append(path)
     if skipped:

@@ -181,7 +181,11 @@ class FaceEncoder(nn.Module):
 
 def load_model(path):
     """Rebuild a :class:`FaceEncoder` (or :class:`~minicnn.face.ensemble.FaceEnsemble`) saved by
-    ``train`` / ``save``."""
+    ``train`` / ``save``; ``"dlib"`` gives dlib's pretrained face networks
+    (:class:`~minicnn.face.dlib_models.DlibFaceModel`; a file named ``dlib`` is ``./dlib``)."""
+    if isinstance(path, str) and path == "dlib":
+        from .dlib_models import load_pretrained
+        return load_pretrained()
     from .ensemble import KIND as ENSEMBLE, build_from_meta
 
     state, meta = mc.load(path)
