@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from minicnn.face.dlib_models import files
-from minicnn.face.dlib_models.detector import (MMODOptions, box_overlap, nms, pyramid_up, read_mmod_options,
-                                               tiled_pyramid_layout)
+from minicnn.face.dlib_models.detector import MMODOptions, box_overlap, nms, read_mmod_options
+from minicnn.face.dlib_models.pyramid import pyramid_up, tiled_pyramid_layout
 from minicnn.face.dlib_models.serialize import DlibFormatError, Reader
 
 dlib = pytest.importorskip("dlib")
