@@ -154,6 +154,17 @@ def test_upsampling_finds_small_faces_as_dlib(ours, theirs):
     assert len(assert_same_detections(ours, theirs, canvas, 1)) == 2
 
 
+def test_threshold_only_adds_weaker_boxes(ours):
+    # Suppression runs strongest first, so boxes below the default threshold can never remove
+    # one above it: the default result is the low-threshold result cut at 0.
+    img = group_photo()
+    boxes, scores = ours(img)
+    low_boxes, low_scores = ours(img, threshold=-1.2)
+    assert len(low_boxes) > len(boxes)
+    np.testing.assert_array_equal(low_boxes[low_scores > 0], boxes)
+    assert len(ours(img, threshold=5.0)[0]) == 0
+
+
 def test_no_face_matches_dlib(ours, theirs, rng):
     noise = rng.integers(0, 256, (120, 170, 3), dtype=np.uint8)
     flat = np.full((90, 60, 3), 200, np.uint8)
