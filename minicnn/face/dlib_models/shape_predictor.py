@@ -193,7 +193,11 @@ class ShapePredictorData:
         r = Reader(data, name=str(path))
         r.expect_int(1, what="shape_predictor version")
         start = r.pos
-        initial = r.read_matrix()
+        try:
+            initial = r.read_matrix()
+        except DlibFormatError:
+            raise r.error("expected the mean shape (a column matrix) of a shape predictor; "
+                          "is this a shape predictor file?", at=start) from None
         if initial.shape[1] != 1 or initial.shape[0] == 0 or initial.shape[0] % 2:
             raise r.error(f"initial shape must be a column of 2 * num_parts values, found {initial.shape}",
                           at=start)
