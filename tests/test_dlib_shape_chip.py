@@ -63,6 +63,14 @@ def _smooth_image(rng, h, w, channels=3):
     return out[:, :, 0] if channels == 1 else out
 
 
+def _chip_error(got, ref) -> int:
+    """Max abs difference of two uint8 chips; also insists that differences are rare
+    (a systematic off-by-one, such as rounding instead of truncating, is not "within 1")."""
+    diff = np.abs(got.astype(int) - ref.astype(int))
+    assert (diff > 0).mean() <= 1e-3, f"{(diff > 0).mean():.2%} of the chip values differ"
+    return int(diff.max())
+
+
 def _compare(ours, oracle, img, box, size=150, padding=0.25):
     """(landmark max error, chip max error) of minicnn vs dlib for one image and box."""
     det = oracle(img, dlib.rectangle(*box))
@@ -73,8 +81,7 @@ def _compare(ours, oracle, img, box, size=150, padding=0.25):
     if chip_ref.ndim == 2:
         chip_ref = np.stack([chip_ref] * 3, axis=-1)
     assert chip.shape == chip_ref.shape == (size, size, 3) and chip.dtype == np.uint8
-    return (np.abs(got - ref).max(),
-            int(np.abs(chip.astype(int) - chip_ref.astype(int)).max()))
+    return np.abs(got - ref).max(), _chip_error(chip, chip_ref)
 
 
 # -------------------------------------------------------------------------------------
@@ -124,6 +131,58 @@ def test_reader_rejects_other_kinds(sp_path, tmp_path):
         ShapePredictor(bad)
 
 
+def _packed_int(v: int) -> bytes:
+    mag = abs(int(v)).to_bytes(8, "little").rstrip(b"\0") or b"\0"   # dlib writes >= 1 byte
+    return bytes([len(mag) | (0x80 if v < 0 else 0)]) + mag
+
+
+def _packed_float(v: float) -> bytes:
+    f, e = math.frexp(float(np.float32(v)))
+    m = int(f * 2 ** 24)            # exact for a float32
+    return _packed_int(m) + _packed_int(e - 24 if m else 0)
+
+
+def _column(values) -> bytes:
+    return _packed_int(-len(values)) + _packed_int(-1) + b"".join(_packed_float(v) for v in values)
+
+
+def _tiny_predictor(path, initial, thresh, leaves, anchors, deltas):
+    """A one-cascade, one-split shape predictor in dlib's format (dlib can load it too)."""
+    data = _packed_int(1) + _column(initial)
+    data += _packed_int(1) + _packed_int(1)                       # 1 cascade of 1 tree
+    data += _packed_int(1) + _packed_int(0) + _packed_int(1) + _packed_float(thresh)
+    data += _packed_int(len(leaves)) + b"".join(_column(leaf) for leaf in leaves)
+    data += _packed_int(1) + _packed_int(len(anchors)) + b"".join(_packed_int(a) for a in anchors)
+    data += _packed_int(1) + _packed_int(len(deltas))
+    data += b"".join(_packed_float(x) + _packed_float(y) for x, y in deltas)
+    path.write_bytes(data)
+    return path
+
+
+def test_tree_walk_ties_and_rounding_match_dlib_on_a_crafted_model(tmp_path):
+    """A hand-made model whose split compares two feature pixels with threshold 0 and
+    whose points land on half pixels: ties must go right (``diff > thresh`` goes left)
+    and half pixels round up (``floor(v + 0.5)``), as in dlib."""
+    # 2 parts at (0.5, 0.5) and (0.25, 0.75) in a 0..9 box -> pixels (4.5, 4.5), (2.25, 6.75)
+    initial = [0.5, 0.5, 0.25, 0.75]
+    leaves = [[0.0, 0.0, 0.1, 0.0], [0.05, 0.0, 0.0, -0.15]]
+    path = _tiny_predictor(tmp_path / "tiny.dat", initial, 0.0, leaves,
+                           anchors=[0, 1], deltas=[(0.0, 0.0), (0.0, 0.0)])
+    ours, oracle = ShapePredictor(path), dlib.shape_predictor(str(path))
+    box = (0, 0, 9, 9)
+    flat = np.full((10, 10), 100, np.uint8)
+    left_wins = flat.copy()
+    left_wins[5, 5] = 101       # feature 0 at round(4.5, 4.5) = (5, 5) is brighter
+    right_wins = flat.copy()
+    right_wins[5, 5] = 99
+    outcomes = set()
+    for img in (flat, left_wins, right_wins, np.stack([left_wins] * 3, axis=-1)):
+        ref = _dlib_points(oracle(img, dlib.rectangle(*box)))
+        np.testing.assert_array_equal(ours(img, box), ref)
+        outcomes.add(tuple(ref.ravel()))
+    assert len(outcomes) == 2      # the tie went one way, the clear cases both ways
+
+
 # -------------------------------------------------------------------------------------
 # landmarks and chips against dlib, on synthetic images
 # -------------------------------------------------------------------------------------
@@ -159,7 +218,7 @@ def test_chips_match_dlib_over_pyramid_sizes_and_rotations(ours, oracle):
         det = _detection(pts)
         ref = dlib.get_face_chip(img, det, size=size, padding=padding)
         got = face_chip(img, pts, size, padding)
-        assert np.abs(got.astype(int) - ref.astype(int)).max() <= 1, (face, angle, size)
+        assert _chip_error(got, ref) <= 1, (face, angle, size)
         d_ref = dlib.get_face_chip_details(det, size, padding)
         d = face_chip_details(pts, size, padding)
         r = d_ref.rect
