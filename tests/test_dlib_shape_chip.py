@@ -137,6 +137,8 @@ def _packed_int(v: int) -> bytes:
 
 
 def _packed_float(v: float) -> bytes:
+    if math.isinf(v):
+        return _packed_int(0) + _packed_int(32000)                  # dlib's code for inf
     f, e = math.frexp(float(np.float32(v)))
     m = int(f * 2 ** 24)            # exact for a float32
     return _packed_int(m) + _packed_int(e - 24 if m else 0)
@@ -181,6 +183,25 @@ def test_tree_walk_ties_and_rounding_match_dlib_on_a_crafted_model(tmp_path):
         np.testing.assert_array_equal(ours(img, box), ref)
         outcomes.add(tuple(ref.ravel()))
     assert len(outcomes) == 2      # the tie went one way, the clear cases both ways
+
+
+def test_reader_rejects_wrong_tree_records(tmp_path):
+    initial, leaf = [0.5, 0.5, 0.25, 0.75], [0.0] * 4
+    good = dict(initial=initial, thresh=0.0, leaves=[leaf, leaf], anchors=[0, 1],
+                deltas=[(0.0, 0.0), (0.0, 0.0)])
+    ShapePredictor(_tiny_predictor(tmp_path / "good.dat", **good))     # the baseline loads
+    # the first tree starts after the version, the mean shape and the two counts "01 01";
+    # its leaf count follows n_splits (2 bytes) and the split (2 + 2 + 4 bytes)
+    tree = len(_packed_int(1) + _column(initial)) + 4
+    cases = [(dict(leaves=[leaf] * 3), "one leaf more than it has splits", tree + 10),
+             (dict(leaves=[leaf, leaf[:3]]), "column of 2 \\* num_parts", None),
+             (dict(anchors=[0]), "differ in length", None),
+             (dict(anchors=[0, 7]), "anchor_idx out of range", None),
+             (dict(thresh=float("inf")), "inf or NaN", None)]
+    for change, message, offset in cases:
+        path = _tiny_predictor(tmp_path / "bad.dat", **{**good, **change})
+        with pytest.raises(DlibFormatError, match=f"bad.dat: byte {offset or '[0-9]+'}: .*{message}"):
+            ShapePredictor(path)
 
 
 # -------------------------------------------------------------------------------------

@@ -34,154 +34,102 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from .serialize import DlibFormatError, Reader
-
-# Status codes of the compiled forest reader (a failure also reports the byte offset).
-_BAD_NUMBER, _BAD_COUNT, _BAD_LEAVES, _BAD_LEAF_SHAPE = -1, -2, -3, -4
-_STATUS_TEXT = {
-    _BAD_NUMBER: "malformed or truncated packed number",
-    _BAD_COUNT: "implausible element count",
-    _BAD_LEAVES: "a regression tree must have one leaf more than it has splits",
-    _BAD_LEAF_SHAPE: "a leaf must be a column of 2 * num_parts values",
-}
-
+from .serialize import DlibFormatError, Reader, _decode_ints
 
 # ---------------------------------------------------------------------------------------
 # reading the file
 # ---------------------------------------------------------------------------------------
-
-@njit(cache=True)
-def _packed_int(buf, pos):
-    """One packed integer at ``buf[pos:]`` -> (value, end offset); end is -1 on error."""
-    if pos >= buf.shape[0]:
-        return 0, -1
-    ctrl = buf[pos]
-    nbytes = ctrl & 0x0F
-    if ctrl & 0x70 or nbytes > 8 or pos + 1 + nbytes > buf.shape[0]:
-        return 0, -1
-    v = 0
-    for j in range(nbytes - 1, -1, -1):
-        v = (v << 8) | np.int64(buf[pos + 1 + j])
-    return (-v if ctrl & 0x80 else v), pos + 1 + nbytes
+#
+# Every field of a tree is a packed integer or a packed float (two packed integers), so a
+# cascade of equally deep trees is one run of packed integers with a fixed period: for a
+# tree of S splits and 2P-value leaves,
+#
+#     S | (idx1, idx2, thresh_mantissa, thresh_exponent) x S | S + 1 |
+#     (rows, cols, (mantissa, exponent) x 2P) x (S + 1)
+#
+# which is 2 + 4S + (S + 1)(2 + 4P) integers. One compiled call decodes the whole run and
+# NumPy slices it into splits and leaves (dlib's trainer makes all trees of a model equally
+# deep; a file where they are not is rejected).
 
 
-@njit(cache=True)
-def _packed_float(buf, pos):
-    """One packed float (mantissa, exponent) -> (value, end offset); end is -1 on error.
-    Only finite values are accepted: a model parameter is never inf or NaN."""
-    m, pos = _packed_int(buf, pos)
-    if pos < 0:
-        return 0.0, -1
-    e, pos = _packed_int(buf, pos)
-    if pos < 0 or e >= 32000:   # 32000..32002 encode inf, -inf and NaN
-        return 0.0, -1
-    return np.ldexp(np.float64(m), e), pos
+def _int_offset(r: Reader, start: int, k: int) -> int:
+    """Byte offset of the ``k``-th packed integer of the run that begins at ``start``."""
+    if k == 0:
+        return start
+    return int(_decode_ints(r.buf, start, k, np.empty(k, np.int64)))
 
 
-@njit(cache=True)
-def _read_forests(buf, pos, n_dims, fill, cascade_start, split_start, split_idx, thresh, leaves):
-    """Walk the ``forests`` field from ``buf[pos:]``.
-
-    With ``fill`` False it only counts (the arrays may be empty) and returns
-    ``(status, pos, n_cascades, n_trees, n_splits)``; with ``fill`` True it also writes
-
-    * ``cascade_start`` (n_cascades + 1,): first tree of each cascade;
-    * ``split_start`` (n_trees + 1,): first split of each tree; tree ``t``'s leaves start
-      at row ``split_start[t] + t`` of ``leaves`` (a tree has one leaf more than splits);
-    * ``split_idx`` (n_splits, 2) int64, ``thresh`` (n_splits,) float32;
-    * ``leaves`` (n_splits + n_trees, n_dims) float32.
-
-    ``status`` is 0 on success, else one of the negative codes and ``pos`` the offset of
-    the value that was wrong.
-    """
-    size = buf.shape[0]
-    n_cascades, p = _packed_int(buf, pos)
-    if p < 0:
-        return _BAD_NUMBER, pos, 0, 0, 0
-    if n_cascades < 0 or n_cascades > size:
-        return _BAD_COUNT, pos, 0, 0, 0
-    pos = p
-    t_total = 0
-    s_total = 0
-    for c in range(n_cascades):
-        if fill:
-            cascade_start[c] = t_total
-        n_trees, p = _packed_int(buf, pos)
-        if p < 0:
-            return _BAD_NUMBER, pos, 0, 0, 0
-        if n_trees < 0 or n_trees > size - p:
-            return _BAD_COUNT, pos, 0, 0, 0
-        pos = p
-        for _ in range(n_trees):
-            if fill:
-                split_start[t_total] = s_total
-            n_splits, p = _packed_int(buf, pos)
-            if p < 0:
-                return _BAD_NUMBER, pos, 0, 0, 0
-            if n_splits < 0 or 3 * n_splits > size - p:
-                return _BAD_COUNT, pos, 0, 0, 0
-            pos = p
-            for s in range(n_splits):
-                i1, p = _packed_int(buf, pos)
-                if p < 0:
-                    return _BAD_NUMBER, pos, 0, 0, 0
-                i2, p2 = _packed_int(buf, p)
-                if p2 < 0:
-                    return _BAD_NUMBER, p, 0, 0, 0
-                th, p3 = _packed_float(buf, p2)
-                if p3 < 0:
-                    return _BAD_NUMBER, p2, 0, 0, 0
-                pos = p3
-                if fill:
-                    split_idx[s_total + s, 0] = i1
-                    split_idx[s_total + s, 1] = i2
-                    thresh[s_total + s] = th
-            n_leaves, p = _packed_int(buf, pos)
-            if p < 0:
-                return _BAD_NUMBER, pos, 0, 0, 0
-            if n_leaves != n_splits + 1:
-                return _BAD_LEAVES, pos, 0, 0, 0
-            pos = p
-            row = s_total + t_total
-            for leaf in range(n_leaves):
-                nr, p = _packed_int(buf, pos)
-                if p < 0:
-                    return _BAD_NUMBER, pos, 0, 0, 0
-                nc, p2 = _packed_int(buf, p)
-                if p2 < 0:
-                    return _BAD_NUMBER, p, 0, 0, 0
-                # dlib writes matrix sizes negated (its newer format); older files don't
-                if abs(nr) != n_dims or abs(nc) != 1:
-                    return _BAD_LEAF_SHAPE, pos, 0, 0, 0
-                pos = p2
-                for k in range(n_dims):
-                    v, p = _packed_float(buf, pos)
-                    if p < 0:
-                        return _BAD_NUMBER, pos, 0, 0, 0
-                    pos = p
-                    if fill:
-                        leaves[row + leaf, k] = v
-            s_total += n_splits
-            t_total += 1
-    if fill:
-        cascade_start[n_cascades] = t_total
-        split_start[t_total] = s_total
-    return 0, pos, n_cascades, t_total, s_total
+def _first_bad_int(r: Reader, start: int) -> int:
+    """Byte offset of the first malformed or truncated packed integer from ``start`` on."""
+    one = np.empty(1, np.int64)
+    pos = start
+    while True:
+        nxt = _decode_ints(r.buf, pos, 1, one)
+        if nxt < 0:
+            return pos
+        pos = nxt
 
 
-def _check_forests(r: Reader, n_dims: int, start: int, fill: bool, arrays):
-    status, pos, n_c, n_t, n_s = _read_forests(r.buf, start, n_dims, fill, *arrays)
-    if status != 0:
-        raise r.error(f"regression forests: {_STATUS_TEXT[status]}", at=int(pos))
-    return int(pos), n_c, n_t, n_s
+def _read_cascade(r: Reader, n_dims: int):
+    """One cascade's forest -> (split_idx (T, S, 2), thresh (T, S), leaves (T, S + 1, 2P))."""
+    start = r.pos
+    n_trees = r.read_int()
+    if not 0 <= n_trees <= r.buf.shape[0] - r.pos:
+        raise r.error(f"implausible number of trees {n_trees}", at=start)
+    if n_trees == 0:
+        return (np.empty((0, 0, 2), np.int64), np.empty((0, 0), np.float32),
+                np.empty((0, 1, n_dims), np.float32))
+    run = r.pos
+    n_splits = r.read_int()
+    r.pos = run
+    if not 0 <= n_splits <= 1 << 16:
+        raise r.error(f"implausible number of splits {n_splits}", at=run)
+    S, L = n_splits, n_splits + 1
+    period = 2 + 4 * S + L * (2 + 2 * n_dims)
+    n = n_trees * period
+    ints = np.empty(n, np.int64)
+    end = _decode_ints(r.buf, run, n, ints)
+    if end < 0:
+        raise r.error("regression trees: malformed or truncated packed number",
+                      at=_first_bad_int(r, run))
+    trees = ints.reshape(n_trees, period)
+    splits = trees[:, 1:1 + 4 * S].reshape(n_trees, S, 4)
+    blocks = trees[:, 2 + 4 * S:].reshape(n_trees, L, 2 + 2 * n_dims)
+    pairs = blocks[:, :, 2:].reshape(n_trees, L, n_dims, 2)
+
+    def fail(bad, col_of, what):
+        t, j = np.argwhere(bad)[0][:2] if bad.ndim > 1 else (np.argmax(bad), 0)
+        raise r.error(what, at=_int_offset(r, run, int(t) * period + col_of(int(j))))
+
+    # dlib writes matrix sizes negated (its current format); older files wrote them plain
+    checks = [
+        (trees[:, 0] != S, lambda j: 0, "trees of one cascade must be equally deep"),
+        (trees[:, 1 + 4 * S] != L, lambda j: 1 + 4 * S,
+         "a regression tree must have one leaf more than it has splits"),
+        ((np.abs(blocks[:, :, 0]) != n_dims) | (np.abs(blocks[:, :, 1]) != 1),
+         lambda j: 2 + 4 * S + j * (2 + 2 * n_dims), "a leaf must be a column of 2 * num_parts values"),
+        (splits[:, :, 3] >= 32000, lambda j: 1 + 4 * j + 3, "a split threshold is inf or NaN"),
+        ((pairs[:, :, :, 1] >= 32000).any(axis=2), lambda j: 2 + 4 * S + j * (2 + 2 * n_dims),
+         "a leaf holds inf or NaN"),
+    ]
+    for bad, col_of, what in checks:
+        if bad.any():
+            fail(bad, col_of, what)
+    r.pos = int(end)
+    thresh = np.ldexp(splits[:, :, 2].astype(np.float64), splits[:, :, 3]).astype(np.float32)
+    leaves = np.ldexp(pairs[..., 0].astype(np.float64), pairs[..., 1]).astype(np.float32)
+    return splits[:, :, :2].copy(), thresh, leaves
 
 
 class ShapePredictorData:
     """The arrays of one shape predictor file (all read-only after loading).
 
     * ``initial_shape`` (2P,) float32: the mean shape, x0, y0, x1, y1, ... in box units;
-    * ``cascade_start`` (C + 1,), ``split_start`` (T + 1,), ``split_idx`` (S, 2),
-      ``thresh`` (S,), ``leaves`` (S + T, 2P): the forests (see :func:`_read_forests`);
+    * ``cascade_start`` (C + 1,): first tree of each cascade; ``split_start`` (T + 1,):
+      first split of each tree; tree ``t``'s leaves are rows ``split_start[t] + t`` on of
+      ``leaves`` (a tree has one leaf more than splits);
+    * ``split_idx`` (S, 2) int64 feature pixel pairs, ``thresh`` (S,) float32,
+      ``leaves`` (S + T, 2P) float32 shape increments;
     * ``anchor_start`` (C + 1,), ``anchor`` (F,), ``deltas`` (F, 2) float32: feature pixel
       ``i`` of cascade ``c`` (``anchor_start[c] <= i < anchor_start[c + 1]``) sits at
       landmark ``anchor[i]`` plus ``deltas[i]`` in the mean shape.
@@ -189,8 +137,7 @@ class ShapePredictorData:
 
     def __init__(self, path):
         path = Path(path)
-        data = path.read_bytes()
-        r = Reader(data, name=str(path))
+        r = Reader(path.read_bytes(), name=str(path))
         r.expect_int(1, what="shape_predictor version")
         start = r.pos
         try:
@@ -205,28 +152,29 @@ class ShapePredictorData:
         n_dims = initial.shape[0]
 
         start = r.pos
-        empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 2), np.int64),
-                 np.empty(0, np.float32), np.empty((0, n_dims), np.float32))
-        _, n_c, n_t, n_s = _check_forests(r, n_dims, start, False, empty)
-        self.cascade_start = np.empty(n_c + 1, np.int64)
-        self.split_start = np.empty(n_t + 1, np.int64)
-        self.split_idx = np.empty((n_s, 2), np.int64)
-        self.thresh = np.empty(n_s, np.float32)
-        self.leaves = np.empty((n_s + n_t, n_dims), np.float32)
-        r.pos, _, _, _ = _check_forests(r, n_dims, start, True,
-                                        (self.cascade_start, self.split_start, self.split_idx,
-                                         self.thresh, self.leaves))
+        n_cascades = r.read_int()
+        if not 0 <= n_cascades <= 10_000:
+            raise r.error(f"implausible number of cascades {n_cascades}", at=start)
+        forests = [_read_cascade(r, n_dims) for _ in range(n_cascades)]
+        n_trees = [f[1].shape[0] for f in forests]
+        n_splits = np.concatenate([np.full(f[1].shape[0], f[1].shape[1]) for f in forests]
+                                  + [np.empty(0, np.int64)]).astype(np.int64)
+        self.cascade_start = np.concatenate([[0], np.cumsum(n_trees)]).astype(np.int64)
+        self.split_start = np.concatenate([[0], np.cumsum(n_splits)]).astype(np.int64)
+        self.split_idx = np.concatenate([f[0].reshape(-1, 2) for f in forests] + [np.empty((0, 2), np.int64)])
+        self.thresh = np.concatenate([f[1].ravel() for f in forests] + [np.empty(0, np.float32)])
+        self.leaves = np.concatenate([f[2].reshape(-1, n_dims) for f in forests]
+                                     + [np.empty((0, n_dims), np.float32)])
 
-        anchors = self._read_vectors(r, n_c, "anchor_idx", pairs=False)
-        deltas = self._read_vectors(r, n_c, "deltas", pairs=True)
+        anchors = self._read_vectors(r, n_cascades, "anchor_idx", pairs=False)
+        deltas = self._read_vectors(r, n_cascades, "deltas", pairs=True)
         if [len(a) for a in anchors] != [len(d) for d in deltas]:
             raise r.error("anchor_idx and deltas differ in length")
         if not r.at_end():
             raise r.error("unexpected bytes after the shape predictor (not a shape predictor file?)")
         self.anchor_start = np.concatenate([[0], np.cumsum([len(a) for a in anchors])]).astype(np.int64)
-        self.anchor = np.concatenate(anchors).astype(np.int64) if n_c else np.empty(0, np.int64)
-        self.deltas = (np.concatenate(deltas).astype(np.float32) if n_c
-                       else np.empty((0, 2), np.float32))
+        self.anchor = np.concatenate(anchors + [np.empty(0, np.int64)]).astype(np.int64)
+        self.deltas = np.concatenate(deltas + [np.empty((0, 2))]).astype(np.float32)
         self._validate(r)
 
     @staticmethod
