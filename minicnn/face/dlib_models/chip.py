@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .shape_predictor import similarity_transform
+
 #: Where dlib's 5-point model puts the landmarks of an average face, in a unit square:
 #: outer and inner corner of the eye on the image's right, the same for the eye on the
 #: image's left, and the base of the nose.
@@ -54,32 +56,12 @@ class ChipDetails:
     cols: int
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray):
-    """Least-squares similarity ``dst ~ A @ src + b`` for (n, 2) point sets -> (A, b).
-
-    Closed form of Umeyama's solution in 2-D: with centred points, ``A = [[a, -c], [c, a]]``,
-    ``a = sum(s . d) / sum(|s|^2)`` and ``c = sum(s x d) / sum(|s|^2)`` (no reflection).
-    """
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    ms, md = src.mean(axis=0), dst.mean(axis=0)
-    s, d = src - ms, dst - md
-    norm = float((s * s).sum())
-    if norm == 0.0:
-        A = np.eye(2)
-    else:
-        a = float((s * d).sum()) / norm
-        c = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / norm
-        A = np.array([[a, -c], [c, a]])
-    return A, md - A @ ms
-
-
 def _check_landmarks(landmarks) -> np.ndarray:
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.shape != (5, 2):
         raise ValueError(f"landmarks must be the (5, 2) points of the 5-point model, got shape {pts.shape}")
-    if not np.isfinite(pts).all():
-        raise ValueError("landmarks must be finite (found NaN or inf)")
+    if not (np.abs(pts) < 1e7).all():   # also rejects NaN and inf
+        raise ValueError("landmarks must be finite pixel coordinates (found NaN, inf or |v| >= 1e7)")
     return pts
 
 
@@ -97,7 +79,7 @@ def face_chip_details(landmarks, size: int = 150, padding: float = 0.25) -> Chip
     pts = _check_landmarks(landmarks)
     size, padding = _check_size_padding(size, padding)
     chip_pts = (padding + TEMPLATE_5) / (2 * padding + 1) * size
-    A, b = similarity_transform(chip_pts, pts)
+    A, b = similarity_transform(np.ascontiguousarray(chip_pts), np.ascontiguousarray(pts))
     # The transform's first column is scale * (cos, sin) of the rotation.
     px, py = A[0, 0], A[1, 0]
     angle = math.atan2(py, px)
@@ -271,5 +253,7 @@ def face_chip(image, landmarks, size: int = 150, padding: float = 0.25) -> np.nd
 
     ``image``: (H, W) grey or (H, W, 3) RGB, uint8 values; ``landmarks``: (5, 2) points of
     the 5-point model (x, y); ``padding``: extra margin around the face as a fraction of it.
+    dlib's landmarks are whole pixels (as ``ShapePredictor`` returns them); sub-pixel
+    landmarks are used as given.
     """
     return extract_image_chip(image, face_chip_details(landmarks, size, padding))

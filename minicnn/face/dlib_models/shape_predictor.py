@@ -176,6 +176,9 @@ class ShapePredictorData:
         self.anchor = np.concatenate(anchors + [np.empty(0, np.int64)]).astype(np.int64)
         self.deltas = np.concatenate(deltas + [np.empty((0, 2))]).astype(np.float32)
         self._validate(r)
+        for a in (self.initial_shape, self.cascade_start, self.split_start, self.split_idx,
+                  self.thresh, self.leaves, self.anchor_start, self.anchor, self.deltas):
+            a.flags.writeable = False
 
     @staticmethod
     def _read_vectors(r: Reader, n_cascades: int, what: str, pairs: bool) -> list:
@@ -221,55 +224,38 @@ class ShapePredictorData:
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _similarity(src, dst):
-    """Least-squares similarity transform (rotation, uniform scale, translation) taking
-    points ``src`` (n, 2) onto ``dst`` (n, 2), in double: returns the 2x2 matrix ``A``
-    (``dst ~ A @ src + b``; ``b`` is not needed here).
+def similarity_transform(src, dst):
+    """Least-squares similarity (rotation, uniform scale, translation) taking points
+    ``src`` (n, 2) onto ``dst`` (n, 2), in double -> (A (2, 2), b (2,)), ``dst ~ A @ src + b``.
 
-    For a 2-D similarity ``A = [[a, -b], [b, a]]`` the least-squares optimum has the
-    closed form ``a = sum(s . d) / sum(|s|^2)``, ``b = sum(s x d) / sum(|s|^2)`` over the
-    centred points; it is the same transform as Umeyama's SVD solution (the one dlib's
-    ``find_similarity_transform`` uses) including its no-reflection rule.
+    In 2-D, ``A = [[a, -c], [c, a]]`` and over the centred points the optimum is
+    ``a = sum(s . d) / sum(|s|^2)``, ``c = sum(s x d) / sum(|s|^2)``: the same transform as
+    Umeyama's SVD solution that dlib's ``find_similarity_transform`` computes, including its
+    rule against reflections. Sums run in point order, as in dlib.
     """
     n = src.shape[0]
-    msx = 0.0
-    msy = 0.0
-    mdx = 0.0
-    mdy = 0.0
+    ms = np.zeros(2)
+    md = np.zeros(2)
     for i in range(n):
-        msx += src[i, 0]
-        msy += src[i, 1]
-        mdx += dst[i, 0]
-        mdy += dst[i, 1]
-    msx /= n
-    msy /= n
-    mdx /= n
-    mdy /= n
+        ms += src[i]
+        md += dst[i]
+    ms /= n
+    md /= n
     dot = 0.0
     cross = 0.0
     norm = 0.0
     for i in range(n):
-        sx = src[i, 0] - msx
-        sy = src[i, 1] - msy
-        dx = dst[i, 0] - mdx
-        dy = dst[i, 1] - mdy
+        sx, sy = src[i, 0] - ms[0], src[i, 1] - ms[1]
+        dx, dy = dst[i, 0] - md[0], dst[i, 1] - md[1]
         dot += sx * dx + sy * dy
         cross += sx * dy - sy * dx
         norm += sx * sx + sy * sy
-    A = np.empty((2, 2))
-    if norm == 0.0:   # all source points coincide: dlib falls back to the identity
-        A[0, 0] = 1.0
-        A[0, 1] = 0.0
-        A[1, 0] = 0.0
-        A[1, 1] = 1.0
-    else:
-        a = dot / norm
-        b = cross / norm
-        A[0, 0] = a
-        A[0, 1] = -b
-        A[1, 0] = b
-        A[1, 1] = a
-    return A
+    A = np.eye(2)        # all source points coincide: dlib's answer is the identity
+    if norm != 0.0:
+        A[0, 0] = A[1, 1] = dot / norm
+        A[1, 0] = cross / norm
+        A[0, 1] = -A[1, 0]
+    return A, md - A @ ms
 
 
 @njit(cache=True)
@@ -294,7 +280,7 @@ def _predict(img, left, top, right, bottom, initial, cascade_start, split_start,
         for j in range(n_parts):
             cur_pts[j, 0] = shape[2 * j]
             cur_pts[j, 1] = shape[2 * j + 1]
-        A = _similarity(init_pts, cur_pts)
+        A, _ = similarity_transform(init_pts, cur_pts)
         a00 = np.float32(A[0, 0])
         a01 = np.float32(A[0, 1])
         a10 = np.float32(A[1, 0])
@@ -356,8 +342,8 @@ def _as_box(box) -> tuple:
         vals = [float(v) for v in box]
     except (TypeError, ValueError):
         raise ValueError(f"box must be (left, top, right, bottom), got {box!r}") from None
-    if len(vals) != 4 or not all(np.isfinite(vals)):
-        raise ValueError(f"box must be 4 finite numbers (left, top, right, bottom), got {box!r}")
+    if len(vals) != 4 or not all(abs(v) < 2 ** 31 for v in vals):   # also rejects NaN
+        raise ValueError(f"box must be 4 finite pixel coordinates (left, top, right, bottom), got {box!r}")
     if any(v != round(v) for v in vals):
         raise ValueError(f"box corners must be whole pixels (dlib rectangles are integer), got {box!r}")
     l, t, r, b = (int(round(v)) for v in vals)
