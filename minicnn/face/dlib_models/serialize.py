@@ -15,7 +15,8 @@ dlib writes every value through a handful of primitives:
 * **DNN tensors** (``dlib/dnn/tensor.h``) are a packed version (2), the four dimensions
   (num_samples, k, nr, nc) as packed integers and then the values as raw little-endian
   float32 -- the one place where dlib writes floats unpacked.
-* **matrices** (``dlib/matrix``) are packed nr, nc, then nr*nc packed floats, row by row.
+* **matrices** (``dlib/matrix``) are packed nr, nc (written negated by current dlib), then
+  nr*nc packed floats, row by row.
 
 Packed floats have a variable length, so a long run of them cannot be read with one
 ``np.frombuffer``; :func:`_decode_floats` walks such a run in compiled code instead
@@ -188,6 +189,9 @@ class Reader:
         """A dlib matrix of floats -> float64 array of shape (nr, nc)."""
         start = self.pos
         nr, nc = (int(v) for v in self.read_ints(2))
-        if nr < 0 or nc < 0 or nr * nc > 5e8:
+        # dlib's current format writes the sizes negated (to tell it from an older one
+        # and to share the layout of array2d); the older format writes them as they are
+        nr, nc = abs(nr), abs(nc)
+        if nr * nc > 5e8:
             raise self.error(f"implausible matrix shape ({nr}, {nc})", at=start)
         return self.read_floats(nr * nc).reshape(nr, nc)
