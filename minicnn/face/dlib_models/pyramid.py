@@ -21,6 +21,7 @@ from numba import njit
 
 __all__ = ["tiled_pyramid_layout", "pyramid_tensor", "pyramid_up", "rect_down_2", "round_rect"]
 
+
 def round_rect(v):
     """dlib's drectangle -> rectangle conversion, per side: floor(v + 0.5)."""
     return np.floor(np.asarray(v, np.float64) + 0.5).astype(np.int64)
@@ -118,7 +119,10 @@ def pyramid_tensor(image: np.ndarray, mean, padding: int = 10, outer_padding: in
     """The network input for an (H, W, 3) uint8 image -> ``(x (1, 3, Ht, Wt) float32, rects)``.
 
     Level 0 holds ``(pixel - mean[c]) / 256`` (the subtraction in float32, as dlib), the
-    rest of the tiled picture is zero except the smaller levels.
+    rest of the tiled picture is zero except the smaller levels. Note that only the level
+    *sizes* come from ``pyramid_down<6>``: dlib's input layer fills each level with a plain
+    bilinear resize of the previous one (``tt::resize_bilinear``), not with that pyramid's
+    own filter, and so does this function.
     """
     rects, (th, tw) = tiled_pyramid_layout(image.shape[0], image.shape[1], padding, outer_padding)
     x = np.zeros((3, th, tw), np.float32)
