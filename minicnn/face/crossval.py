@@ -18,12 +18,12 @@ KEYS = ("verification_accuracy", "roc_auc", "eer", "oneshot_accuracy", "rank1_ac
 
 
 def cross_validate(data: FaceDataset, n_folds: int = 3, seed: int = 0, ways: int = 5, trials: int = 1000,
-                   log=print, model=None, **train_kwargs) -> dict:
+                   log=print, encoder=None, **train_kwargs) -> dict:
     """Train/test over ``n_folds`` identity folds -> {"folds": [...], "mean": {...}, "std": {...}}.
 
     Every fold's result holds the encoder's metrics, the baselines' ("raw_pixels",
     "eigenfaces") and the training time. ``train_kwargs`` go to :func:`minicnn.face.train.train`.
-    With a fixed ``model`` (e.g. the pretrained one) nothing is trained: the same model is
+    With a fixed ``encoder`` (e.g. the pretrained one) nothing is trained: the same model is
     tested on every fold's people, and the other folds only fit the eigenfaces.
     """
     from .train import train
@@ -34,7 +34,7 @@ def cross_validate(data: FaceDataset, n_folds: int = 3, seed: int = 0, ways: int
         test = np.isin(data.labels, fold)
         tr, te = data.subset(~test), data.subset(test)
         t = time.time()
-        fold_model = model if model is not None else train(tr, **{"log": lambda s: None, **train_kwargs})[0]
+        fold_model = encoder if encoder is not None else train(tr, **{"log": lambda s: None, **train_kwargs})[0]
         seconds = time.time() - t
         w = min(ways, te.n_identities)
         res = {"encoder": evaluate_encoder(fold_model, te, w, trials, seed),
