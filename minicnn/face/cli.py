@@ -190,7 +190,7 @@ def _identify_every_face(db, a):
               f"the whole picture was used)")
         return 0 if name else 1
     found = 0
-    for box, score, chip in faces:
+    for box, score, _, chip in faces:
         dist = db.distances(db.model.encode_chips(chip[None])[0])
         name = min(dist, key=dist.get)
         ok = dist[name] <= db.tau
@@ -208,17 +208,15 @@ def cmd_detect(a):
     model = load_pretrained()
     image = read_image(a.image, channels=3)
     faces = model.faces(image, upsample=a.upsample)
-    marks = []
-    for box, score, _ in faces:
-        pts = model.landmarks(np.rint(image.transpose(1, 2, 0) * 255).astype(np.uint8), box)
-        marks.append(pts)
+    marks = [pts for _, _, pts, _ in faces]
+    for (box, score, _, _), pts in zip(faces, marks):
         if not a.json:
             print(f"face at [{', '.join(str(int(v)) for v in box)}] score {score:.3f} landmarks "
                   + " ".join(f"({x:.1f}, {y:.1f})" for x, y in pts))
     if a.json:
         print(json.dumps({"image": a.image, "faces": [
             {"box": [int(v) for v in box], "score": score, "landmarks": pts.round(2).tolist()}
-            for (box, score, _), pts in zip(faces, marks)]}, allow_nan=False))
+            for (box, score, _, _), pts in zip(faces, marks)]}, allow_nan=False))
     elif not faces:
         print("no face found")
     if a.out:

@@ -21,7 +21,8 @@ def _parser():
     p = argparse.ArgumentParser(prog="python -m minicnn.visualize",
                                 description="Draw the top-k input patches of ConvNet units, layer by layer "
                                             "(Zeiler & Fergus 2013), plus filters, saliency and more.")
-    p.add_argument("--model", help="model .npz written by minicnn.visualize.model.save_model "
+    p.add_argument("--model", help="model .npz written by minicnn.visualize.model.save_model, or 'dlib': "
+                                   "dlib's pretrained face ResNet over a folder of face photos (--data) "
                                    "(default: train the small default model)")
     p.add_argument("--data", help="folder of image files, or an .npy/.npz array (N, C, H, W) "
                                   "(default: generated shapes images)")
@@ -86,6 +87,8 @@ def _run(args):
     quick = args.quick or fast_mode()
     out = Path(args.out)
     t0 = time.perf_counter()
+    if args.model == "dlib":
+        return _run_dlib(args, out, t0)
     if args.model:
         model, meta = load_model(args.model)
     else:
@@ -125,6 +128,71 @@ def _run(args):
         print(f"layer {r.layer}: units {r.units}, best activations {np.round(r.values[:, 0], 3).tolist()}")
     print("wrote " + ", ".join(str(p) for p in written) + f" in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _run_dlib(args, out, t0):
+    """Top-9 patches of units of dlib's face ResNet (29 conv layers, trained on millions of
+    faces), searched over the aligned faces of a folder of photos."""
+    import numpy as np
+
+    import minicnn.nn as nn
+    from minicnn.face.data import read_image
+    from minicnn.face.dlib_models import load_pretrained
+    from minicnn.face.dlib_models.network import InputScale
+
+    from .demo import save
+    from .receptive_field import format_table, leaf_layers, receptive_fields
+    from .sheet import top_patches_sheet
+
+    if not args.data:
+        raise ValueError("--model dlib needs --data: a folder of face photos")
+    folder = Path(args.data)
+    if not folder.is_dir():
+        raise ValueError(f"--data {folder}: expected a folder of face photos")
+    face = load_pretrained()
+    chips = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        try:
+            photo = read_image(str(path), channels=3)
+        except ValueError:
+            continue
+        chips.append(face.align_photo(photo))
+        if args.n_images and len(chips) >= args.n_images:
+            break
+    if not chips:
+        raise ValueError(f"--data {folder}: no readable image")
+    images = np.stack(chips)
+    model = nn.Sequential(InputScale(face.mean), face.net)
+    rfs = receptive_fields(leaf_layers(model), input_shape=images.shape)
+    layers = args.layers or _last_relu_per_resolution(model, rfs)
+    print(f"{len(images)} aligned faces from {folder}")
+    print(format_table(rfs))
+    # the deeper layers' fields are wider than the 150 x 150 chip, so no position would be
+    # "interior": every position competes here
+    fig, results = top_patches_sheet(model, images, layers, k=args.k, units=args.units,
+                                     n_units=args.n_units, batch_size=args.batch_size, interior=False)
+    save(fig, out)
+    for r in results:
+        print(f"layer {r.layer}: units {r.units}, best activations {np.round(r.values[:, 0], 3).tolist()}")
+    print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _last_relu_per_resolution(model, rfs):
+    """The last ReLU before each change of the feature map's size (one per stage), among the
+    layers whose receptive field still fits in the image: a deeper unit's patch would be wider
+    than the whole chip (and every kept patch is stored at the field's size)."""
+    relu = {n for n, m in leaf_layers_of(model) if type(m).__name__ == "ReLU"}
+    image = rfs[0].out_shape
+    grid = [r for r in rfs if r.name in relu and r.out_shape
+            and all(f <= n for f, n in zip(r.size, image))]
+    return [r.name for r, nxt in zip(grid, grid[1:] + [None]) if nxt is None or nxt.out_shape != r.out_shape]
+
+
+def leaf_layers_of(model):
+    from .receptive_field import leaf_layers
+
+    return leaf_layers(model)
 
 
 def model_weight(model, name):

@@ -43,6 +43,7 @@ PASSTHROUGH = (
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "GELU", "Softplus", "Identity",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Dropout2d", "Dropout3d",
     "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm",
+    "ChannelAffine", "InputScale",  # per-channel maps of the pretrained face networks (face/dlib_models)
 )
 # Layers after which a unit depends on every input position.
 GLOBAL = ("AdaptiveAvgPool", "AdaptiveMaxPool", "GlobalAvgPool", "GlobalMaxPool",

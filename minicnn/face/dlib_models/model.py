@@ -146,8 +146,8 @@ class DlibFaceModel:
         return np.ascontiguousarray(chip.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
 
     def faces(self, image, upsample: int = 0) -> list:
-        """Every detected face of one photo -> [(box, score, chip (150, 150, 3) uint8), ...],
-        best score first."""
+        """Every detected face of one photo -> [(box, score, landmarks (5, 2), chip (150, 150, 3)
+        uint8), ...], best score first."""
         from .chip import face_chip
 
         img = to_rgb_uint8(image)
@@ -155,7 +155,7 @@ class DlibFaceModel:
         out = []
         for box, score in zip(boxes, scores):
             pts = self.landmarks(img, box)
-            out.append((box, float(score), face_chip(img, pts, size=CHIP_SIZE, padding=CHIP_PADDING)))
+            out.append((box, float(score), pts, face_chip(img, pts, size=CHIP_SIZE, padding=CHIP_PADDING)))
         return out
 
     def encode_chips(self, chips, batch_size: int = 32) -> np.ndarray:

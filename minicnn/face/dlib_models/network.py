@@ -50,71 +50,92 @@ def add_zero_padded(a, b):
     return grow(a) + grow(b)
 
 
+class InputScale(nn.Module):
+    """dlib's input layer for images in [0, 1]: ``(255 x - mean[c]) / 256`` per channel.
+    dlib subtracts its training set's mean colour and divides by 256 (not 255)."""
+
+    def __init__(self, mean):
+        super().__init__()
+        self.mean = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
+
+    def forward(self, x):
+        return (x * 255.0 - self.mean) * (1.0 / 256.0)
+
+
 class DlibNet(nn.Module):
     """The layers of a dlib DNN file, run in file order.
 
+    Every step is a module: ``layers`` holds the main path in the order it runs, and
+    ``shortcuts`` the layers of the residual short-cuts (the 2 x 2 average pools of the
+    down-sampling blocks) -- kept apart so that "the layers up to this one" is the chain a
+    receptive field follows (the main path's field contains the short-cut's).
+
     ``forward`` takes the input tensor (N, 3, H, W) -- already scaled as dlib's input layer
-    does -- and returns the last layer's output. ``layer_outputs`` does the same and also
-    returns every layer's output (for visualisation).
+    does -- and returns the last layer's output.
     """
 
     def __init__(self, records):
         super().__init__()
-        self.steps = []                       # (kind, index into self.layers or an argument)
-        modules = []
+        self.steps = []                       # ("layer" | "shortcut", index) or (tag | skip | add_prev, arg)
+        main, short, in_shortcut = [], [], False
         for rec in records:
             kind = rec["type"]
-            if kind == "con":
-                o, i, kh, kw = rec["weight"].shape
-                m = nn.Conv2d(i, o, (kh, kw), stride=rec["stride"], padding=rec["padding"])
-                m.weight.data[...] = rec["weight"]
-                m.bias.data[...] = rec["bias"]
-            elif kind == "affine":
-                m = ChannelAffine(rec["gamma"], rec["beta"])
-            elif kind == "fc":
-                o, i = rec["weight"].shape
-                m = nn.Linear(i, o, bias=rec["bias"] is not None)
-                m.weight.data[...] = rec["weight"]
-                if rec["bias"] is not None:
-                    m.bias.data[...] = rec["bias"]
-            elif kind in ("relu", "max_pool", "avg_pool", "tag", "skip", "add_prev"):
-                arg = {"skip": rec.get("to"), "add_prev": rec.get("tag")}.get(kind)
-                if kind in ("max_pool", "avg_pool"):
-                    arg = (rec["kernel"], rec["stride"], rec["padding"])
-                self.steps.append((kind, arg))
+            if kind in ("tag", "skip", "add_prev"):
+                self.steps.append((kind, rec["id"] if kind == "tag" else rec.get("to", rec.get("tag"))))
+                in_shortcut = kind == "skip"
                 continue
-            else:
-                raise ValueError(f"DlibNet: no layer for a {kind!r} record")
-            self.steps.append((kind, len(modules)))
-            modules.append(m)
-        self.layers = nn.ModuleList(modules)
+            m = _module(rec)
+            where = short if in_shortcut else main
+            self.steps.append(("shortcut" if in_shortcut else "layer", len(where)))
+            where.append(m)
+        self.layers = nn.ModuleList(main)
+        self.shortcuts = nn.ModuleList(short)
 
-    def layer_outputs(self, x):
-        """Run the network on ``x``; return ``[(kind, output), ...]`` for every step."""
-        tags, outs = [], []
+    def forward(self, x):
+        tags = []
         for kind, arg in self.steps:
-            if kind in ("con", "affine"):
+            if kind == "layer":
                 x = self.layers[arg](x)
-            elif kind == "fc":
-                x = self.layers[arg](x.reshape(x.shape[0], -1))
-            elif kind == "relu":
-                x = F.relu(x)
-            elif kind in ("max_pool", "avg_pool"):
-                kernel, stride, padding = arg
-                if kernel == (0, 0):
-                    x = F.global_avg_pool(x, keepdims=True)
-                elif kind == "max_pool":
-                    x = F.max_pool2d(x, kernel, stride, padding)
-                else:
-                    x = F.avg_pool2d(x, kernel, stride, padding)
+            elif kind == "shortcut":
+                x = self.shortcuts[arg](x)
             elif kind == "tag":
                 tags.append(x)
             elif kind == "skip":
                 x = tags[arg]
-            elif kind == "add_prev":
+            else:  # add_prev
                 x = add_zero_padded(x, tags[arg])
-            outs.append((kind, x))
-        return outs
+        return x
+
+
+class _FlattenLinear(nn.Linear):
+    """dlib's ``fc_`` flattens its input itself."""
 
     def forward(self, x):
-        return self.layer_outputs(x)[-1][1]
+        return super().forward(x.reshape(x.shape[0], -1))
+
+
+def _module(rec):
+    kind = rec["type"]
+    if kind == "con":
+        o, i, kh, kw = rec["weight"].shape
+        m = nn.Conv2d(i, o, (kh, kw), stride=rec["stride"], padding=rec["padding"])
+        m.weight.data[...] = rec["weight"]
+        m.bias.data[...] = rec["bias"]
+        return m
+    if kind == "affine":
+        return ChannelAffine(rec["gamma"], rec["beta"])
+    if kind == "relu":
+        return nn.ReLU()
+    if kind in ("max_pool", "avg_pool"):
+        if rec["kernel"] == (0, 0):             # dlib's avg_pool_everything
+            return nn.GlobalAvgPool(keepdims=True)
+        cls = nn.MaxPool2d if kind == "max_pool" else nn.AvgPool2d
+        return cls(rec["kernel"], stride=rec["stride"], padding=rec["padding"])
+    if kind == "fc":
+        o, i = rec["weight"].shape
+        m = _FlattenLinear(i, o, bias=rec["bias"] is not None)
+        m.weight.data[...] = rec["weight"]
+        if rec["bias"] is not None:
+            m.bias.data[...] = rec["bias"]
+        return m
+    raise ValueError(f"DlibNet: no layer for a {kind!r} record")
