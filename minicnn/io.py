@@ -7,8 +7,9 @@ atomic and locked writes.
 * Metadata (class name, hyper-parameters, format version) is a JSON string
   stored as a 0-d unicode array under ``"__meta__"``, so loading never needs
   ``allow_pickle=True``.
-* One name rule for reading and writing (:func:`npz_path`): a path without
-  the ``.npz`` suffix gets it, so ``--db people`` always means ``people.npz``.
+* One name rule for reading and writing (:func:`npz_path`): a name without
+  any suffix gets ``.npz``, so ``--db people`` always means ``people.npz``;
+  a name with a suffix (``model.npz``, ``weights.bin``) is used as given.
 * A file of another kind is never replaced: saving a database over a model
   (or over anything that is not a minicnn file) raises instead.
 * Writes go to a temporary file in the target's folder, are flushed to disk
@@ -47,9 +48,9 @@ def _host(a):
 # --------------------------------------------------------------------------- paths
 def npz_path(path) -> Path:
     """The file a minicnn ``.npz`` name refers to, for reading and writing alike:
-    ``people`` -> ``people.npz``; ``people.npz`` unchanged."""
+    ``people`` -> ``people.npz``; ``people.npz`` and ``people.db`` unchanged."""
     path = Path(path)
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    return path if path.suffix else path.with_name(path.name + ".npz")
 
 
 def _resolve_target(path: Path) -> Path:
@@ -240,7 +241,7 @@ def _parse_meta(raw, path) -> dict:
 def save_npz(path, arrays, meta=None, replaces=None):
     """Write ``arrays`` (dict of name -> array) and ``meta`` (JSON-able dict) to ``path``.
 
-    The ``.npz`` suffix is added when missing (:func:`npz_path`). An existing file is only
+    ``.npz`` is added to a name without a suffix (:func:`npz_path`). An existing file is only
     replaced when it is a minicnn file whose ``kind`` is in ``replaces`` (default: the kind
     in ``meta``). Arrays must be numeric and finite. Returns the final path.
     """

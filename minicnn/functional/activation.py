@@ -2,7 +2,8 @@
 
 Each is a :class:`~minicnn.autograd.Function` whose ``backward`` is the
 derivative written out, so a learner can read the formula next to the code.
-All of them keep the input's shape and dtype.
+All of them keep the input's shape and dtype, and let NaN through like
+PyTorch does (a NaN input gives a NaN output, never a plausible number).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def _dim(fn_name, dim, ndim):
 class ReLU(Function):
     def forward(self, x):
         self.mask = x > 0
-        return self.xp.where(self.mask, x, 0)  # not x * mask, which gives -0.0
+        # x where x > 0 *or x is NaN*: relu(nan) = nan as in PyTorch, so a NaN is never hidden
+        # as a 0 downstream; not x * mask, which gives -0.0
+        return self.xp.where(self.mask | self.xp.isnan(x), x, 0)
 
     def backward(self, gy):
         # d relu(x)/dx = 1 if x > 0 else 0 (0 at x = 0, PyTorch's choice)
