@@ -18,7 +18,7 @@ import math
 import unicodedata
 
 __all__ = ["ArgumentParser", "int_range", "float_range", "positive_int", "nonnegative_int", "positive_float",
-           "nonnegative_float", "json_text", "finite_or_none", "check_name", "one_line"]
+           "nonnegative_float", "json_text", "finite_or_none", "check_name", "one_line", "check_writable_folder"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -92,6 +92,20 @@ def finite_or_none(obj):
 def json_text(obj, **kwargs) -> str:
     """``json.dumps`` that never writes the invalid tokens ``NaN`` / ``Infinity``."""
     return json.dumps(finite_or_none(obj), allow_nan=False, **kwargs)
+
+
+def check_writable_folder(folder, flag) -> None:
+    """Create ``folder`` if needed and make sure a file can be written in it, before a long
+    job rather than after (raises ``OSError`` naming ``flag`` and the folder)."""
+    import os
+    import tempfile
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise type(exc)(f"{flag} {folder}: cannot write there ({exc.strerror or exc})") from None
 
 
 def one_line(message) -> str:

@@ -32,6 +32,9 @@ def cmd_train(a):
     from .synthetic import synthetic_faces
     from .train import TrainConfig, train
 
+    from minicnn.cli_args import check_writable_folder
+
+    check_writable_folder(npz_path(a.out).parent, "--out")  # before training, not after
     size = (a.size, a.size)
     if a.data:
         data = _load(a.data, size, a.channels)
@@ -63,6 +66,10 @@ def cmd_evaluate(a):
     from .synthetic import synthetic_faces
 
     model = load_model(a.model)
+    if a.plots:
+        from minicnn.cli_args import check_writable_folder
+
+        check_writable_folder(a.plots, "--plots")
     if a.data:
         data = _load(a.data, model)
     else:
@@ -78,7 +85,6 @@ def cmd_evaluate(a):
         from .evaluate import EigenfaceEncoder, RawPixelEncoder
         from .metrics import error_vs_k
 
-        os.makedirs(a.plots, exist_ok=True)
         k = min(50, len(data) - 1)
         encoders = {"ConvNet encoder": model, "raw pixels": RawPixelEncoder(model.input_size, model.in_channels),
                     "eigenfaces": EigenfaceEncoder(model.input_size, model.in_channels, k).fit(data.images)}
@@ -88,8 +94,10 @@ def cmd_evaluate(a):
             curves[label] = (e, data.labels, data.groups)
             ks, err = error_vs_k(e, data.labels, data.groups, trials=max(100, a.trials // 4), seed=a.seed)
             errs[label] = {"k": ks.tolist(), "error": err.tolist()}
-        roc_figure(curves).savefig(os.path.join(a.plots, "roc.png"))
-        error_vs_k_figure(errs).savefig(os.path.join(a.plots, "error_vs_k.png"))
+        from minicnn.io import atomic_write
+
+        for name, fig in (("roc.png", roc_figure(curves)), ("error_vs_k.png", error_vs_k_figure(errs))):
+            atomic_write(os.path.join(a.plots, name), lambda tmp, fig=fig: fig.savefig(tmp, format="png"))
     if a.json:
         print(json_text(res))
     else:
