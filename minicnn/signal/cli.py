@@ -101,6 +101,7 @@ def _run(args) -> int:
         raise FileExistsError(f"--out {out} exists and is not a folder; give a folder for the figures "
                               f"and metrics")
     check_writable_folder(out, "--out")
+    if args.command == "ecg":
         from .ecg_task import run_record, run_synthetic
 
         if args.record:

@@ -54,7 +54,10 @@ def _parser():
 
 def main(argv=None) -> int:
     """Exit status 0 done, 2 bad input (one line on stderr), 1 a file could not be written."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line message (or --help)
+        return int(exc.code or 0)
     try:
         return _run(args)
     except (KeyError, ValueError, TypeError, FileNotFoundError, IsADirectoryError) as exc:
