@@ -34,7 +34,12 @@ def cmd_train(a):
 
     from minicnn.cli_args import check_writable_folder
 
-    check_writable_folder(npz_path(a.out).parent, "--out")  # before training, not after
+    from minicnn.io import check_replaceable
+
+    from .encoder import MODEL_KINDS
+
+    check_replaceable(npz_path(a.out), MODEL_KINDS)  # before loading and training, not after
+    check_writable_folder(npz_path(a.out).parent, "--out")
     size = (a.size, a.size)
     if a.data:
         data = _load(a.data, size, a.channels)
