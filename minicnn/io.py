@@ -204,7 +204,7 @@ def check_replaceable(path, kinds):
     already hold and be replaced with, e.g. the face model kinds).
     """
     path = Path(path)
-    if not os.path.lexists(path):
+    if not os.path.exists(path):  # (a dangling link has nothing to lose: its target gets created)
         return
     try:
         kind = file_kind(path)

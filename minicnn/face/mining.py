@@ -32,6 +32,8 @@ def _check(dist, labels):
     dist = np.asarray(dist, dtype=np.float64)
     if dist.ndim != 2 or dist.shape[0] != dist.shape[1] or dist.shape[0] != len(labels):
         raise ValueError(f"dist must be (B, B) with B = len(labels) = {len(labels)}, got shape {dist.shape}")
+    if not np.isfinite(dist).all():
+        raise ValueError(f"dist holds {int((~np.isfinite(dist)).sum())} NaN/Inf value(s): the encodings are not finite")
     return dist
 
 

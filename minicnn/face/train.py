@@ -220,7 +220,10 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
             x = data.images[idx]
             x = aug(x, rng) if aug else x
             y, grp = data.labels[idx], data.groups[idx]
-            e = model(x)
+            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported just below, once
+                e = model(x)
+            if not np.isfinite(e.data).all():
+                raise TrainingError(_diverged("the encodings", step, opt, cfg))
             dist = pairwise_sq_dists(e.data)
             with warnings.catch_warnings():  # an empty batch stops training just below, with the reason
                 warnings.simplefilter("ignore", M.NoTripletsWarning)
@@ -238,11 +241,11 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
                     terms = contrastive_loss(e[i], e[j], same, cfg.margin, reduction="none")
                 loss = (terms * mc.Tensor(w)).sum()
             if not np.isfinite(float(loss.item())):
-                raise TrainingError(f"the loss became {float(loss.item())} at step {step + 1} (learning rate "
-                                    f"{opt.param_groups[0]['lr']:.3g} of lr={cfg.lr:g}); lower the learning rate")
+                raise TrainingError(_diverged("the loss", step, opt, cfg))
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            with np.errstate(over="ignore", invalid="ignore"):  # NaN weights show in the next encodings
+                loss.backward()
+                opt.step()
             st = M.triplet_types(dist, y, cfg.alpha, grp)
             st.update(loss=float(loss.item()), active=M.active_fraction(dist, a, p, n, cfg.alpha),
                       spread=M.spread(e.data))
@@ -269,12 +272,19 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
         if ckpt:
             model.save(ckpt, meta={"partial": True, "epoch": epoch + 1})
     bar.close()
+    if not all(bool(mc.get_array_module(p.data).isfinite(p.data).all()) for p in params):
+        raise TrainingError(_diverged("the weights", step - 1, opt, cfg))
     model.info.update(train=dict(asdict(cfg), epochs_run=len(history), steps_run=step,
                                  seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
                                  n_images=len(data)))
     if finish:
         finalize(model, data, cfg, rng, head)
     return model, history
+
+
+def _diverged(what, step, opt, cfg) -> str:
+    return (f"{what} became NaN/Inf at step {step + 1} (learning rate {opt.param_groups[0]['lr']:.3g} of "
+            f"lr={cfg.lr:g}); training stopped: lower the learning rate")
 
 
 def finalize(model: FaceEncoder, data: FaceDataset, cfg: TrainConfig, rng, head=None):
