@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from minicnn.cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, one_line,
-                              positive_float, positive_int)
+from minicnn.cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
+                              one_line, positive_float, positive_int)
 from minicnn.config import fast_mode
 
 #: Defaults for a folder of real photos (docs/face.md, section 9, identity cross-validation):
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--mining", choices=["semihard", "hard", "all"], default="semihard")
     t.add_argument("--alpha", type=positive_float, default=0.2, help="triplet margin")
     t.add_argument("--head", choices=["abs", "chi2"], default="abs", help="binary head features")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--lr", type=positive_float, default=3e-3)
     t.add_argument("-P", type=int_range(2), default=10, help="identities per batch")
     t.add_argument("-K", type=int_range(2), default=4, help="images per identity in a batch")
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="face folder (people not used in training); omitted: synthetic test faces")
     e.add_argument("--ways", type=int_range(2), default=5)
     e.add_argument("--trials", type=positive_int, default=1000)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=nonnegative_int, default=0)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--plots", help="folder for roc.png and error_vs_k.png")
     e.add_argument("--baselines", action="store_true", help="also measure raw pixels and eigenfaces")
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--folds", type=int_range(2), default=3)
     c.add_argument("--ways", type=int_range(2), default=5)
     c.add_argument("--trials", type=positive_int, default=1000)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=nonnegative_int, default=0)
     c.add_argument("--steps", type=positive_int, default=300 if not fast_mode() else 30)
     c.add_argument("--loss", choices=["triplet", "binary", "contrastive"], default="triplet")
     c.add_argument("--mining", choices=["semihard", "hard", "all"], default="semihard")
