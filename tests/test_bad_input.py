@@ -423,3 +423,61 @@ def test_default_output_folders_are_ignored_by_git():
     ignore = open(os.path.join(os.path.dirname(__file__), "..", ".gitignore")).read().split()
     for name in ("minicnn-signal-output/", "stylized.png", "visualize_sheet.png"):
         assert name in ignore or "/" + name in ignore, name
+
+
+# ------------------------------------------------------------------ data folders (item 17)
+def test_data_folder_links_loops_and_fifos_are_skipped(tmp_path):
+    import warnings
+
+    from minicnn.face.data import FaceDataWarning, scan_folder
+
+    root, outside = tmp_path / "people", tmp_path / "elsewhere"
+    for d in (root / "ann", root / "ben", outside / "carl"):
+        d.mkdir(parents=True)
+    for k, d in enumerate((root / "ann", root / "ben", outside / "carl")):
+        noise_png(d / "1.png", k)
+    os.symlink(outside / "carl", root / "carl")     # a sub-folder linked outside the data folder
+    os.symlink(root / "self", root / "self")        # a link to itself (a loop)
+    os.symlink(root / "ann", root / "ann2")         # a link inside: followed
+    os.mkfifo(root / "ben" / "pipe.png")            # never opened
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        items = scan_folder(str(root))
+    assert sorted(name for name, _ in items) == ["ann", "ann2", "ben"]
+    said = " ".join(str(w.message) for w in caught if issubclass(w.category, FaceDataWarning))
+    assert "outside the data folder" in said and "self: cannot follow it" in said
+
+
+# ------------------------------------------------------------------ property checks
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.text(max_size=12))
+def test_tau_parser_accepts_exactly_finite_numbers_in_range(text):
+    import argparse
+
+    from minicnn.cli_args import float_range
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    try:
+        got = float_range(0, 4)(text)
+    except argparse.ArgumentTypeError:
+        assert value is None or not 0 <= value <= 4
+    else:
+        assert got == value and 0 <= got <= 4
+
+
+@given(st.text(min_size=1, max_size=12))
+def test_accepted_names_are_printable(name):
+    import unicodedata
+
+    from minicnn.cli_args import check_name
+
+    try:
+        check_name(name)
+    except ValueError:
+        return
+    assert name.strip() and all(unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in name)
