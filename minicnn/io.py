@@ -79,6 +79,7 @@ def file_lock(path):
     path = _resolve_target(Path(path))
     lock = path.with_name(f".{path.name}.lock")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise OSError(f"cannot lock {path}: cannot create {lock} ({exc.strerror})") from None
@@ -105,8 +106,8 @@ def _lock_fd(fd):
 def _term_raises():
     """Turn SIGTERM into an exception while writing, so the temporary file is removed
     (the default action would end the process on the spot and leave it behind)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is None:
+        yield  # only the main thread may set handlers; None: a handler installed outside Python
         return
 
     def handler(signum, frame):

@@ -306,8 +306,11 @@ def test_unwritable_plots_folder_is_one_line_exit_1(work, capsys):
 
 
 def test_evaluate_json_is_valid_json(work, capsys):
-    code, out, _ = run_cli("face", ["evaluate", "--model", work / "model.npz", "--json", "--trials", "20",
-                                    "--ways", "2"], capsys)
+    for k in range(6):  # 3 people x 2 pictures: enough for every metric, quick to embed
+        (work / "folder" / f"p{k // 2}").mkdir(parents=True, exist_ok=True)
+        noise_png(work / "folder" / f"p{k // 2}" / f"{k}.png", 10 + k)
+    code, out, _ = run_cli("face", ["evaluate", "--model", work / "model.npz", "--data", work / "folder", "--json",
+                                    "--trials", "20", "--ways", "2"], capsys)
     assert code == 0
     json.loads(out, parse_constant=lambda c: pytest.fail(f"invalid JSON token {c}"))
 

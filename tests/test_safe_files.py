@@ -37,7 +37,9 @@ def face(tmp_path):
 # ------------------------------------------------------------------ item 1: concurrent enrolls
 PARALLEL_ENROLLS = """
 import os, sys
+import minicnn as mc
 from minicnn.face.cli import main   # imported once; every child is a fresh fork that runs enroll
+mc.set_backend("numpy")             # NumPy kernels: no Numba threads, so forking is safe (and quick)
 folder, n, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 running, codes = set(), []
 for k in range(n):

@@ -167,7 +167,7 @@ def cmd_enroll(a):
     path = npz_path(a.db)
     check_replaceable(path, (KIND,))  # before the slow part: never a model or another file
     model = load_model(a.model)
-    enc = FaceDatabase(model, tau=a.tau)._embed(_image_batches(a.images))
+    enc = FaceDatabase(model, tau=a.tau).encode(list(a.images))  # the slow part, before taking the lock
     # load-modify-save under one lock: parallel enrolls into the same file all count
     with file_lock(path):
         db = _db(a, create=True, model=model)
@@ -175,12 +175,6 @@ def cmd_enroll(a):
         db.save(path)
     print(f"enrolled {a.name!r}: {n} encoding(s); {len(db)} people in {path}")
     return 0
-
-
-def _image_batches(images):
-    from .database import _as_batch
-
-    return _as_batch(list(images))
 
 
 def cmd_verify(a):

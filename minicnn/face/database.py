@@ -135,9 +135,14 @@ class FaceDatabase:
         return e
 
     # ----------------------------------------------------------------------- edits
+    def encode(self, images) -> np.ndarray:
+        """(n, D) encodings of ``images`` (paths, arrays or a list of them), each picture checked
+        first (:func:`check_face_image`). Lets a caller do the slow part outside a file lock."""
+        return self._embed(_as_batch(images))
+
     def enroll(self, name: str, images) -> int:
         """Add the encodings of ``images`` to ``name`` (created if new); returns how many it has."""
-        return self.enroll_encodings(name, self._embed(_as_batch(images)))
+        return self.enroll_encodings(name, self.encode(images))
 
     def enroll_encodings(self, name: str, encodings) -> int:
         """Add precomputed encodings (n, D) or (D,) for ``name``."""
