@@ -100,12 +100,14 @@ def check_writable_folder(folder, flag) -> None:
     import os
     import tempfile
 
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OSError(f"{flag} {folder}: is a file, not a folder; cannot write there")
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
-    except OSError as exc:
-        raise type(exc)(f"{flag} {folder}: cannot write there ({exc.strerror or exc})") from None
+    except OSError as exc:  # a plain OSError: the command lines answer it with exit status 1
+        raise OSError(f"{flag} {folder}: cannot write there ({exc.strerror or exc})") from None
 
 
 def one_line(message) -> str:

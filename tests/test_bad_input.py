@@ -305,6 +305,17 @@ def test_unwritable_plots_folder_is_one_line_exit_1(work, capsys):
     assert_one_line(code, err, 1, "--plots")
 
 
+@pytest.mark.parametrize("command", ["enroll", "train"])
+def test_unwritable_database_or_model_folder_is_one_line_exit_1(work, capsys, command):
+    (work / "file").write_text("x")
+    argv = (enroll(work, "bob", work / "bob.png", db="file/sub/people.npz") if command == "enroll"
+            else ["train", "--out", work / "file" / "m.npz", "--steps", "1"])
+    before = snapshot(work)
+    code, _, err = run_cli("face", argv, capsys)
+    assert_one_line(code, err, 1, "file")
+    assert snapshot(work) == before
+
+
 def test_evaluate_json_is_valid_json(work, capsys):
     for k in range(6):  # 3 people x 2 pictures: enough for every metric, quick to embed
         (work / "folder" / f"p{k // 2}").mkdir(parents=True, exist_ok=True)
