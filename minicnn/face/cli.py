@@ -27,16 +27,12 @@ def _load(path, model_or_size, channels=None):
 
 
 def cmd_train(a):
-    from minicnn.io import npz_path
-
-    from .synthetic import synthetic_faces
-    from .train import TrainConfig, train
-
     from minicnn.cli_args import check_writable_folder
-
-    from minicnn.io import check_replaceable
+    from minicnn.io import check_replaceable, npz_path
 
     from .encoder import MODEL_KINDS
+    from .synthetic import synthetic_faces
+    from .train import TrainConfig, train
 
     check_replaceable(npz_path(a.out), MODEL_KINDS)  # before loading and training, not after
     check_writable_folder(npz_path(a.out).parent, "--out")
@@ -197,7 +193,7 @@ def cmd_identify(a):
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m minicnn.face",
-                                description="Face verification and recognition with a Siamese ConvNet.")
+                       description="Face verification and recognition with a Siamese ConvNet.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an encoder on a face folder (or synthetic faces)")
@@ -220,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dim", type=int_range(1, 4096), default=128, help="encoding size")
     t.add_argument("--init", default=None, help="'pretrained' (shipped synthetic-face weights), 'scratch' or a "
                    "model file to fine-tune (default: pretrained with --data, else scratch)")
-    t.add_argument("--max-time", type=nonnegative_float, default=240.0, help="seconds of training at most (0: no limit)")
+    t.add_argument("--max-time", type=nonnegative_float, default=240.0,
+                   help="seconds of training at most (0: no limit)")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--members", type=int_range(1, 32), default=None,
                    help=f"encoders in the ensemble, distances averaged (default: {MEMBERS} with --data, else 1)")
@@ -259,9 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                                ("identify", cmd_identify, "who is in this photo? (exit 0 = recognised)")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--model", required=True)
-        s.add_argument("--db", required=True, help="database file (.npz)")
-        s.add_argument("--tau", type=float_range(0, 4), default=None, help="threshold on the squared distance "
-                                                               "(default: the database's / model's)")
+        s.add_argument("--db", required=True, help="database file (.npz, added to a name without a suffix)")
+        s.add_argument("--tau", type=float_range(0, 4), default=None,
+                       help="threshold on the squared distance, in [0, 4] (default: the database's / model's)")
         if name in ("enroll", "verify"):
             s.add_argument("name")
         if name == "enroll":

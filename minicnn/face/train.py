@@ -79,7 +79,8 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be >= 1 (an integer), got {v!r}")
         if self.max_time is not None and not (math.isfinite(self.max_time) and self.max_time > 0):
-            raise ValueError(f"max_time must be a finite number of seconds > 0 (or None: no limit), got {self.max_time!r}")
+            raise ValueError(f"max_time must be a finite number of seconds > 0 (or None: no limit), "
+                             f"got {self.max_time!r}")
 
 
 class TrainingError(RuntimeError):

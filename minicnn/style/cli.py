@@ -18,7 +18,6 @@ metadata, which is how a rerun knows it may replace them without ``--force``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
