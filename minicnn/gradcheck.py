@@ -39,7 +39,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         ``requires_grad=True`` are checked; others are held constant.
         float32 inputs are promoted to float64 first.
     Returns ``True`` when every checked element agrees:
-    ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    ``|analytic - numeric| <= atol + rtol * |numeric|``. A NaN or Inf in the output or
+    in either gradient is a failure.
     """
     tensors = []
     for x in inputs:
@@ -54,6 +55,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         raise ValueError("gradcheck: no input has requires_grad=True, nothing to check")
 
     out = fn(*tensors)
+    if not np.isfinite(_numpy(out.data)).all():
+        raise GradcheckError(f"gradcheck: the output (shape {out.shape}) holds NaN or Inf; nothing can be compared")
     xp = get_array_module(out.data)
     r = xp.asarray(np.random.default_rng(seed).standard_normal(out.shape), dtype=out.dtype)
 
@@ -79,6 +82,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             flat[j] = old
             numeric.flat[j] = (up - down) / (2 * eps)
         err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        err[np.isnan(err)] = np.inf  # NaN anywhere (analytic or numeric) is a failure, never a pass
         if (err > 0).any():
             k = np.unravel_index(int(np.argmax(err)), t.shape)
             bad = int((err > 0).sum())

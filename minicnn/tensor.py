@@ -44,8 +44,10 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = _as_array(data, dtype)
-        if arr.dtype == object:
-            raise TypeError(f"Tensor: data must be numeric, got an object array of shape {arr.shape}")
+        if arr.dtype.kind not in "biuf":
+            what = "an object array" if arr.dtype == object else f"dtype {arr.dtype}"
+            raise TypeError(f"Tensor: data must be numbers (bool, integer or float), got {what} "
+                            f"of shape {arr.shape}")
         if requires_grad and arr.dtype.kind != "f":
             raise TypeError(
                 f"Tensor: only floating-point tensors can require gradients, got dtype {arr.dtype} "

@@ -36,10 +36,13 @@ def test_match_boundary_and_crowding():
 
 
 def test_score_edge_cases():
+    # undefined ratios are None (JSON null), never 1.0 (issue 13, item 12)
     s = score_beats([], [], fs=360)
-    assert (s.sensitivity, s.ppv) == (1.0, 1.0) and np.isnan(s.mean_abs_error_ms)
+    assert (s.sensitivity, s.ppv, s.f1, s.mean_abs_error_ms) == (None, None, None, None)
     s = score_beats([10, 20], [], fs=360)
-    assert (s.sensitivity, s.ppv, s.fn) == (0.0, 1.0, 2)
+    assert (s.sensitivity, s.ppv, s.f1, s.fn) == (0.0, None, 0.0, 2)
+    s = score_beats([], [10, 20], fs=360)
+    assert (s.sensitivity, s.ppv, s.f1, s.fp) == (None, 0.0, 0.0, 2)
     with pytest.raises(ValueError, match="tolerance"):
         match_beats([1], [1], -1)
     assert set(s.as_dict()) >= {"tp", "fp", "fn", "sensitivity", "ppv", "f1"}

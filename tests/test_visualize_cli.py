@@ -97,7 +97,7 @@ def test_cli_views(tmp_path, image_dir):
 @pytest.mark.parametrize("args, message", [
     (["--layers", "0", "12"], r"layer '12' not found; the model has: 0 \(Conv2d\), 1 \(ReLU\)"),
     (["--units", "5"], r"units \[5\] out of range for layer '1', which has 4 units"),
-    (["--k", "0"], "--k must be >= 1"),
+    (["--k", "0"], r"--k: must be in \[1, 100\], got 0"),
 ])
 def test_cli_errors_list_what_exists(tmp_path, image_dir, capsys, args, message):
     model_path = save_model(tiny_model(), tmp_path / "tiny.npz")

@@ -89,6 +89,8 @@ def _set_threads(threads):
 
     if threads is None:
         threads = numba_cpu.get_num_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     numba_cpu.set_num_threads(threads)
     return threads
 

@@ -6,18 +6,19 @@ as Markdown and JSON.  ``--device cuda`` runs :mod:`minicnn.bench.gpu` instead.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m minicnn.bench",
+    from ..cli_args import ArgumentParser, int_range
+
+    ap = ArgumentParser(prog="python -m minicnn.bench",
                                  description="Time minicnn's convolution/pooling kernels against PyTorch.")
     ap.add_argument("--quick", action="store_true", help="5 repeats, no NumPy-path or style rows, warm-cache compile time")
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
     ap.add_argument("--json", metavar="PATH", help="write rows, summary and environment as JSON")
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (>= 5; default 9, quick 5)")
-    ap.add_argument("--threads", type=int, default=None, help="threads for minicnn (Numba + BLAS) and PyTorch")
+    ap.add_argument("--threads", type=int_range(1, 4096), default=None, help="threads for minicnn (Numba + BLAS) and PyTorch")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--no-torch", action="store_true", help="time minicnn only")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")

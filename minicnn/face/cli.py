@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
+from minicnn.cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
+                              one_line, positive_float, positive_int)
 from minicnn.config import fast_mode
 
 from .dlib_models.files import PretrainedNotInstalled
@@ -30,9 +31,15 @@ def _load(path, model_or_size, channels=None):
 
 
 def cmd_train(a):
+    from minicnn.cli_args import check_writable_folder
+    from minicnn.io import check_replaceable, npz_path
+
+    from .encoder import MODEL_KINDS
     from .synthetic import synthetic_faces
     from .train import TrainConfig, train
 
+    check_replaceable(npz_path(a.out), MODEL_KINDS)  # before loading and training, not after
+    check_writable_folder(npz_path(a.out).parent, "--out")
     size = (a.size, a.size)
     if a.data:
         data = _load(a.data, size, a.channels)
@@ -53,7 +60,7 @@ def cmd_train(a):
     t = time.time()
     model, hist = train(data, cfg, out=a.out, log=lambda s: print(s, file=sys.stderr))
     ends = [h for k, h in enumerate(hist) if k + 1 == len(hist) or hist[k + 1].get("member") != h.get("member")]
-    print(f"saved {a.out} (model {model.model_id}, tau {model.threshold:.3f}) after {time.time() - t:.1f} s "
+    print(f"saved {npz_path(a.out)} (model {model.model_id}, tau {model.threshold:.3f}) after {time.time() - t:.1f} s "
           f"of training ({' + '.join(str(h['steps']) for h in ends)} steps)", file=sys.stderr)
     return 0
 
@@ -64,6 +71,10 @@ def cmd_evaluate(a):
     from .synthetic import synthetic_faces
 
     model = load_model(a.model)
+    if a.plots:
+        from minicnn.cli_args import check_writable_folder
+
+        check_writable_folder(a.plots, "--plots")
     if a.data:
         data = _load(a.data, model)
     else:
@@ -81,7 +92,6 @@ def cmd_evaluate(a):
         from .evaluate import EigenfaceEncoder, RawPixelEncoder
         from .metrics import error_vs_k
 
-        os.makedirs(a.plots, exist_ok=True)
         k = min(50, len(data) - 1)
         encoders = {"ConvNet encoder": model, "raw pixels": RawPixelEncoder(model.input_size, model.in_channels),
                     "eigenfaces": EigenfaceEncoder(model.input_size, model.in_channels, k).fit(data.images)}
@@ -91,10 +101,12 @@ def cmd_evaluate(a):
             curves[label] = (e, data.labels, data.groups)
             ks, err = error_vs_k(e, data.labels, data.groups, trials=max(100, a.trials // 4), seed=a.seed)
             errs[label] = {"k": ks.tolist(), "error": err.tolist()}
-        roc_figure(curves).savefig(os.path.join(a.plots, "roc.png"))
-        error_vs_k_figure(errs).savefig(os.path.join(a.plots, "error_vs_k.png"))
+        from minicnn.io import atomic_write
+
+        for name, fig in (("roc.png", roc_figure(curves)), ("error_vs_k.png", error_vs_k_figure(errs))):
+            atomic_write(os.path.join(a.plots, name), lambda tmp, fig=fig: fig.savefig(tmp, format="png"))
     if a.json:
-        print(json.dumps(res))
+        print(json_text(res))
     else:
         print(format_report(res, f"{a.model} on {res['data']}"))
         for k, v in base.items():
@@ -123,7 +135,7 @@ def cmd_crossval(a):
     res = cross_validate(data, a.folds, a.seed, a.ways, a.trials, log=say, encoder=fixed, config=cfg,
                          progress=not a.json)
     if a.json:
-        print(json.dumps(res))
+        print(json_text(res))
     else:
         for name in ("encoder", "raw_pixels", "eigenfaces"):
             m, s = res["mean"][name], res["std"][name]
@@ -135,25 +147,43 @@ def cmd_crossval(a):
     return 0
 
 
-def _db(a, create=False):
+def _db(a, create=False, model=None):
+    """The database named by ``--db``: one name rule (``people`` -> ``people.npz``) for the
+    existence check, the load and the save, so nothing else is ever overwritten."""
+    from minicnn.io import npz_path
+
     from .database import FaceDatabase
     from .encoder import load_model
 
-    model = load_model(a.model)
-    if os.path.exists(a.db):
-        db = FaceDatabase.load(a.db, model, tau=a.tau)
+    model = model or load_model(a.model)
+    path = npz_path(a.db)
+    if os.path.lexists(path):
+        db = FaceDatabase.load(path, model, tau=a.tau)
     elif create:
         db = FaceDatabase(model, tau=a.tau)
     else:
-        raise ValueError(f"database {a.db!r} does not exist; enroll someone first")
+        raise FileNotFoundError(f"database {str(path)!r} does not exist; enroll someone first")
     return db
 
 
 def cmd_enroll(a):
-    db = _db(a, create=True)
-    n = db.enroll(a.name, list(a.images))
-    db.save(a.db)
-    print(f"enrolled {a.name!r}: {n} encoding(s); {len(db)} people in {a.db}")
+    from minicnn.cli_args import check_name
+    from minicnn.io import check_replaceable, file_lock, npz_path
+
+    from .database import KIND, FaceDatabase
+    from .encoder import load_model
+
+    check_name(a.name)
+    path = npz_path(a.db)
+    check_replaceable(path, (KIND,))  # before the slow part: never a model or another file
+    model = load_model(a.model)
+    enc = FaceDatabase(model, tau=a.tau).encode(list(a.images))  # the slow part, before taking the lock
+    # load-modify-save under one lock: parallel enrolls into the same file all count
+    with file_lock(path):
+        db = _db(a, create=True, model=model)
+        n = db.enroll_encodings(a.name, enc)
+        db.save(path)
+    print(f"enrolled {a.name!r}: {n} encoding(s); {len(db)} people in {path}")
     return 0
 
 
@@ -205,8 +235,13 @@ def cmd_detect(a):
     from .dlib_models import load_pretrained
     from .dlib_models.draw import detection_figure
 
-    model = load_pretrained()
+    if a.out:
+        if not a.out.lower().endswith(".png"):
+            raise ValueError(f"--out {a.out!r}: the picture is written as PNG; give a name ending in .png")
+        if os.path.exists(a.out) and os.path.samefile(a.out, a.image):
+            raise ValueError(f"--out {a.out!r} is the input photo; choose another name")
     image = read_image(a.image, channels=3)
+    model = load_pretrained()
     faces = model.faces(image, upsample=a.upsample)
     marks = [pts for _, _, pts, _ in faces]
     for (box, score, _, _), pts in zip(faces, marks):
@@ -227,42 +262,43 @@ def cmd_detect(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m minicnn.face",
-                                description="Face verification and recognition with a Siamese ConvNet.")
+    p = ArgumentParser(prog="python -m minicnn.face",
+                       description="Face verification and recognition with a Siamese ConvNet.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an encoder on a face folder (or synthetic faces)")
     t.add_argument("--data", help="folder: one sub-folder per person, or files <person>.<anything>; "
                                   "omitted: synthetic faces")
     t.add_argument("--out", required=True, help="model file to write (.npz)")
-    t.add_argument("--epochs", type=int, default=None, help="default: enough for --steps steps")
-    t.add_argument("--steps", type=int, default=None if not fast_mode() else 30,
+    t.add_argument("--epochs", type=positive_int, default=None, help="default: enough for --steps steps")
+    t.add_argument("--steps", type=positive_int, default=None if not fast_mode() else 30,
                    help="optimisation steps (default: 300 on a folder, 600 on synthetic faces)")
     t.add_argument("--loss", choices=["triplet", "binary", "contrastive"], default="triplet")
     t.add_argument("--mining", choices=["semihard", "hard", "all"], default="semihard")
-    t.add_argument("--alpha", type=float, default=0.2, help="triplet margin")
+    t.add_argument("--alpha", type=positive_float, default=0.2, help="triplet margin")
     t.add_argument("--head", choices=["abs", "chi2"], default="abs", help="binary head features")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("-P", type=int, default=10, help="identities per batch")
-    t.add_argument("-K", type=int, default=4, help="images per identity in a batch")
-    t.add_argument("--size", type=int, default=64, help="input size (square)")
+    t.add_argument("--seed", type=nonnegative_int, default=0)
+    t.add_argument("--lr", type=positive_float, default=3e-3)
+    t.add_argument("-P", type=int_range(2), default=10, help="identities per batch")
+    t.add_argument("-K", type=int_range(2), default=4, help="images per identity in a batch")
+    t.add_argument("--size", type=int_range(16, 1024), default=64, help="input size (square)")
     t.add_argument("--channels", type=int, choices=[1, 3], default=1)
-    t.add_argument("--dim", type=int, default=128, help="encoding size")
+    t.add_argument("--dim", type=int_range(1, 4096), default=128, help="encoding size")
     t.add_argument("--init", default=None, help="'pretrained' (shipped synthetic-face weights), 'scratch' or a "
                    "model file to fine-tune (default: pretrained with --data, else scratch)")
-    t.add_argument("--max-time", type=float, default=240.0, help="seconds of training at most (0: no limit)")
+    t.add_argument("--max-time", type=nonnegative_float, default=240.0,
+                   help="seconds of training at most (0: no limit)")
     t.add_argument("--no-augment", action="store_true")
-    t.add_argument("--members", type=int, default=None,
+    t.add_argument("--members", type=int_range(1, 32), default=None,
                    help=f"encoders in the ensemble, distances averaged (default: {MEMBERS} with --data, else 1)")
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("evaluate", help="verification / one-shot / recognition metrics on a face folder")
     e.add_argument("--model", required=True, help="model file, or 'dlib' for the pretrained networks")
     e.add_argument("--data", help="face folder (people not used in training); omitted: synthetic test faces")
-    e.add_argument("--ways", type=int, default=5)
-    e.add_argument("--trials", type=int, default=1000)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--ways", type=int_range(2), default=5)
+    e.add_argument("--trials", type=positive_int, default=1000)
+    e.add_argument("--seed", type=nonnegative_int, default=0)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--plots", help="folder for roc.png and error_vs_k.png")
     e.add_argument("--baselines", action="store_true", help="also measure raw pixels and eigenfaces")
@@ -272,18 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", required=True)
     c.add_argument("--model", help="test this model on every fold instead of training one ('dlib': the "
                                    "pretrained networks)")
-    c.add_argument("--folds", type=int, default=3)
-    c.add_argument("--ways", type=int, default=5)
-    c.add_argument("--trials", type=int, default=1000)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--steps", type=int, default=300 if not fast_mode() else 30)
+    c.add_argument("--folds", type=int_range(2), default=3)
+    c.add_argument("--ways", type=int_range(2), default=5)
+    c.add_argument("--trials", type=positive_int, default=1000)
+    c.add_argument("--seed", type=nonnegative_int, default=0)
+    c.add_argument("--steps", type=positive_int, default=300 if not fast_mode() else 30)
     c.add_argument("--loss", choices=["triplet", "binary", "contrastive"], default="triplet")
     c.add_argument("--mining", choices=["semihard", "hard", "all"], default="semihard")
-    c.add_argument("--size", type=int, default=64)
+    c.add_argument("--size", type=int_range(16, 1024), default=64)
     c.add_argument("--channels", type=int, choices=[1, 3], default=1)
     c.add_argument("--init", default=INIT)
-    c.add_argument("--max-time", type=float, default=0.0)
-    c.add_argument("--members", type=int, default=MEMBERS)
+    c.add_argument("--max-time", type=nonnegative_float, default=0.0)
+    c.add_argument("--members", type=int_range(1, 32), default=MEMBERS)
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_crossval)
 
@@ -300,9 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                                ("identify", cmd_identify, "who is in this photo? (exit 0 = recognised)")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--model", required=True, help="model file, or 'dlib' for the pretrained networks")
-        s.add_argument("--db", required=True, help="database file (.npz)")
-        s.add_argument("--tau", type=float, default=None, help="threshold on the squared distance "
-                                                               "(default: the database's / model's)")
+        s.add_argument("--db", required=True, help="database file (.npz, added to a name without a suffix)")
+        s.add_argument("--tau", type=float_range(0, 4), default=None,
+                       help="threshold on the squared distance, in [0, 4] (default: the database's / model's)")
         if name in ("enroll", "verify"):
             s.add_argument("name")
         if name == "enroll":
@@ -314,15 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Exit status: 0 done (verify: match, identify: recognised); 1 no match / not recognised,
+    or the work could not be done (a file could not be written, training diverged);
+    2 bad input (arguments, files, images). Errors are one line on stderr."""
+    from .train import TrainingError
+
     args = build_parser().parse_args(argv)
     if getattr(args, "max_time", None) == 0:
         args.max_time = None
     try:
         return args.fn(args)
-    except (ValueError, KeyError, FileNotFoundError, PretrainedNotInstalled) as exc:
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError,
+            PretrainedNotInstalled) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {one_line(msg)}", file=sys.stderr)
         return 2
+    except (OSError, TrainingError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

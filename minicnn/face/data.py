@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 
@@ -156,8 +157,18 @@ def prepare_images(images, size, channels: int) -> np.ndarray:
 def read_image(path: str, channels: int = 1) -> np.ndarray:
     """Decode one image file (any Pillow format, extension ignored) -> (C, H, W) float32 in [0, 1].
 
-    Raises ValueError naming the file when it is not a decodable image.
+    Raises ValueError naming the file when it is not a decodable image, not a regular file
+    (a FIFO or a device would block or never end), or larger than Pillow's decompression-bomb
+    limit (about 179 megapixels).
     """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: not a regular file (a folder, FIFO or device); give an image file")
     try:
         with Image.open(path) as im:
             im.seek(0)  # first frame of an animated GIF
@@ -170,24 +181,53 @@ def read_image(path: str, channels: int = 1) -> np.ndarray:
                 return arr.astype(np.float32)
             im = im.convert("L" if channels == 1 else "RGB")
             a = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     return a.astype(np.float32) / 255.0
 
 
-def _list_files(folder: str) -> list:
-    return sorted(e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
+def _entries(folder: str, root_real: str, want_dirs: bool) -> list:
+    """Visible regular files (or folders) of ``folder``, skipping with a warning what cannot be
+    followed: symbolic-link loops, dangling links, and linked folders outside the data folder
+    (a link to ``/`` would otherwise be crawled)."""
+    out = []
+    for e in os.scandir(folder):
+        if e.name.startswith("."):
+            continue
+        try:
+            st = os.stat(e.path)  # follows links; a loop raises ELOOP
+        except OSError as exc:
+            warnings.warn(f"skipped {e.path}: cannot follow it ({exc.strerror})", FaceDataWarning, stacklevel=3)
+            continue
+        if want_dirs and e.is_symlink():
+            real = os.path.realpath(e.path)
+            if os.path.commonpath([real, root_real]) != root_real:
+                warnings.warn(f"skipped {e.path}: a link to {real}, outside the data folder", FaceDataWarning,
+                              stacklevel=3)
+                continue
+        if (stat.S_ISDIR(st.st_mode) if want_dirs else stat.S_ISREG(st.st_mode)):
+            out.append(e)
+    return sorted(out, key=lambda e: e.name)
+
+
+def _list_files(folder: str, root_real: str | None = None) -> list:
+    return [e.path for e in _entries(folder, root_real or os.path.realpath(folder), False)]
 
 
 def scan_folder(root: str) -> list:
-    """[(identity, path), ...] for either layout (see module docstring), sorted."""
+    """[(identity, path), ...] for either layout (see module docstring), sorted.
+
+    Only regular files are listed (no FIFOs or devices); linked folders are followed when they
+    stay inside ``root`` and skipped with a :class:`FaceDataWarning` otherwise; loops are skipped too.
+    """
     if not os.path.isdir(root):
         raise ValueError(f"data folder {root!r} does not exist or is not a folder")
-    subdirs = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
-    items = [(d.name, p) for d in subdirs for p in _list_files(d.path)]
+    root_real = os.path.realpath(root)
+    subdirs = _entries(root, root_real, True)
+    items = [(d.name, p) for d in subdirs for p in _list_files(d.path, root_real)]
     if not items:  # flat layout: identity = file name up to the first dot
-        items = [(os.path.basename(p).split(".", 1)[0], p) for p in _list_files(root)]
+        items = [(os.path.basename(p).split(".", 1)[0], p) for p in _list_files(root, root_real)]
     if not items:
         raise ValueError(f"data folder {root!r} is empty: expected one sub-folder of images per "
                          f"identity, or files named <identity>.<anything>")

@@ -13,9 +13,46 @@ import os
 
 import numpy as np
 
+from minicnn.cli_args import check_name
 from minicnn.io import load_npz, save_npz
 
 KIND = "minicnn.face.FaceDatabase"
+TAU_RANGE = (0.0, 4.0)  # squared distance of two unit vectors: 0 (same) .. 4 (opposite)
+MIN_SIDE = 16           # pixels; a smaller picture has no face the encoder could see
+MIN_CONTRAST = 0.02     # std of the pixels (0..1 scale) below which a picture is blank
+
+
+def check_tau(tau, what="tau") -> float:
+    """``tau`` as a float, checked to be a finite squared distance between unit vectors."""
+    try:
+        t = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {tau!r}") from None
+    if not TAU_RANGE[0] <= t <= TAU_RANGE[1]:  # also False for NaN
+        raise ValueError(f"{what} must be a finite squared distance in [{TAU_RANGE[0]:g}, {TAU_RANGE[1]:g}] "
+                         f"(encodings are unit vectors), got {tau!r}")
+    return t
+
+
+def check_face_image(image, what="image"):
+    """Refuse pictures that cannot show a face: non-finite, tiny or blank (uniform).
+
+    image: (H, W) or (C, H, W), uint8 or float. A blank frame would otherwise get an
+    encoding like any other, and could match whoever is nearest to it.
+    """
+    a = np.asarray(image)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{what}: expected a numeric image, got dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{what}: the image holds NaN or Inf values")
+    h, w = a.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"{what} is {w}x{h} pixels (W x H); a face image needs at least {MIN_SIDE} pixels a side")
+    scale = 255.0 if (a.dtype.kind in "iu" or (a.size and a.max() > 1.0)) else 1.0
+    contrast = float(a.astype(np.float64).std() / scale)
+    if contrast < MIN_CONTRAST:
+        raise ValueError(f"{what} is blank (pixel std {contrast:.4f} on a 0..1 scale, below {MIN_CONTRAST}); "
+                         f"it shows no face")
 
 
 def _as_one_image(image):
@@ -24,13 +61,16 @@ def _as_one_image(image):
         return _read(image)
     a = np.asarray(image)
     if a.ndim == 2 or (a.ndim == 3 and a.shape[0] in (1, 3)):
+        check_face_image(a)
         return a[None]
     raise ValueError(f"image must be a file path, (H, W) or (C, H, W) with C in (1, 3); got shape {a.shape}")
 
 
 def _read(path):
     from .data import read_image
-    return read_image(str(path), channels=3)[None]  # embed converts to the model's channels
+    a = read_image(str(path), channels=3)
+    check_face_image(a, str(path))
+    return a[None]  # embed converts to the model's channels
 
 
 def _as_batch(images):
@@ -42,6 +82,8 @@ def _as_batch(images):
     a = np.asarray(images)
     if a.ndim not in (3, 4):
         raise ValueError(f"images must be a path, a list, or an (N, H, W) / (N, C, H, W) array; got shape {a.shape}")
+    for i, x in enumerate(a):
+        check_face_image(x, f"image {i}")
     return [a]
 
 
@@ -59,7 +101,7 @@ class FaceDatabase:
         self.embedding_dim = int(embedding_dim if embedding_dim is not None else getattr(model, "embedding_dim", 128))
         self.model_id = model_id if model_id is not None else getattr(model, "model_id", None)
         default_tau = getattr(model, "threshold", None)
-        self.tau = float(tau if tau is not None else (default_tau if default_tau is not None else 1.0))
+        self.tau = check_tau(tau if tau is not None else (default_tau if default_tau is not None else 1.0))
         self._enc: dict = {}  # name -> (n_i, D) float32
 
     # ----------------------------------------------------------------------- contents
@@ -87,21 +129,30 @@ class FaceDatabase:
         if self.model is None:
             raise ValueError("this FaceDatabase has no model: pass model= to encode images, "
                              "or use enroll_encodings / distances on encodings")
-        return np.concatenate([self.model.embed(b) for b in batches]).astype(np.float32)
+        e = np.concatenate([self.model.embed(b) for b in batches]).astype(np.float32)
+        if not np.isfinite(e).all():
+            raise ValueError("the model gave NaN/Inf encodings (are its weights finite?)")
+        return e
 
     # ----------------------------------------------------------------------- edits
+    def encode(self, images) -> np.ndarray:
+        """(n, D) encodings of ``images`` (paths, arrays or a list of them), each picture checked
+        first (:func:`check_face_image`). Lets a caller do the slow part outside a file lock."""
+        return self._embed(_as_batch(images))
+
     def enroll(self, name: str, images) -> int:
         """Add the encodings of ``images`` to ``name`` (created if new); returns how many it has."""
-        return self.enroll_encodings(name, self._embed(_as_batch(images)))
+        return self.enroll_encodings(name, self.encode(images))
 
     def enroll_encodings(self, name: str, encodings) -> int:
         """Add precomputed encodings (n, D) or (D,) for ``name``."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        check_name(name)
         e = np.asarray(encodings, dtype=np.float32)
         e = e[None] if e.ndim == 1 else e
-        if e.ndim != 2 or e.shape[1] != self.embedding_dim:
+        if e.ndim != 2 or e.shape[1] != self.embedding_dim or len(e) == 0:
             raise ValueError(f"encodings for {name!r} must be (n, {self.embedding_dim}), got shape {np.shape(encodings)}")
+        if not np.isfinite(e).all():
+            raise ValueError(f"encodings for {name!r} hold NaN or Inf values")
         self._enc[name] = np.concatenate([self._enc[name], e]) if name in self._enc else e
         return len(self._enc[name])
 
@@ -113,8 +164,7 @@ class FaceDatabase:
         self._known(old)
         if new in self._enc:
             raise ValueError(f"cannot rename {old!r} to {new!r}: {new!r} is already enrolled")
-        if not isinstance(new, str) or not new.strip():
-            raise ValueError(f"new name must be a non-empty string, got {new!r}")
+        check_name(new, "new name")
         self._enc[new] = self._enc.pop(old)
 
     # ----------------------------------------------------------------------- queries
@@ -155,7 +205,8 @@ class FaceDatabase:
         arrays, meta = load_npz(path)
         if meta.get("kind") != KIND or "encodings" not in arrays:
             raise ValueError(f"{path}: not a FaceDatabase file (kind={meta.get('kind')!r})")
-        dim, mid = int(meta["embedding_dim"]), meta.get("model_id")
+        names, enc, owner, dim = _checked_contents(path, arrays, meta)
+        mid = meta.get("model_id")
         if model is not None:
             if getattr(model, "embedding_dim", dim) != dim:
                 raise ValueError(f"{path}: database encodings are {dim}-d but the model gives "
@@ -164,7 +215,37 @@ class FaceDatabase:
                 raise ValueError(f"{path}: database was built with model {mid} but this model is "
                                  f"{model.model_id}; encodings of different models are not comparable -- "
                                  f"re-enroll with this model or load the original one")
-        db = cls(model, tau if tau is not None else meta.get("tau"), dim, mid)
-        for i, name in enumerate(meta["names"]):
-            db._enc[name] = arrays["encodings"][arrays["owner"] == i].astype(np.float32)
+        stored = meta.get("tau")
+        if stored is not None:
+            check_tau(stored, f"{path}: stored tau")
+        db = cls(model, tau if tau is not None else stored, dim, mid)
+        for i, name in enumerate(names):
+            db._enc[name] = enc[owner == i].astype(np.float32)
         return db
+
+
+def _checked_contents(path, arrays, meta):
+    """(names, encodings, owner, dim) of a database file, checked to agree with each other."""
+    def bad(why):
+        return ValueError(f"{path}: damaged FaceDatabase file: {why}")
+
+    names, enc, owner = meta.get("names"), arrays["encodings"], arrays.get("owner")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise bad("'names' must be a list of distinct strings")
+    for n in names:
+        try:
+            check_name(n, "stored name")
+        except ValueError as exc:
+            raise bad(str(exc)) from None
+    dim = meta.get("embedding_dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= 65536:
+        raise bad(f"'embedding_dim' must be a positive integer, got {dim!r}")
+    if enc.ndim != 2 or enc.shape[1] != dim or enc.dtype.kind != "f":
+        raise bad(f"encodings must be float (n, {dim}), got {enc.dtype} {enc.shape}")
+    if owner is None or owner.ndim != 1 or owner.dtype.kind not in "iu" or len(owner) != len(enc):
+        raise bad(f"'owner' must be {len(enc)} integers, one per encoding")
+    if len(owner) and (owner.min() < 0 or owner.max() >= len(names)):
+        raise bad(f"'owner' points outside the {len(names)} names")
+    if len(set(owner.tolist())) != len(names):
+        raise bad(f"{len(names)} names but {len(set(owner.tolist()))} of them have encodings")
+    return names, enc, owner, dim

@@ -25,6 +25,7 @@ import minicnn.nn as nn
 from .data import prepare_images
 
 KIND = "minicnn.face.FaceEncoder"
+MODEL_KINDS = (KIND, "minicnn.face.FaceEnsemble")  # a model file may replace a model file, nothing else
 DEFAULTS = dict(in_channels=1, input_size=(64, 64), widths=(16, 32, 64, 128), embedding_dim=128)
 
 
@@ -176,13 +177,18 @@ class FaceEncoder(nn.Module):
                                          "widths": list(self.config["widths"])},
                 "threshold": self.threshold, "calibration": self.calibration,
                 "model_id": self.model_id, "info": {**self.info, **(meta or {})}}
-        return mc.save(self, path, meta=info)
+        return mc.save(self, path, meta=info, replaces=MODEL_KINDS)
 
 
-def load_model(path):
+def load_model(path, allow_partial: bool = False):
     """Rebuild a :class:`FaceEncoder` (or :class:`~minicnn.face.ensemble.FaceEnsemble`) saved by
     ``train`` / ``save``; ``"dlib"`` gives dlib's pretrained face networks
-    (:class:`~minicnn.face.dlib_models.DlibFaceModel`; a file named ``dlib`` is ``./dlib``)."""
+    (:class:`~minicnn.face.dlib_models.model.DlibFaceModel`; a file named ``dlib`` is ``./dlib``).
+
+    A checkpoint of an unfinished training (``info["partial"]``: no threshold fitted, maybe
+    missing ensemble members) is refused unless ``allow_partial=True``. Damaged metadata or
+    weights raise ``ValueError`` naming the file.
+    """
     if isinstance(path, str) and path == "dlib":
         from .dlib_models import load_pretrained
         return load_pretrained()
@@ -192,11 +198,64 @@ def load_model(path):
     if meta.get("kind") not in (KIND, ENSEMBLE):
         raise ValueError(f"{path}: not a face model (kind={meta.get('kind')!r}); train one with "
                          f"`python -m minicnn.face train`")
-    model = build_from_meta(meta) if meta["kind"] == ENSEMBLE else FaceEncoder(**meta["config"])
-    model.load_state_dict(state)
+    info = _check_model_meta(meta, path)
+    if info.get("partial") and not allow_partial:
+        raise ValueError(f"{path}: an unfinished training checkpoint (partial model, no threshold); "
+                         f"finish the training, or load it with allow_partial=True")
+    try:
+        model = build_from_meta(meta) if meta["kind"] == ENSEMBLE else FaceEncoder(**meta["config"])
+        model.load_state_dict(state)
+    except (TypeError, ValueError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise ValueError(f"{path}: damaged face model: {msg}") from None
     model.threshold = meta.get("threshold")
     cal = meta.get("calibration")
-    model.calibration = tuple(cal) if cal is not None else None
-    model.info = meta.get("info", {})
+    model.calibration = tuple(float(c) for c in cal) if cal is not None else None
+    model.info = info
     model.eval()
     return model
+
+
+def _check_model_meta(meta: dict, path) -> dict:
+    """Check the metadata of a face model file before building anything from it; returns ``info``."""
+    def bad(why):
+        return ValueError(f"{path}: damaged face model metadata: {why}")
+
+    def number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+
+    def encoder_config(c):
+        if not isinstance(c, dict) or not set(c) <= {"in_channels", "input_size", "widths", "embedding_dim", "pool"}:
+            raise bad(f"an encoder config must be a dict with keys in_channels, input_size, widths, embedding_dim, "
+                      f"pool; got {c!r:.200}")
+        size = c.get("input_size", DEFAULTS["input_size"])
+        if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 1024 for v in size)):
+            raise bad(f"input_size must be two integers in [8, 1024], got {size!r:.100}")
+        widths = c.get("widths", DEFAULTS["widths"])
+        if not (isinstance(widths, (list, tuple)) and 1 <= len(widths) <= 8 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in widths)):
+            raise bad(f"widths must be 1 to 8 integers in [1, 4096], got {widths!r:.100}")
+        dim = c.get("embedding_dim", DEFAULTS["embedding_dim"])
+        if not (isinstance(dim, int) and not isinstance(dim, bool) and 1 <= dim <= 4096):
+            raise bad(f"embedding_dim must be an integer in [1, 4096], got {dim!r:.100}")
+
+    config = meta.get("config")
+    if meta["kind"] == KIND:
+        encoder_config(config)
+    else:
+        members = config.get("members") if isinstance(config, dict) else None
+        if not isinstance(members, list) or not members:
+            raise bad("an ensemble needs a non-empty list config['members']")
+        for c in members:
+            encoder_config(c)
+    tau = meta.get("threshold")
+    if tau is not None and not (number(tau) and 0 <= tau <= 4):
+        raise bad(f"threshold must be a number in [0, 4] or null, got {tau!r:.100}")
+    cal = meta.get("calibration")
+    if cal is not None and not (isinstance(cal, list) and len(cal) == 2 and all(number(v) for v in cal)):
+        raise bad(f"calibration must be two numbers or null, got {cal!r:.100}")
+    info = meta.get("info", {})
+    if not isinstance(info, dict):
+        raise bad(f"info must be a JSON object, got {type(info).__name__}")
+    return info

@@ -20,7 +20,7 @@ import numpy as np
 import minicnn as mc
 import minicnn.nn as nn
 
-from .encoder import FaceEncoder
+from .encoder import MODEL_KINDS, FaceEncoder
 
 KIND = "minicnn.face.FaceEnsemble"
 
@@ -71,7 +71,7 @@ class FaceEnsemble(nn.Module):
         cfgs = [{**c, "input_size": list(c["input_size"]), "widths": list(c["widths"])} for c in self.config["members"]]
         info = {"kind": KIND, "config": {"members": cfgs}, "threshold": self.threshold,
                 "calibration": self.calibration, "model_id": self.model_id, "info": {**self.info, **(meta or {})}}
-        return mc.save(self, path, meta=info)
+        return mc.save(self, path, meta=info, replaces=MODEL_KINDS)
 
 
 def build_from_meta(meta: dict) -> FaceEnsemble:

@@ -32,6 +32,8 @@ def _check(dist, labels):
     dist = np.asarray(dist, dtype=np.float64)
     if dist.ndim != 2 or dist.shape[0] != dist.shape[1] or dist.shape[0] != len(labels):
         raise ValueError(f"dist must be (B, B) with B = len(labels) = {len(labels)}, got shape {dist.shape}")
+    if not np.isfinite(dist).all():
+        raise ValueError(f"dist holds {int((~np.isfinite(dist)).sum())} NaN/Inf value(s): the encodings are not finite")
     return dist
 
 
@@ -77,15 +79,34 @@ def semi_hard(dist, labels, alpha: float = 0.2, groups=None):
     return a, p, n
 
 
+def why_no_triplets(labels, groups=None) -> str:
+    """Why a batch gives no triplet, in words (to say so instead of training on nothing)."""
+    pos, neg = _masks(labels, groups)
+    n_ids = len(np.unique(np.asarray(labels)))
+    if n_ids < 2:
+        return f"the batch of {len(labels)} images holds {n_ids} identity (a triplet needs 2)"
+    if not pos.any():
+        return (f"the batch of {len(labels)} images ({n_ids} identities) has no positive pair: no identity "
+                f"has two distinct photos in it")
+    return f"the batch of {len(labels)} images has no anchor with both a positive and a negative"
+
+
 def mine(dist, labels, mining: str = "semihard", alpha: float = 0.2, groups=None):
-    """Dispatch to :func:`semi_hard`, :func:`batch_hard` or :func:`batch_all` by name."""
-    if mining == "semihard":
-        return semi_hard(dist, labels, alpha, groups)
-    if mining == "hard":
-        return batch_hard(dist, labels, groups)
-    if mining == "all":
-        return batch_all(dist, labels, groups)
-    raise ValueError(f"mining must be one of {MININGS}, got {mining!r}")
+    """Dispatch to :func:`semi_hard`, :func:`batch_hard` or :func:`batch_all` by name.
+
+    An empty result (one identity, or no positive pair) warns with :func:`why_no_triplets`."""
+    rules = {"semihard": lambda: semi_hard(dist, labels, alpha, groups),
+             "hard": lambda: batch_hard(dist, labels, groups), "all": lambda: batch_all(dist, labels, groups)}
+    if mining not in rules:
+        raise ValueError(f"mining must be one of {MININGS}, got {mining!r}")
+    a, p, n = rules[mining]()
+    if len(a) == 0:
+        warnings.warn(f"no valid triplets: {why_no_triplets(labels, groups)}", NoTripletsWarning, stacklevel=2)
+    return a, p, n
+
+
+class NoTripletsWarning(UserWarning):
+    """A batch gave no valid (anchor, positive, negative) triplet."""
 
 
 def triplet_types(dist, labels, alpha: float = 0.2, groups=None) -> dict:

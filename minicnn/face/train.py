@@ -10,7 +10,9 @@ shared network, then
 
 Per epoch it logs the loss, the share of easy / semi-hard / hard triplets in the batches, the
 fraction of active (non-zero) mined terms, and the spread of the encodings (warning when they
-collapse). The model is checkpointed atomically at the end of every epoch.
+collapse). With ``out``, the model is checkpointed atomically at the end of every epoch to
+``<out>.checkpoint.npz`` beside ``out``; ``out`` itself is only replaced once training has
+finished, so a killed retrain never destroys the previous model.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import minicnn.optim as optim
 from . import mining as M
 from .augment import Augment
 from .data import FaceDataset
-from .encoder import FaceEncoder, load_model
+from .encoder import MODEL_KINDS, FaceEncoder, load_model
 from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss
 from .metrics import best_threshold, pairwise_sq_dists
 
@@ -68,6 +70,29 @@ class TrainConfig:
             raise ValueError(f"mining must be one of {M.MININGS}, got {self.mining!r}")
         if self.head not in ("abs", "chi2"):
             raise ValueError(f"head must be 'abs' or 'chi2', got {self.head!r}")
+        for name, low in (("lr", 0.0), ("alpha", 0.0), ("margin", 0.0), ("weight_decay", None)):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > low if low is not None else v >= 0)):
+                raise ValueError(f"{name} must be a finite number {'> 0' if low is not None else '>= 0'}, got {v!r}")
+        for name in ("steps", "P", "K", "members") + (("epochs",) if self.epochs is not None else ()):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be >= 1 (an integer), got {v!r}")
+        if self.max_time is not None and not (math.isfinite(self.max_time) and self.max_time > 0):
+            raise ValueError(f"max_time must be a finite number of seconds > 0 (or None: no limit), "
+                             f"got {self.max_time!r}")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (the loss became NaN, no valid triplets); the message says why."""
+
+
+def checkpoint_path(out) -> str:
+    """Where :func:`train` keeps its checkpoints for the model file ``out``."""
+    from minicnn.io import npz_path
+
+    p = npz_path(out)
+    return str(p.with_name(p.stem + ".checkpoint.npz"))
 
 
 def lr_at(t: int, total: int, lr: float) -> float:
@@ -98,7 +123,7 @@ def _init_model(cfg: TrainConfig, channels: int, say=lambda s: None) -> FaceEnco
         if cfg.init == "pretrained":  # not shipped (e.g. while building it): start from scratch
             return FaceEncoder(**kwargs)
         raise ValueError(f"init: no such model file {path!r}")
-    model = load_model(path)
+    model = load_model(path, allow_partial=True)
     want = FaceEncoder(**kwargs).config
     if model.config != want:
         if cfg.init == "pretrained":
@@ -124,11 +149,17 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
     equal share of what is left of ``max_time``. ``out`` then holds the finished members after
     each one (no lost work).
     """
+    from minicnn.io import check_replaceable, npz_path
+
     cfg = TrainConfig(**{**(asdict(config) if config else {}), **overrides})
-    if cfg.members < 1:
-        raise ValueError(f"members must be >= 1, got {cfg.members}")
+    ckpt = None
+    if out:
+        out = npz_path(out)
+        ckpt = checkpoint_path(out)
+        check_replaceable(out, MODEL_KINDS)  # before hours of training, not after
+        check_replaceable(ckpt, MODEL_KINDS)
     if cfg.members == 1:
-        model, history = _train_one(data, cfg, out, progress, log)
+        model, history = _train_one(data, cfg, ckpt, progress, log)
     else:
         from .ensemble import FaceEnsemble
 
@@ -142,21 +173,24 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
             enc, hist = _train_one(data, sub, None, progress, log, finish=False)
             done.append(enc)
             history += [{**h, "member": m} for h in hist]
-            if out:
-                FaceEnsemble(done).save(out, meta={"partial": m + 1 < cfg.members, "members_done": m + 1})
+            if ckpt:
+                FaceEnsemble(done).save(ckpt, meta={"partial": True, "members_done": m + 1})
         model = FaceEnsemble(done)
         rng = np.random.default_rng(cfg.seed)
         finalize(model, data, cfg, rng)
         model.info.update(train=dict(asdict(cfg), steps_run=[e.info["train"]["steps_run"] for e in done],
                                      seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
                                      n_images=len(data)))
-        if out:
-            model.save(out, meta={"partial": False})
+    if out:
+        model.save(out, meta={"partial": False})
+        if os.path.exists(ckpt):
+            os.remove(ckpt)
     return model, history
 
 
-def _train_one(data: FaceDataset, cfg: TrainConfig, out, progress, log, finish: bool = True):
-    """One encoder (see :func:`train`); ``finish``: fit tau/calibration and save the final file."""
+def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish: bool = True):
+    """One encoder (see :func:`train`); ``ckpt``: checkpoint file written after each epoch;
+    ``finish``: fit tau/calibration."""
     mc.seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     channels = data.images.shape[1]
@@ -187,9 +221,16 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, out, progress, log, finish: 
             x = data.images[idx]
             x = aug(x, rng) if aug else x
             y, grp = data.labels[idx], data.groups[idx]
-            e = model(x)
+            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported just below, once
+                e = model(x)
+            if not np.isfinite(e.data).all():
+                raise TrainingError(_diverged("the encodings", step, opt, cfg))
             dist = pairwise_sq_dists(e.data)
-            a, p, n = M.mine(dist, y, cfg.mining, cfg.alpha, grp)
+            with warnings.catch_warnings():  # an empty batch stops training just below, with the reason
+                warnings.simplefilter("ignore", M.NoTripletsWarning)
+                a, p, n = M.mine(dist, y, cfg.mining, cfg.alpha, grp)
+            if cfg.loss == "triplet" and len(a) == 0:
+                raise TrainingError(f"no valid triplets in the batch at step {step + 1}: " + M.why_no_triplets(y, grp))
             if cfg.loss == "triplet":
                 red = "mean_nonzero" if cfg.mining == "all" else "mean"
                 loss = triplet_loss(e[a], e[p], e[n], cfg.alpha, reduction=red) if len(a) else (e * 0.0).sum()
@@ -200,9 +241,12 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, out, progress, log, finish: 
                 else:
                     terms = contrastive_loss(e[i], e[j], same, cfg.margin, reduction="none")
                 loss = (terms * mc.Tensor(w)).sum()
+            if not np.isfinite(float(loss.item())):
+                raise TrainingError(_diverged("the loss", step, opt, cfg))
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            with np.errstate(over="ignore", invalid="ignore"):  # NaN weights show in the next encodings
+                loss.backward()
+                opt.step()
             st = M.triplet_types(dist, y, cfg.alpha, grp)
             st.update(loss=float(loss.item()), active=M.active_fraction(dist, a, p, n, cfg.alpha),
                       spread=M.spread(e.data))
@@ -226,17 +270,22 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, out, progress, log, finish: 
         say(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}  easy/semi/hard {rec['easy']:.2f}/"
             f"{rec['semihard']:.2f}/{rec['hard']:.2f}  active {rec['active']:.2f}  spread {rec['spread']:.3f}")
         M.check_collapse(e.data)  # the last batch's encodings
-        if out:
-            model.save(out, meta={"partial": True, "epoch": epoch + 1})
+        if ckpt:
+            model.save(ckpt, meta={"partial": True, "epoch": epoch + 1})
     bar.close()
+    if not all(bool(mc.get_array_module(p.data).isfinite(p.data).all()) for p in params):
+        raise TrainingError(_diverged("the weights", step - 1, opt, cfg))
     model.info.update(train=dict(asdict(cfg), epochs_run=len(history), steps_run=step,
                                  seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
                                  n_images=len(data)))
     if finish:
         finalize(model, data, cfg, rng, head)
-        if out:
-            model.save(out, meta={"partial": False})
     return model, history
+
+
+def _diverged(what, step, opt, cfg) -> str:
+    return (f"{what} became NaN/Inf at step {step + 1} (learning rate {opt.param_groups[0]['lr']:.3g} of "
+            f"lr={cfg.lr:g}); training stopped: lower the learning rate")
 
 
 def finalize(model: FaceEncoder, data: FaceDataset, cfg: TrainConfig, rng, head=None):

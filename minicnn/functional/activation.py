@@ -2,7 +2,8 @@
 
 Each is a :class:`~minicnn.autograd.Function` whose ``backward`` is the
 derivative written out, so a learner can read the formula next to the code.
-All of them keep the input's shape and dtype.
+All of them keep the input's shape and dtype, and let NaN through like
+PyTorch does (a NaN input gives a NaN output, never a plausible number).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ def _dim(fn_name, dim, ndim):
 
 class ReLU(Function):
     def forward(self, x):
-        self.mask = x > 0
-        return self.xp.where(self.mask, x, 0)  # not x * mask, which gives -0.0
+        # "not x <= 0" rather than "x > 0": it is also True for NaN, so relu(nan) = nan as in
+        # PyTorch and a NaN is never hidden as a 0 downstream; where(), not x * mask (-0.0)
+        self.mask = ~(x <= 0)
+        return self.xp.where(self.mask, x, 0)
 
     def backward(self, gy):
-        # d relu(x)/dx = 1 if x > 0 else 0 (0 at x = 0, PyTorch's choice)
+        # d relu(x)/dx = 1 if x > 0 else 0 (0 at x = 0, PyTorch's choice; NaN passes gy on, as there)
         return (gy * self.mask,)
 
 

@@ -16,6 +16,10 @@ moments) live in ``self.state[param]``.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -59,8 +63,19 @@ class Optimizer:
         self.param_groups.append(full)
 
     def _check_hyper(self, group):
+        """Every numeric hyper-parameter must be a finite number; lr must be >= 0."""
+        name = type(self).__name__
+        for key, value in group.items():
+            if key == "params":
+                continue
+            for v in (value if isinstance(value, (tuple, list)) else (value,)):
+                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                    if key in ("lr", "momentum", "dampening", "weight_decay", "eps", "betas"):
+                        raise TypeError(f"{name}: {key} must be a number, got {value!r}")
+                elif not math.isfinite(v):
+                    raise ValueError(f"{name}: {key} must be a finite number, got {value!r}")
         if group["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {group['lr']}")
+            raise ValueError(f"{name}: lr must be >= 0, got {group['lr']}")
 
     def zero_grad(self):
         """Forget the accumulated gradients (``grad = None``) of every parameter."""

@@ -7,14 +7,21 @@
 ``ecg`` without ``--record`` trains and tests on synthetic recordings (offline); with
 ``--record ../shared/data/ecg/100`` (a WFDB record, path without extension) it trains on the
 first 20 minutes and tests on the rest against the record's beat annotations.
+
+Figures and ``<task>_metrics.json`` go to ``--out`` (default: the folder
+``minicnn-signal-output`` in the current folder, ignored by the project's ``.gitignore``).
+Exit status: 0 done, 2 bad input (one line on stderr), 1 an output could not be written.
 """
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+
+from ..cli_args import (ArgumentParser, check_writable_folder, finite_or_none, int_range, json_text, nonnegative_int,
+                        one_line, positive_float, positive_int)
 
 __all__ = ["main", "run_demo", "save_figure"]
 
@@ -31,32 +38,32 @@ def _write_metrics(metrics: dict, path: Path) -> None:
 
     def write(tmp):
         with open(tmp, "w") as fh:
-            json.dump(metrics, fh, indent=2)
+            json.dump(finite_or_none(metrics), fh, indent=2, allow_nan=False)
     atomic_write(path, write)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m minicnn.signal",
+    p = ArgumentParser(prog="python -m minicnn.signal",
                                 description="Convolutions in 1D (ECG beat detection) and 3D "
                                             "(volume / video classification).")
     sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument("--out", default="minicnn-signal-output", help="folder for figures and "
                         "metrics.json (default: %(default)s)")
     common.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     common.add_argument("--quick", action="store_true", help="a smaller run (also MINICNN_FAST=1)")
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--seed", type=nonnegative_int, default=0)
     e = sub.add_parser("ecg", parents=[common], help="train and score the R-peak detector")
     e.add_argument("--record", help="WFDB record path without extension, e.g. ../shared/data/ecg/100 "
                                     "(default: synthetic recordings)")
     e.add_argument("--lead", help="signal name in the record (default: MLII, else the first)")
-    e.add_argument("--train-minutes", type=float, default=20.0, help="train on this many first minutes")
-    e.add_argument("--steps", type=int, help="training steps (default 150, quick 60)")
+    e.add_argument("--train-minutes", type=positive_float, default=20.0, help="train on this many first minutes")
+    e.add_argument("--steps", type=positive_int, help="training steps (default 150, quick 60)")
     v = sub.add_parser("volume", parents=[common], help="train and score the conv3d classifier")
     v.add_argument("--video", action="store_true", help="moving-square clips (time = 3rd axis) "
                                                         "instead of solids in volumes")
-    v.add_argument("--epochs", type=int, help="training epochs (default 8, quick 6)")
-    v.add_argument("--n-train", type=int, help="training examples")
+    v.add_argument("--epochs", type=positive_int, help="training epochs (default 8, quick 6)")
+    v.add_argument("--n-train", type=int_range(8, 100000), help="training examples")
     sub.add_parser("shapes", help="print the lecture's 1D and 3D layer shapes and parameter counts")
     return p
 
@@ -65,9 +72,16 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except (ValueError, TypeError) as exc:
-        print(f"python -m minicnn.signal: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, FileExistsError) as exc:
+        print(f"python -m minicnn.signal: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"python -m minicnn.signal: error: {one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _pct(x) -> str:
+    return "undefined" if x is None else f"{x:.2%}"
 
 
 def _run(args) -> int:
@@ -83,6 +97,10 @@ def _run(args) -> int:
         return 0
     quick = args.quick or fast_mode()
     out = Path(args.out)
+    if os.path.lexists(out) and not out.is_dir():  # checked before training, not after
+        raise FileExistsError(f"--out {out} exists and is not a folder; give a folder for the figures "
+                              f"and metrics")
+    check_writable_folder(out, "--out")
     if args.command == "ecg":
         from .ecg_task import run_record, run_synthetic
 
@@ -92,8 +110,8 @@ def _run(args) -> int:
         else:
             metrics, fig = run_synthetic(steps=args.steps, quick=quick, seed=args.seed)
         fig_path = save_figure(fig, out / "ecg_detections.png")
-        summary = (f"{metrics['data']}: sensitivity {metrics['sensitivity']:.2%}, "
-                   f"PPV {metrics['ppv']:.2%} ({metrics['tp']} TP, {metrics['fn']} FN, "
+        summary = (f"{metrics['data']}: sensitivity {_pct(metrics['sensitivity'])}, "
+                   f"PPV {_pct(metrics['ppv'])} ({metrics['tp']} TP, {metrics['fn']} FN, "
                    f"{metrics['fp']} FP of {metrics['test_beats']} test beats, 50 ms tolerance)")
     else:
         from .volumes import run_volumes
@@ -107,7 +125,7 @@ def _run(args) -> int:
     metrics["figure"] = str(fig_path)
     _write_metrics(metrics, out / f"{metrics['task']}_metrics.json")
     if args.json:
-        print(json.dumps(metrics))
+        print(json_text(metrics))
     else:
         print(summary)
         print(f"figure: {fig_path}  ({metrics['seconds']:.1f} s)")

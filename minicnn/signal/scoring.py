@@ -6,6 +6,11 @@ stricter window) of a reference beat, and each reference beat may be matched at 
 
     Se  = TP / (TP + FN)    (sensitivity: share of true beats found)
     PPV = TP / (TP + FP)    (positive predictive value: share of detections that are beats)
+    F1  = 2 TP / (2 TP + FP + FN)   (their harmonic mean)
+
+A ratio with an empty denominator is undefined and reported as ``None`` (JSON ``null``), never
+as 1.0: a recording with no reference beats says nothing about sensitivity, and a detector
+that finds nothing has made no claim whose precision could be measured.
 """
 from __future__ import annotations
 
@@ -21,10 +26,10 @@ class BeatScore:
     tp: int
     fp: int
     fn: int
-    sensitivity: float
-    ppv: float
-    f1: float
-    mean_abs_error_ms: float     # timing error of the matched pairs
+    sensitivity: float | None    # None: no reference beats
+    ppv: float | None            # None: no detections
+    f1: float | None             # None: neither reference beats nor detections
+    mean_abs_error_ms: float | None  # timing error of the matched pairs; None without pairs
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,15 +65,15 @@ def score_beats(reference: np.ndarray, detected: np.ndarray, fs: float,
                 tolerance_s: float = 0.05) -> BeatScore:
     """Sensitivity, PPV and F1 of ``detected`` against ``reference`` (sample positions at ``fs``)
     with a matching window of ``tolerance_s`` seconds (50 ms default).
-    Empty denominators give 1.0 (nothing to find / nothing claimed)."""
+    Empty denominators give None (undefined), see the module docstring."""
     tol = int(round(tolerance_s * fs))
     ref = np.asarray(reference, dtype=np.int64).ravel()
     det = np.asarray(detected, dtype=np.int64).ravel()
     pairs = match_beats(ref, det, tol)
     tp = len(pairs)
     fn, fp = len(ref) - tp, len(det) - tp
-    se = tp / (tp + fn) if tp + fn else 1.0
-    ppv = tp / (tp + fp) if tp + fp else 1.0
-    f1 = 2 * se * ppv / (se + ppv) if se + ppv else 0.0
-    err = (float(np.mean(np.abs(ref[pairs[:, 0]] - det[pairs[:, 1]]))) * 1000.0 / fs) if tp else float("nan")
+    se = tp / (tp + fn) if tp + fn else None
+    ppv = tp / (tp + fp) if tp + fp else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    err = (float(np.mean(np.abs(ref[pairs[:, 0]] - det[pairs[:, 1]]))) * 1000.0 / fs) if tp else None
     return BeatScore(tp, fp, fn, se, ppv, f1, err)

@@ -134,15 +134,35 @@ def _int_or_none(tokens: list[str], i: int, path: str, what: str) -> int | None:
 
 
 def _parse_signal_line(line: str, path: str) -> SignalInfo:
+    try:
+        return _signal_line(line, path)
+    except ValueError as exc:
+        if str(exc).startswith(path):
+            raise
+        raise ValueError(f"{path}: cannot parse the signal line {line!r} ({exc})") from None
+
+
+def _check_file_name(file_name: str, path: str):
+    """A signal file must sit beside its header: a plain name, never a path that climbs out
+    (``../../etc/passwd``) or starts elsewhere (``/dev/zero``)."""
+    if (file_name in ("", ".", "..", "~") or os.path.basename(file_name) != file_name or "/" in file_name
+            or "\\" in file_name or os.path.isabs(file_name)):
+        raise ValueError(f"{path}: signal file name {file_name!r} is not a plain file name in the record's folder")
+
+
+def _signal_line(line: str, path: str) -> SignalInfo:
     tokens = line.split()
     if len(tokens) < 2:
         raise ValueError(f"{path}: signal line needs at least a file name and a format: {line!r}")
     file_name, fmt_field = tokens[0], tokens[1]
+    _check_file_name(file_name, path)
     # format[xSamplesPerFrame][:skew][+byteOffset]
     fmt_str, offset = fmt_field, 0
     if "+" in fmt_str:
         fmt_str, off = fmt_str.split("+", 1)
         offset = int(off)
+        if offset < 0:
+            raise ValueError(f"{path}: negative byte offset {offset}")
     if ":" in fmt_str:
         fmt_str, skew = fmt_str.split(":", 1)
         if int(skew) != 0:
@@ -170,6 +190,8 @@ def _parse_signal_line(line: str, path: str) -> SignalInfo:
             gain = float(g)
         except ValueError:
             raise ValueError(f"{path}: bad gain field {tokens[2]!r}") from None
+        if not np.isfinite(gain) or gain < 0:
+            raise ValueError(f"{path}: gain must be a finite number >= 0, got {tokens[2]!r}")
         if gain == 0:       # "uncalibrated": WFDB then uses the default gain
             gain = 200.0
     adc_res = _int_or_none(tokens, 3, path, "adcres") or 12
@@ -188,10 +210,14 @@ def read_header(path: str) -> Header:
     if not path.endswith(".hea"):
         path = path + ".hea"
     try:
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise ValueError(f"{path}: not a regular file (a folder, FIFO or device)")
         with open(path, "r", encoding="latin-1") as fh:
-            raw_lines = fh.read().splitlines()
+            raw_lines = fh.read(1 << 20).splitlines()  # headers are a few hundred bytes
     except FileNotFoundError:
         raise ValueError(f"WFDB header not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the header ({exc.strerror})") from None
     comments = [ln.lstrip("#").strip() for ln in raw_lines if ln.lstrip().startswith("#")]
     lines = [ln.strip() for ln in raw_lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
@@ -207,8 +233,11 @@ def read_header(path: str) -> Header:
         n_samples = int(rec[3]) if len(rec) > 3 else None
     except ValueError:
         raise ValueError(f"{path}: cannot parse the record line {lines[0]!r}") from None
-    if n_sig < 0 or fs <= 0:
-        raise ValueError(f"{path}: bad number of signals {n_sig} or sampling frequency {fs}")
+    if not 0 <= n_sig <= 1024 or not 0 < fs <= 1e6:  # also refuses fs = nan or inf
+        raise ValueError(f"{path}: bad number of signals {n_sig} or sampling frequency {fs} "
+                         f"(need 0..1024 signals and 0 < fs <= 1e6 Hz)")
+    if n_samples is not None and n_samples < 0:
+        raise ValueError(f"{path}: negative number of samples {n_samples}")
     sig_lines = lines[1:1 + n_sig]
     if len(sig_lines) < n_sig:
         raise ValueError(f"{path}: header announces {n_sig} signals but has {len(sig_lines)} "
@@ -276,6 +305,8 @@ def read_record(record: str, verify_checksum: bool = True) -> Record:
     header = read_header(record)
     directory = os.path.dirname(record)
     n_sig = header.n_signals
+    if n_sig == 0:
+        raise ValueError(f"{record}.hea: the record has no signals")
     # Signals stored in the same file are interleaved frame by frame, in header order.
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(header.signals):
@@ -288,10 +319,14 @@ def read_record(record: str, verify_checksum: bool = True) -> Record:
         fmt = fmts.pop()
         path = os.path.join(directory, file_name)
         try:
+            if os.path.exists(path) and not os.path.isfile(path):
+                raise ValueError(f"{path}: not a regular file (a folder, FIFO or device)")
             with open(path, "rb") as fh:
                 raw = fh.read()
         except FileNotFoundError:
             raise ValueError(f"WFDB signal file not found: {path}") from None
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read the signal file ({exc.strerror})") from None
         raw = raw[header.signals[idx[0]].byte_offset:]
         stream = _decode(fmt, raw)
         k = len(idx)
@@ -339,10 +374,14 @@ def read_annotations(path: str, extension: str = "atr") -> Annotations:
         if os.path.exists(path + "." + extension):
             path = path + "." + extension
     try:
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise ValueError(f"{path}: not a regular file (a folder, FIFO or device)")
         with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
         raise ValueError(f"WFDB annotation file not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the annotation file ({exc.strerror})") from None
     if len(data) % 2:
         raise ValueError(f"{path}: annotation file has an odd number of bytes ({len(data)}): truncated")
     words = np.frombuffer(data, dtype="<u2")

@@ -8,19 +8,23 @@
 Writes the image to ``--out`` and a figure of the costs over the steps next to
 it (``<out>_costs.png``). Bad input (missing or unreadable files, tiny or huge
 images, unknown layers, broken weights, ``--device cuda`` without a usable
-GPU) ends with a one-line message and exit status 2; images with alpha, a
-palette or one gray channel are converted (a note says how).
+GPU, out-of-range numbers, an output that is one of the inputs, an existing
+file it did not write without ``--force``) ends with a one-line message and
+exit status 2; images with alpha, a palette or one gray channel are converted
+(a note says how). Files written here carry ``Software: minicnn`` in their PNG
+metadata, which is how a rerun knows it may replace them without ``--force``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
+import os
 import sys
 from pathlib import Path
 
 from ..backend import get_backend, use_backend
+from ..cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
+                        one_line, positive_float, positive_int)
 from ..config import fast_mode
 from ..utils.images import conversion_note, load_image, save_image
 
@@ -30,19 +34,19 @@ MAX_SIZE = 2048
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m minicnn.style",
         description="Neural style transfer (Gatys et al. 2015): optimise the pixels of an image G so that "
                     "its content matches --content and its style (Gram matrices) matches --style.")
     p.add_argument("--content", help="content image (default: matplotlib's photo of Grace Hopper)")
     p.add_argument("--style", help="style image (default: a generated swirly painting)")
     p.add_argument("--out", default="stylized.png", help="output image (PNG); the cost figure goes next to it")
-    p.add_argument("--size", type=int, help=f"longer side of G in pixels (default {DEFAULTS['size']}; "
+    p.add_argument("--size", type=int_range(16, MAX_SIZE), help=f"longer side of G in pixels (default {DEFAULTS['size']}; "
                                             "128 with MINICNN_FAST=1)")
-    p.add_argument("--steps", type=int,
+    p.add_argument("--steps", type=positive_int,
                    help=f"optimisation steps (default {DEFAULTS['steps']}; 40 with MINICNN_FAST=1)")
-    p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"], help="content weight (default 10)")
-    p.add_argument("--beta", type=float, default=DEFAULTS["beta"], help="style weight (default 40)")
+    p.add_argument("--alpha", type=nonnegative_float, default=DEFAULTS["alpha"], help="content weight (default 10)")
+    p.add_argument("--beta", type=nonnegative_float, default=DEFAULTS["beta"], help="style weight (default 40)")
     p.add_argument("--content-layer", help="layer for the content cost (default: the network's)")
     p.add_argument("--style-layers", nargs="+", metavar="NAME[:LAMBDA]",
                    help="layers for the style cost, each optionally with its weight lambda "
@@ -51,22 +55,24 @@ def build_parser():
                    help="feature network: 'random' multi-scale filters (offline default) or 'vgg19'")
     p.add_argument("--weights", help="VGG-19 weights as a minicnn .npz (implies --network vgg19); make one with "
                                      "python -m minicnn.style.convert_vgg19")
-    p.add_argument("--width", type=float, help="VGG-19 channel multiplier for random weights (default 0.25)")
-    p.add_argument("--gain", type=float, help="activation scale of the random network (default 6; larger "
+    p.add_argument("--width", type=float_range(0, 4, low_open=True), help="VGG-19 channel multiplier for random weights (default 0.25)")
+    p.add_argument("--gain", type=positive_float, help="activation scale of the random network (default 6; larger "
                                             "= more style at the same alpha, beta)")
     p.add_argument("--pool", choices=("avg", "max"), default="avg", help="VGG-19 pooling (default avg)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS["optimizer"])
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam step size in pixel units (default 0.05)")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help="Adam step size in pixel units (default 0.05)")
     p.add_argument("--init", choices=("content", "noise", "mix"), default=DEFAULTS["init"],
                    help="starting image: the content image, noise, or the course's mix (default content)")
-    p.add_argument("--noise-ratio", type=float, default=DEFAULTS["noise_ratio"], help="noise share for --init mix")
-    p.add_argument("--tv", type=float, default=DEFAULTS["tv"], help="total-variation weight (default 0: off)")
-    p.add_argument("--scales", type=int, default=DEFAULTS["scales"], help="coarse-to-fine scales (default 1)")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--noise-ratio", type=float_range(0, 1), default=DEFAULTS["noise_ratio"], help="noise share for --init mix")
+    p.add_argument("--tv", type=nonnegative_float, default=DEFAULTS["tv"], help="total-variation weight (default 0: off)")
+    p.add_argument("--scales", type=int_range(1, 8), default=DEFAULTS["scales"], help="coarse-to-fine scales (default 1)")
+    p.add_argument("--seed", type=nonnegative_int, default=DEFAULTS["seed"])
     p.add_argument("--backend", choices=("numpy", "numba", "reference"),
                    help="CPU convolution kernels (default: minicnn's default backend)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where the network and the image live (default cpu; cuda needs CuPy and an NVIDIA GPU)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out (and its cost figure) even when they exist and were not written by minicnn")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -99,6 +105,30 @@ def check_device(device):
         raise UsageError(f"--device cuda: no usable CUDA GPU: {cuda.unavailable_reason()}")
 
 
+def _made_by_minicnn(path) -> bool:
+    """True for a PNG this package wrote (it carries ``Software: minicnn...`` metadata)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return str(img.info.get("Software", "")).startswith("minicnn")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+
+
+def check_outputs(outputs, inputs, force):
+    """Refuse to write an output over one of the inputs (same file once links are resolved),
+    or over an existing file this program did not make unless ``force``."""
+    for out, flag in outputs:
+        for name, path in inputs:
+            if path and os.path.exists(path) and (os.path.realpath(out) == os.path.realpath(path) or (
+                    os.path.exists(out) and os.path.samefile(out, path))):
+                raise UsageError(f"{flag} {out} is the {name} input file; choose another output name")
+        if os.path.lexists(out) and not force and not _made_by_minicnn(out):
+            raise UsageError(f"{flag} {out} exists and was not written by minicnn; pass --force to replace it "
+                             f"or choose another name")
+
+
 def _load(path, size, what, say):
     note = conversion_note(path)
     if note:
@@ -112,17 +142,24 @@ def run(args, say=print):
     from .samples import default_content_image, default_style_image
     from .transfer import style_transfer
 
-    size = args.size or (128 if fast_mode() else DEFAULTS["size"])
-    steps = args.steps or (40 if fast_mode() else DEFAULTS["steps"])
+    from ..io import atomic_write
+
+    size = args.size if args.size is not None else (128 if fast_mode() else DEFAULTS["size"])
+    steps = args.steps if args.steps is not None else (40 if fast_mode() else DEFAULTS["steps"])
     if not 16 <= size <= MAX_SIZE:
         raise UsageError(f"--size must be between 16 and {MAX_SIZE} pixels, got {size}")
     if steps < 1 or args.scales < 1:
         raise UsageError(f"--steps and --scales must be at least 1, got {steps} and {args.scales}")
+    if args.alpha == 0 and args.beta == 0:
+        raise UsageError("--alpha and --beta are both 0: there would be nothing to optimise")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ""):
         raise UsageError(f"--out must be a .png file, got {out}")
     if out.suffix == "":
         out = out.with_suffix(".png")
+    fig_path = out.with_name(out.stem + "_costs.png")
+    check_outputs([(out, "--out"), (fig_path, "--out (cost figure)")],
+                  [("content", args.content), ("style", args.style), ("weights", args.weights)], args.force)
     check_device(args.device)
 
     content = _load(args.content, size, "content", say) if args.content else default_content_image(size)
@@ -136,8 +173,8 @@ def run(args, say=print):
                                 noise_ratio=args.noise_ratio, seed=args.seed, tv_weight=args.tv,
                                 scales=args.scales, progress=not args.quiet, device=args.device)
     save_image(result.image, out)
-    fig_path = out.with_name(out.stem + "_costs.png")
-    result.figure().savefig(fig_path)
+    fig = result.figure()
+    atomic_write(fig_path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": "minicnn.style"}))
     summary = result.summary()
     summary.update(out=str(out), figure=str(fig_path), network=type(network).__name__,
                    backend=args.backend or get_backend(), device=args.device)
@@ -156,10 +193,10 @@ def main(argv=None):
         summary = run(args, say=say)
     except (UsageError, ValueError, TypeError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        print(f"{parser.prog}: error: {one_line(message)}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary))
     else:
         print(f"wrote {summary['out']} ({summary['size'][1]}x{summary['size'][0]}) and {summary['figure']}; "
               f"J {summary['J_initial']:.4g} -> {summary['J_final']:.4g} "

@@ -78,6 +78,8 @@ def load_image(path, mode="RGB", size=None, *, min_side=MIN_SIDE, max_pixels=MAX
         raise FileNotFoundError(f"load_image: no such file: {path}")
     if path.is_dir():
         raise ImageError(f"load_image: {path} is a directory, not an image file")
+    if not path.is_file():  # a FIFO or a device: reading it could block for ever
+        raise ImageError(f"load_image: {path} is not a regular file (a FIFO or device?), not an image file")
 
     try:
         with warnings.catch_warnings():
@@ -189,12 +191,6 @@ def _resize_plane(plane, out_hw, resample):
 # ----------------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------------
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _host(array):
     """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
     from ..backend import is_cupy_array, unwrap
@@ -255,9 +251,13 @@ def save_image(array, path):
 
     def write(tmp):
         options = {"quality": 95} if fmt == "JPEG" else {}
-        img.save(tmp, format=fmt, **options)
-        os.chmod(tmp, 0o666 & ~_umask())  # the temporary file is private (0600); an image is not
+        if fmt == "PNG":  # lets a command line tell its own earlier output from a user's file
+            from PIL import PngImagePlugin
 
+            info = PngImagePlugin.PngInfo()
+            info.add_text("Software", "minicnn")
+            options["pnginfo"] = info
+        img.save(tmp, format=fmt, **options)
 
     return atomic_write(os.fspath(path), write)
 
@@ -269,6 +269,8 @@ def conversion_note(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"load_image: no such file: {path}")
+    if not path.is_file():
+        raise ImageError(f"load_image: {path} is not a regular file, not an image file")
     try:
         with Image.open(path) as img:
             mode, info = img.mode, dict(img.info)

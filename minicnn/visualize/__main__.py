@@ -11,14 +11,15 @@ images.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
+from minicnn.cli_args import ArgumentParser, int_range, nonnegative_int, one_line, positive_int
+
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m minicnn.visualize",
+    p = ArgumentParser(prog="python -m minicnn.visualize",
                                 description="Draw the top-k input patches of ConvNet units, layer by layer "
                                             "(Zeiler & Fergus 2013), plus filters, saliency and more.")
     p.add_argument("--model", help="model .npz written by minicnn.visualize.model.save_model, or 'dlib': "
@@ -26,18 +27,19 @@ def _parser():
                                    "(default: train the small default model)")
     p.add_argument("--data", help="folder of image files, or an .npy/.npz array (N, C, H, W) "
                                   "(default: generated shapes images)")
-    p.add_argument("--out", default="visualize_sheet.png", help="output PNG (default: %(default)s)")
+    p.add_argument("--out", default="visualize_sheet.png", help="output PNG, in the current folder by default "
+                                                                "(default: %(default)s)")
     p.add_argument("--layers", nargs="+", help="layer names as in named_modules() (default: the output "
                                                 "of every conv block, e.g. its ReLU)")
-    p.add_argument("--units", nargs="+", type=int,
+    p.add_argument("--units", nargs="+", type=nonnegative_int,
                    help="unit (channel) indices shown for every layer (default: the most active ones)")
-    p.add_argument("--n-units", type=int, default=6, help="units per layer when --units is not given")
-    p.add_argument("--k", type=int, default=9, help="patches per unit (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--n-units", type=int_range(1, 64), default=6, help="units per layer when --units is not given")
+    p.add_argument("--k", type=int_range(1, 100), default=9, help="patches per unit (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--border", action="store_true",
                    help="let positions whose field hangs over the image border compete too (by default "
                         "only fields inside the image do: zero padding makes artificial edges)")
-    p.add_argument("--n-images", type=int, help="generated images to search when --data is not given")
+    p.add_argument("--n-images", type=int_range(10, 100000), help="generated images to search when --data is not given")
     p.add_argument("--views", action="store_true",
                    help="also write filters, activation maps, saliency and activation maximisation")
     p.add_argument("--retrain", action="store_true",
@@ -52,13 +54,20 @@ def _parser():
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    """Exit status 0 done, 2 bad input (one line on stderr), 1 a file could not be written."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line message (or --help)
+        return int(exc.code or 0)
     try:
         return _run(args)
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (KeyError, ValueError, TypeError, FileNotFoundError, IsADirectoryError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"python -m minicnn.visualize: error: {msg}", file=sys.stderr)
+        print(f"python -m minicnn.visualize: error: {one_line(msg)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"python -m minicnn.visualize: error: {one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 def _run(args):
@@ -75,8 +84,11 @@ def _run(args):
     from .receptive_field import format_table, receptive_fields
     from .sheet import top_patches_sheet
 
-    if args.k < 1:
-        raise ValueError(f"--k must be >= 1, got {args.k}")
+    out = Path(args.out)
+    if out.suffix == "":
+        out = out.with_suffix(".png")
+    if out.suffix.lower() != ".png":  # the sheet is always PNG: never PNG bytes under another name
+        raise ValueError(f"--out must be a .png file, got {args.out}")
     if args.device == "cuda":
         from minicnn import cuda
         if not cuda.is_available():
@@ -85,7 +97,6 @@ def _run(args):
         import minicnn as mc
         mc.set_backend(args.backend)
     quick = args.quick or fast_mode()
-    out = Path(args.out)
     t0 = time.perf_counter()
     if args.model == "dlib":
         return _run_dlib(args, out, t0)

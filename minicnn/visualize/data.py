@@ -88,13 +88,23 @@ def load_images(path, in_channels=3, size=None):
     if not path.exists():
         raise FileNotFoundError(f"--data: no such file or folder: {path}")
     if path.is_file() and path.suffix in (".npy", ".npz"):
-        arrays = np.load(path, allow_pickle=False)
+        import zipfile
+
+        try:
+            arrays = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"--data {path}: not a readable array file ({type(exc).__name__}: {exc})") from None
         if path.suffix == ".npz":
             keys = list(arrays.keys())
             if "images" not in keys and len(keys) != 1:
                 raise ValueError(f"--data {path}: expected an array 'images' (or exactly one array), found {keys}")
             arrays = arrays["images" if "images" in keys else keys[0]]
-        x = np.asarray(arrays, dtype=np.float32)
+        try:
+            x = np.asarray(arrays, dtype=np.float32)
+        except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"--data {path}: cannot read the images ({type(exc).__name__}: {exc})") from None
+        if not np.isfinite(x).all():
+            raise ValueError(f"--data {path}: the images hold NaN or Inf values")
         if x.ndim != 4 or x.shape[1] != in_channels:
             raise ValueError(f"--data {path}: expected images (N, {in_channels}, H, W), got shape {x.shape}")
         return x

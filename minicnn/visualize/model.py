@@ -94,8 +94,14 @@ def load_model(path):
     if "arch" not in meta:
         raise ValueError(f"load_model: {path} has no 'arch' in its metadata; save it with "
                          f"minicnn.visualize.model.save_model (or pass the model in Python)")
-    model = build(meta["arch"])
-    model.load_state_dict(state)
+    try:
+        if not isinstance(meta["arch"], list) or not all(isinstance(item, dict) for item in meta["arch"]):
+            raise ValueError("'arch' must be a list of layer objects")
+        model = build(meta["arch"])
+        model.load_state_dict(state)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise ValueError(f"load_model: {path}: damaged model file: {msg}") from None
     model.eval()
     return model, meta
 
