@@ -249,9 +249,9 @@ def cmd_detect(a):
             print(f"face at [{', '.join(str(int(v)) for v in box)}] score {score:.3f} landmarks "
                   + " ".join(f"({x:.1f}, {y:.1f})" for x, y in pts))
     if a.json:
-        print(json.dumps({"image": a.image, "faces": [
+        print(json_text({"image": a.image, "faces": [
             {"box": [int(v) for v in box], "score": score, "landmarks": pts.round(2).tolist()}
-            for (box, score, _, _), pts in zip(faces, marks)]}, allow_nan=False))
+            for (box, score, _, _), pts in zip(faces, marks)]}))
     elif not faces:
         print("no face found")
     if a.out:
