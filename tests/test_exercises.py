@@ -165,3 +165,27 @@ def test_the_solutions_agree_with_the_library(stubs):
               nn.Conv1d(1, 1, 3, dilation=4)]
     rf = receptive_fields(layers, ndim=1)[-1]
     assert sol.receptive_field_size([(3, 1, 1), (3, 2, 2), (2, 2), (3, 1, 4)]) == (rf.size[0], rf.jump[0])
+
+
+def test_rendered_copies_match_the_sources():
+    """docs/lessons/ holds an executed copy of every lesson with the very same cells
+    (regenerate with `python lessons/render.py NN` after editing lesson NN)."""
+    sys.path.insert(0, str(LESSONS))
+    try:
+        render = importlib.import_module("render")
+    finally:
+        sys.path.remove(str(LESSONS))
+    paths = render.lesson_paths()
+    assert render.stale(paths) == [], "stale or missing executed copies: run python lessons/render.py NN"
+    for path in paths:
+        copy = json.loads((render.OUT / path.name).read_text())
+        assert any(c.get("outputs") for c in copy["cells"] if c["cell_type"] == "code"), f"{path.name}: not executed"
+
+
+def test_readme_and_ci_run_the_same_test_command():
+    def command(text):
+        line = next(line for line in text.splitlines() if "python -m pytest" in line)
+        return line[line.index("MINICNN_SOLUTIONS=1"):].split(" -q")[0]
+
+    root = LESSONS.parent
+    assert command((root / "README.md").read_text()) == command((root / ".ci" / "run").read_text())
