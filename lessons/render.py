@@ -7,7 +7,8 @@
 
 The sources in ``lessons/`` stay output-free and their exercises stay stubs; the copies are run
 with the published solutions (``MINICNN_SOLUTIONS=1``) and, unless ``--full``, ``MINICNN_FAST=1``.
-Figures are shrunk (at most 640 px wide, 256-colour PNG) so that the copies stay small.
+Figures are shrunk (at most 640 px wide; a 256-colour PNG or a JPEG, whichever is smaller) so that
+the copies stay small.
 ``--check`` compares cell types and sources only: outputs change from run to run.
 """
 
@@ -51,24 +52,27 @@ def stale(paths):
     return out
 
 
-def shrink_png(data: str) -> str:
-    """Downscale a base64 PNG to MAX_WIDTH and quantise it to 256 colours."""
+def shrink_image(data: str):
+    """Downscale a base64 PNG to MAX_WIDTH; keep the smaller of a 256-colour PNG and a JPEG.
+
+    Returns (mime type, base64 data). Plots compress best as palette PNGs, photos as JPEGs."""
     from PIL import Image
 
-    img = Image.open(io.BytesIO(base64.b64decode(data)))
+    img = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
     if img.width > MAX_WIDTH:
         img = img.resize((MAX_WIDTH, round(img.height * MAX_WIDTH / img.width)), Image.LANCZOS)
-    img = img.convert("RGB").quantize(256)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    png, jpeg = io.BytesIO(), io.BytesIO()
+    img.quantize(256).save(png, format="PNG", optimize=True)
+    img.save(jpeg, format="JPEG", quality=80, optimize=True)
+    mime, buf = min((("image/png", png), ("image/jpeg", jpeg)), key=lambda m: m[1].tell())
+    return mime, base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def execute(path: Path, full: bool) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, 4)
-    env = {"MINICNN_SOLUTIONS": "1", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1",
+    env = {"MINICNN_SOLUTIONS": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline", "TQDM_DISABLE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     if not full:
         env["MINICNN_FAST"] = "1"
@@ -88,7 +92,8 @@ def execute(path: Path, full: bool) -> nbformat.NotebookNode:
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             if "data" in output and "image/png" in output["data"]:
-                output["data"]["image/png"] = shrink_png(output["data"]["image/png"])
+                mime, data = shrink_image(output["data"].pop("image/png"))
+                output["data"][mime] = data
     nb.metadata["minicnn"] = {"rendered_by": "lessons/render.py", "fast_mode": not full}
     return nb
 
