@@ -7,7 +7,7 @@
 
 The sources in ``lessons/`` stay output-free and their exercises stay stubs; the copies are run
 with the published solutions (``MINICNN_SOLUTIONS=1``) and, unless ``--full``, ``MINICNN_FAST=1``.
-Figures are shrunk (at most 640 px wide; a 256-colour PNG or a JPEG, whichever is smaller) so that
+Figures are shrunk (at most 520 px wide; a 256-colour PNG or a JPEG, whichever is smaller) so that
 the copies stay small.
 ``--check`` compares cell types and sources only: outputs change from run to run.
 """
@@ -27,7 +27,7 @@ import nbformat
 LESSONS = Path(__file__).resolve().parent
 ROOT = LESSONS.parent
 OUT = ROOT / "docs" / "lessons"
-MAX_WIDTH = 640
+MAX_WIDTH = 520
 
 
 def lesson_paths(selected=()):
@@ -63,7 +63,7 @@ def shrink_image(data: str):
         img = img.resize((MAX_WIDTH, round(img.height * MAX_WIDTH / img.width)), Image.LANCZOS)
     png, jpeg = io.BytesIO(), io.BytesIO()
     img.quantize(256).save(png, format="PNG", optimize=True)
-    img.save(jpeg, format="JPEG", quality=80, optimize=True)
+    img.save(jpeg, format="JPEG", quality=70, optimize=True)
     mime, buf = min((("image/png", png), ("image/jpeg", jpeg)), key=lambda m: m[1].tell())
     return mime, base64.b64encode(buf.getvalue()).decode("ascii")
 

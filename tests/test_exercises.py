@@ -180,6 +180,8 @@ def test_rendered_copies_match_the_sources():
     for path in paths:
         copy = json.loads((render.OUT / path.name).read_text())
         assert any(c.get("outputs") for c in copy["cells"] if c["cell_type"] == "code"), f"{path.name}: not executed"
+    total = sum((render.OUT / p.name).stat().st_size for p in paths)
+    assert total < 2e6, f"docs/lessons has grown to {total / 1e6:.2f} MB: shrink the figures"
 
 
 def test_readme_and_ci_run_the_same_test_command():
