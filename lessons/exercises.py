@@ -7,7 +7,7 @@ solutions, instead of doing the work). A notebook cell such as
     exercises.check_sigmoid_backward(exercises.sigmoid_backward)
 
 tests yours against hand-worked values, finite differences or identities (see
-``exercise_checks.py``). You may also define the function in the notebook and pass it to
+``exercise_checks/``). You may also define the function in the notebook and pass it to
 the check. After editing this file, re-run the notebook's ``import`` cell or restart the
 kernel (``importlib.reload(exercises)`` also works).
 

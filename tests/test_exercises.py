@@ -25,8 +25,8 @@ def load(monkeypatch, switch_on):
         monkeypatch.setenv("MINICNN_SOLUTIONS", "1")
     else:
         monkeypatch.delenv("MINICNN_SOLUTIONS", raising=False)
-    for name in ("exercises", "exercise_checks", "solutions"):
-        sys.modules.pop(name, None)
+    for name in [m for m in sys.modules if m.split(".")[0] in ("exercises", "exercise_checks", "solutions")]:
+        sys.modules.pop(name)
     return importlib.import_module("exercises"), importlib.import_module("solutions")
 
 
