@@ -1,481 +1,258 @@
-"""Checks for the lesson exercises, and reference solutions.
+"""The lesson exercises: write each function below, then run its check cell in the notebook.
 
-Each lesson ends with exercises. An exercise cell starts out calling the
-solution from this file so that the notebook runs from top to bottom; delete
-that line, write your own code, and run the check cell below it: the check
-tests your answer against values worked out independently (finite
-differences, PyTorch-free hand computations).
+Every function here is a stub: it raises ``NotImplementedError`` until you replace its body.
+Write plain NumPy (the checks refuse a function that calls minicnn, or the published
+solutions, instead of doing the work). A notebook cell such as
+
+    exercises.check_sigmoid_backward(exercises.sigmoid_backward)
+
+tests yours against hand-worked values, finite differences or identities (see
+``exercise_checks/``). You may also define the function in the notebook and pass it to
+the check. After editing this file, re-run the notebook's ``import`` cell or restart the
+kernel (``importlib.reload(exercises)`` also works).
+
+With ``MINICNN_SOLUTIONS=1`` in the environment (CI and the tests set it, so that the
+notebooks run from top to bottom) the stubs are replaced by ``lessons/solutions/``.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (for your code)
 
-import minicnn as mc
+from exercise_checks import *  # noqa: F401,F403  (the check_* functions)
+from exercise_checks import solutions_enabled
+
+
+def _todo(exercise):
+    raise NotImplementedError(f"{exercise}: not written yet -- replace the body of `{exercise}` "
+                              "in lessons/exercises.py with your code")
 
 
 # ----------------------------------------------------------------- lesson 00
-def solution_sigmoid_backward(y, gy):
-    """sigmoid'(x) = sigmoid(x) (1 - sigmoid(x)) = y (1 - y)."""
-    return gy * y * (1 - y)
+def sigmoid_backward(y, gy):
+    """dL/dx for y = sigmoid(x), given y and gy = dL/dy (arrays of one shape) -> array of that shape.
+
+    Hint: sigma'(x) = sigma(x) (1 - sigma(x)), and sigma(x) is y.
+    """
+    _todo("sigmoid_backward")
 
 
-def check_sigmoid_backward(fn):
-    """``fn(y, gy)`` must return dL/dx for y = sigmoid(x)."""
-    x = np.linspace(-3, 3, 7)
-    y = 1 / (1 + np.exp(-x))
-    gy = np.arange(1.0, 8.0)
-    eps = 1e-6
-    numeric = gy * (1 / (1 + np.exp(-(x + eps))) - 1 / (1 + np.exp(-(x - eps)))) / (2 * eps)
-    got = np.asarray(fn(y, gy), dtype=float)
-    assert got.shape == x.shape, f"expected shape {x.shape}, got {got.shape}"
-    assert np.allclose(got, numeric, atol=1e-6), f"expected {numeric}, got {got}"
-    return "correct"
+def softplus_grad(x):
+    """d/dx log(1 + e^x), element-wise, for an array x -> array of x's shape.
 
-
-def solution_softplus_grad(x):
-    """d/dx log(1 + e^x) = sigmoid(x)."""
-    return 1 / (1 + np.exp(-x))
-
-
-def check_softplus_grad(fn):
-    x = np.linspace(-4, 4, 9)
-    t = mc.Tensor(x.copy(), requires_grad=True)
-    (mc.log(1 + mc.exp(t))).sum().backward()
-    got = np.asarray(fn(x), dtype=float)
-    assert np.allclose(got, t.grad, atol=1e-8), f"expected {t.grad}, got {got}"
-    return "correct"
+    Hint: differentiate, then divide numerator and denominator by e^x.
+    """
+    _todo("softplus_grad")
 
 
 # ----------------------------------------------------------------- lesson 01
-def solution_conv_output_size(n, f, p, s):
-    """floor((n + 2p - f) / s) + 1"""
-    return (n + 2 * p - f) // s + 1
+def conv_output_size(n, f, p, s):
+    """Output length of a convolution: input n, filter f, padding p, stride s -> int."""
+    _todo("conv_output_size")
 
 
-def check_conv_output_size(fn):
-    cases = [((6, 3, 0, 1), 4), ((14, 5, 0, 1), 10), ((7, 3, 1, 2), 4), ((64, 4, 0, 2), 31), ((5, 5, 0, 1), 1)]
-    for args, want in cases:
-        got = fn(*args)
-        assert got == want, f"n, f, p, s = {args}: expected {want}, got {got}"
-    return "correct"
+def conv1d_loop(x, w):
+    """Valid 1D convolution (cross-correlation) of x (L,) with w (K,) -> (L - K + 1,).
+
+    Hint: output i is the sum of x[i:i + K] * w.
+    """
+    _todo("conv1d_loop")
 
 
-def solution_conv1d_loop(x, w):
-    """Valid 1D convolution of one signal x (L,) with one filter w (K,)."""
-    k = len(w)
-    return np.array([np.sum(x[i:i + k] * w) for i in range(len(x) - k + 1)])
+def conv1d_backward_input(gy, w, length):
+    """dL/dx of y = conv1d(x, w), valid, stride 1.
+
+    gy (C_out, L - K + 1), w (C_out, C_in, K), length L  ->  gx (C_in, L).
+    Forward: y[co, o] = sum over ci, k of w[co, ci, k] x[ci, o + k].
+    Hint: each output o scatters gy[co, o] * w[co] back into its window x[:, o:o + K]; windows overlap.
+    """
+    _todo("conv1d_backward_input")
 
 
-def check_conv1d_loop(fn):
-    rng = np.random.default_rng(1)
-    x, w = rng.standard_normal(12), rng.standard_normal(4)
-    want = mc.functional.conv1d(mc.Tensor(x[None, None]), mc.Tensor(w[None, None])).numpy()[0, 0]
-    got = np.asarray(fn(x, w), dtype=float)
-    assert got.shape == want.shape, f"expected shape {want.shape}, got {got.shape}"
-    assert np.allclose(got, want), f"expected {want}, got {got}"
-    return "correct"
+def conv1d_backward_weight(x, gy, n_taps):
+    """dL/dw of y = conv1d(x, w), valid, stride 1.
+
+    x (C_in, L), gy (C_out, L - K + 1), n_taps K  ->  gw (C_out, C_in, K).
+    Hint: w[co] is used at every output position o, on the window x[:, o:o + K].
+    """
+    _todo("conv1d_backward_weight")
 
 
 # ----------------------------------------------------------------- lesson 02
-def solution_max_pool_2x2(a):
-    """2x2 max pooling with stride 2 of a (H, W) array with even H and W."""
-    h, w = a.shape
-    return a.reshape(h // 2, 2, w // 2, 2).max(axis=(1, 3))
+def max_pool_2x2(a):
+    """2x2 max pooling with stride 2 of a (H, W) array with even H and W -> (H/2, W/2).
+
+    Hint: a reshape to (H/2, 2, W/2, 2), then a max over two axes.
+    """
+    _todo("max_pool_2x2")
 
 
-def check_max_pool_2x2(fn):
-    a = np.array([[1, 3, 2, 1], [4, 6, 5, 0], [7, 2, 9, 8], [1, 0, 3, 4]], dtype=float)
-    want = np.array([[6, 5], [7, 9]], dtype=float)
-    got = np.asarray(fn(a), dtype=float)
-    assert got.shape == want.shape and np.allclose(got, want), f"expected\n{want}\ngot\n{got}"
-    return "correct"
+def max_pool_2x2_backward(a, gy):
+    """dL/da for y = max_pool_2x2(a): a (H, W), gy (H/2, W/2) -> (H, W).
+
+    Each window sends its gradient to its maximum; when several cells tie, all of it goes to the
+    first of them in row-major order (minicnn's and PyTorch's CPU rule). Hint: np.argmax returns
+    the first maximum of a flattened window; np.unravel_index turns it into (row, column).
+    """
+    _todo("max_pool_2x2_backward")
 
 
-def solution_conv_param_count(c_in, c_out, k, d=2):
-    """Each of the c_out filters has c_in * k^d weights and one bias."""
-    return c_out * (c_in * k ** d + 1)
+def conv_param_count(c_in, c_out, k, d=2):
+    """Parameters of a convolution layer: c_in channels in, c_out filters of size k^d, with biases."""
+    _todo("conv_param_count")
 
 
-def check_conv_param_count(fn):
-    from minicnn import nn
+def batch_norm_forward(x, gamma, beta, eps=1e-5):
+    """Batch norm in training mode over a batch x (N, C), per column c -> (N, C).
 
-    for c_in, c_out, k, d in [(1, 8, 3, 2), (8, 16, 5, 2), (3, 16, 5, 3), (1, 16, 5, 1)]:
-        layer = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[d](c_in, c_out, k)
-        want = sum(p.size for p in layer.parameters())
-        got = fn(c_in, c_out, k, d)
-        assert got == want, f"c_in={c_in}, c_out={c_out}, k={k}, {d}D: expected {want}, got {got}"
-    return "correct"
+    x_hat = (x - mean) / sqrt(var + eps), with the batch mean and the biased variance (divide by
+    N); the output is gamma * x_hat + beta (gamma, beta of shape (C,)).
+    """
+    _todo("batch_norm_forward")
+
+
+def batch_norm_backward(gy, x, gamma, eps=1e-5):
+    """Gradients of batch_norm_forward: gy, x (N, C), gamma (C,) -> (gx (N, C), ggamma (C,), gbeta (C,)).
+
+    Hint: write g = gy * gamma (the gradient reaching x_hat). The mean and the variance depend on
+    every row, so gx has three terms; they combine to (g - mean(g) - x_hat mean(g x_hat)) / sqrt(var + eps).
+    Derive it (the chain rule through mean and var), don't copy it.
+    """
+    _todo("batch_norm_backward")
 
 
 # ----------------------------------------------------------------- lesson 03
-def solution_false_accept_probability(far, K):
-    """1 - P(no false accept in K independent comparisons) = 1 - (1 - far)^K."""
-    return 1.0 - (1.0 - far) ** np.asarray(K, dtype=float)
+def false_accept_probability(far, K):
+    """P(a stranger is falsely accepted by at least one of K enrolled people), comparisons independent.
+
+    far: false-accept rate of one comparison; K: int or array of ints -> float or array like K.
+    """
+    _todo("false_accept_probability")
 
 
-def check_false_accept_probability(fn):
-    cases = [((0.01, 1), 0.01), ((0.01, 100), 0.6339676587), ((0.0, 50), 0.0), ((0.5, 2), 0.75)]
-    for (far, k), want in cases:
-        got = float(np.asarray(fn(far, k)))
-        assert np.isclose(got, want, atol=1e-8), f"far={far}, K={k}: expected {want:.6f}, got {got}"
-    ks = np.array([1, 10, 100])
-    got = np.asarray(fn(0.02, ks), dtype=float)
-    assert got.shape == ks.shape, f"K as an array {ks}: expected shape {ks.shape}, got {got.shape}"
-    # Monte-Carlo: K independent comparisons, each a false accept with probability far
-    rng = np.random.default_rng(3)
-    sim = (rng.random((200_000, 10)) < 0.05).any(axis=1).mean()
-    assert abs(float(np.asarray(fn(0.05, 10))) - sim) < 0.01, f"simulation says {sim:.3f}"
-    return "correct"
+def identify(gallery, names, query, tau):
+    """Open-set identification: gallery (K, D), names (K,), query (D,) -> a name, or None.
 
-
-def solution_identify(gallery, names, query, tau):
-    """Nearest enrolled encoding by squared distance; None ("not recognised") above tau."""
-    d = ((np.asarray(gallery, float) - np.asarray(query, float)) ** 2).sum(axis=1)
-    k = int(np.argmin(d))
-    return names[k] if d[k] <= tau else None
-
-
-def check_identify(fn):
-    from minicnn.face import FaceDatabase
-
-    rng = np.random.default_rng(4)
-    gallery = rng.standard_normal((6, 8))
-    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
-    names = [f"person{k}" for k in range(6)]
-    db = FaceDatabase(embedding_dim=8, tau=0.5)
-    for n, g in zip(names, gallery):
-        db.enroll_encodings(n, g)
-    for t in range(20):
-        q = gallery[t % 6] + rng.normal(0, 0.05 + 0.05 * t, 8)
-        dist = db.distances(q)
-        best = min(dist, key=dist.get)
-        want = best if dist[best] <= db.tau else None
-        got = fn(gallery, names, q, db.tau)
-        assert got == want, f"query {t}: expected {want!r} (distances {dist}), got {got!r}"
-    return "correct"
+    The name of the nearest encoding by squared distance if that distance is <= tau, else None.
+    """
+    _todo("identify")
 
 
 # ----------------------------------------------------------------- lesson 04
-def solution_roc_point(d, same, tau):
-    """far = share of different pairs with d <= tau; tar = share of same pairs with d <= tau."""
-    d, same = np.asarray(d), np.asarray(same, dtype=bool)
-    accept = d <= tau
-    return float(accept[~same].mean()), float(accept[same].mean())
+def roc_point(d, same, tau):
+    """One ROC point of the rule "same iff d <= tau": d (M,), same (M,) bool -> (far, tar)."""
+    _todo("roc_point")
 
 
-def check_roc_point(fn):
-    from minicnn.face.metrics import roc_curve
-
-    rng = np.random.default_rng(40)
-    same = rng.random(300) < 0.5
-    d = np.where(same, rng.gamma(2.0, 0.3, 300), rng.gamma(4.0, 0.3, 300)).round(2)   # rounding makes ties
-    far, tar, thr = roc_curve(d, same)
-    for k in (0, 5, len(thr) // 2, len(thr) - 1):
-        got = tuple(float(v) for v in fn(d, same, thr[k]))
-        assert np.allclose(got, (far[k], tar[k])), (
-            f"tau={thr[k]:.3f}: expected (far, tar) = ({far[k]:.4f}, {tar[k]:.4f}), got {got}")
-    return "correct"
-
-
-def solution_auc_by_counting(d, same):
-    """P(d_different > d_same) + 0.5 P(tie), over all (same pair, different pair) couples."""
-    d, same = np.asarray(d, float), np.asarray(same, dtype=bool)
-    pos, neg = d[same][:, None], d[~same][None, :]
-    return float(np.mean(neg > pos) + 0.5 * np.mean(neg == pos))
-
-
-def check_auc_by_counting(fn):
-    from minicnn.face.metrics import roc_auc
-
-    rng = np.random.default_rng(41)
-    for n, scale in [(50, 0.3), (200, 1.0), (31, 3.0)]:
-        same = rng.random(n) < 0.4
-        same[:2] = [True, False]
-        d = (rng.standard_normal(n) * scale + np.where(same, 0.0, 1.0)).round(1)
-        want = roc_auc(d, same)
-        got = float(fn(d, same))
-        assert np.isclose(got, want), f"n={n}: expected AUC {want:.6f}, got {got:.6f} (did you count ties as 1/2?)"
-    return "correct"
+def auc_by_counting(d, same):
+    """AUC as a probability: the share of (same pair, different pair) couples in which the
+    different pair is farther apart, a tie counting 1/2. d (M,), same (M,) bool -> float."""
+    _todo("auc_by_counting")
 
 
 # ----------------------------------------------------------------- lesson 05
-def solution_distance_grads(f1, f2):
-    """d = ||f1 - f2||^2: dd/df1 = 2 (f1 - f2), dd/df2 = -2 (f1 - f2)."""
-    g = 2.0 * (np.asarray(f1, float) - np.asarray(f2, float))
-    return g, -g
+def distance_grads(f1, f2):
+    """Gradients of d = ||f1 - f2||^2 with respect to f1 and to f2: (D,), (D,) -> ((D,), (D,))."""
+    _todo("distance_grads")
 
 
-def check_distance_grads(fn):
-    from minicnn.face.losses import sq_distance
+def contrastive(x1, x2, same, m=1.0):
+    """Mean over the N pairs of y D^2 + (1 - y) max(m - D, 0)^2, with D = ||x1 - x2|| (not squared).
 
-    rng = np.random.default_rng(50)
-    for dim in (2, 5, 128):
-        a = mc.Tensor(rng.standard_normal(dim), requires_grad=True)
-        b = mc.Tensor(rng.standard_normal(dim), requires_grad=True)
-        sq_distance(a, b).backward()
-        g1, g2 = (np.asarray(g, dtype=float) for g in fn(a.numpy(), b.numpy()))
-        assert np.allclose(g1, a.grad), f"D={dim}: dd/df1 expected {a.grad[:4]}..., got {g1[:4]}..."
-        assert np.allclose(g2, b.grad), f"D={dim}: dd/df2 expected {b.grad[:4]}..., got {g2[:4]}..."
-    return "correct"
-
-
-def solution_contrastive(x1, x2, same, m=1.0):
-    """mean of y D^2 + (1 - y) max(m - D, 0)^2 with the plain (not squared) distance D."""
-    dist = np.sqrt(((np.asarray(x1, float) - np.asarray(x2, float)) ** 2).sum(axis=1))
-    y = np.asarray(same, dtype=float)
-    return float(np.mean(y * dist ** 2 + (1 - y) * np.maximum(m - dist, 0) ** 2))
-
-
-def check_contrastive(fn):
-    from minicnn.face import contrastive_loss
-
-    rng = np.random.default_rng(51)
-    for n, dim, m in [(6, 4, 1.0), (20, 16, 0.5), (3, 2, 2.0)]:
-        x1, x2 = rng.standard_normal((n, dim)) * 0.4, rng.standard_normal((n, dim)) * 0.4
-        same = rng.random(n) < 0.5
-        want = contrastive_loss(mc.Tensor(x1), mc.Tensor(x2), same, margin=m).item()
-        got = float(fn(x1, x2, same, m))
-        assert np.isclose(got, want, rtol=1e-6), f"n={n}, D={dim}, m={m}: expected {want:.6f}, got {got:.6f}"
-    return "correct"
+    x1, x2 (N, D), same (N,) bool (y = 1 for the same person), margin m -> float.
+    """
+    _todo("contrastive")
 
 
 # ----------------------------------------------------------------- lesson 06
-def solution_triplet_cost(A, P, N, alpha=0.2):
-    """sum over triplets of max(||A - P||^2 - ||A - N||^2 + alpha, 0), distances summed on axis -1."""
-    A, P, N = (np.asarray(v, dtype=float) for v in (A, P, N))
-    pos = ((A - P) ** 2).sum(axis=-1)
-    neg = ((A - N) ** 2).sum(axis=-1)
-    return float(np.maximum(pos - neg + alpha, 0.0).sum())
+def triplet_cost(A, P, N, alpha=0.2):
+    """J = sum over triplets of max(||A - P||^2 - ||A - N||^2 + alpha, 0); A, P, N (m, D) or (D,).
+
+    Hint: sum the squares per triplet (axis=-1) before the max.
+    """
+    _todo("triplet_cost")
 
 
-def check_triplet_cost(fn):
-    from minicnn.face import triplet_loss
+def triplet_shares(dist, labels, alpha=0.2):
+    """Shares (easy, semihard, hard) among all valid triplets of a batch.
 
-    course = [([1., 1.], [1., 1.], [1., 1.], 5, 5.0), ([1., 1.], [1., 1.], [0., 0.], 3, 1.0),
-              ([1., 1.], [0., 0.], [1., 1.], 0, 2.0), ([0., 0.], [0., 0.], [0., 0.], -2, 0.0),
-              ([[1., 0.], [1., 0.]], [[1., 0.], [1., 0.]], [[0., 1.], [0., 1.]], 3, 2.0),
-              ([[1., 1.], [2., 0.]], [[0., 3.], [1., 1.]], [[1., 0.], [0., 1.]], 1, 5.0)]
-    for A, P, N, alpha, want in course:
-        got = float(fn(np.array(A), np.array(P), np.array(N), alpha))
-        hint = " (sum the squares per triplet, axis=-1, before the max)" if np.ndim(A) == 2 else ""
-        assert np.isclose(got, want), f"A={A}, P={P}, N={N}, alpha={alpha}: expected {want}, got {got}{hint}"
-    rng = np.random.default_rng(60)
-    for m, dim in [(5, 8), (30, 128)]:
-        A, P, N = (rng.standard_normal((m, dim)) * 0.1 for _ in range(3))
-        want = triplet_loss(mc.Tensor(A), mc.Tensor(P), mc.Tensor(N), alpha=0.2).item()
-        got = float(fn(A, P, N, 0.2))
-        assert np.isclose(got, want), f"random encodings ({m}, {dim}): expected {want:.6f}, got {got:.6f}"
-    return "correct"
+    dist (B, B) squared distances, labels (B,). A triplet: a != p with one label, n another label.
+    easy: d_an >= d_ap + alpha; hard: d_an <= d_ap; semi-hard: in between.
+    """
+    _todo("triplet_shares")
 
 
-def solution_triplet_shares(dist, labels, alpha=0.2):
-    """All (a, p, n): a != p same label, n another label; classify by d(a,n) against d(a,p)."""
-    dist, y = np.asarray(dist, float), np.asarray(labels)
-    same = y[:, None] == y[None, :]
-    pos = same & ~np.eye(len(y), dtype=bool)
-    a, p, n = np.nonzero(pos[:, :, None] & ~same[:, None, :])
-    dap, dan = dist[a, p], dist[a, n]
-    easy = np.mean(dan >= dap + alpha)
-    hard = np.mean(dan <= dap)
-    return float(easy), float(1.0 - easy - hard), float(hard)
+def semi_hard(dist, labels):
+    """Semi-hard mining: one triplet per (anchor, positive) pair whose anchor has a negative.
 
-
-def check_triplet_shares(fn):
-    from minicnn.face.metrics import pairwise_sq_dists
-    from minicnn.face.mining import triplet_types
-
-    rng = np.random.default_rng(61)
-    for P, K, spread in [(4, 3, 0.3), (6, 4, 1.0), (3, 2, 0.1)]:
-        labels = np.repeat(np.arange(P), K)
-        centres = rng.standard_normal((P, 16))
-        emb = centres[labels] * spread + rng.standard_normal((P * K, 16)) * 0.3
-        dist = pairwise_sq_dists(emb)
-        want = triplet_types(dist, labels, 0.2)
-        got = tuple(float(v) for v in fn(dist, labels, 0.2))
-        exp = (want["easy"], want["semihard"], want["hard"])
-        assert np.allclose(got, exp), (
-            f"P={P}, K={K}: expected (easy, semihard, hard) = {np.round(exp, 4)}, got {np.round(got, 4)}")
-    return "correct"
+    dist (B, B), labels (B,) -> arrays (a, p, n), pairs in row-major order of (a, p).
+    n: the nearest negative that is still farther from the anchor than the positive; when no
+    negative is farther, the farthest negative (the least hard one). Ties: the smaller index.
+    """
+    _todo("semi_hard")
 
 
 # ----------------------------------------------------------------- lesson 07
-def solution_chi2_features(a, b, eps=1e-6):
-    """(a - b)^2 / (|a| + |b| + eps), element-wise."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return (a - b) ** 2 / (np.abs(a) + np.abs(b) + eps)
+def chi2_features(a, b, eps=1e-6):
+    """Chi-square pair features with a safe denominator: (a - b)^2 / (|a| + |b| + eps), element-wise."""
+    _todo("chi2_features")
 
 
-def check_chi2_features(fn):
-    from minicnn.face.losses import pair_features
-
-    rng = np.random.default_rng(70)
-    for shape in [(3, 4), (10, 128)]:
-        a, b = rng.standard_normal(shape), rng.standard_normal(shape)
-        a[0, 0] = b[0, 0] = 0.0                   # both zero: the eps keeps it finite
-        want = pair_features(mc.Tensor(a), mc.Tensor(b), "chi2").numpy()
-        got = np.asarray(fn(a, b), dtype=float)
-        assert got.shape == want.shape, f"expected shape {want.shape}, got {got.shape}"
-        assert np.allclose(got, want), f"shape {shape}: expected {want.ravel()[:3]}..., got {got.ravel()[:3]}..."
-    return "correct"
-
-
-def solution_head_probability(f1, f2, w, b):
-    """sigmoid(sum_k w_k |f1_k - f2_k| + b) per row."""
-    z = (np.abs(np.asarray(f1, float) - np.asarray(f2, float)) * np.asarray(w, float)).sum(axis=1) + b
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def check_head_probability(fn):
-    from minicnn.face import PairHead
-
-    rng = np.random.default_rng(71)
-    for n, dim in [(5, 8), (20, 128)]:
-        head = PairHead(dim=dim, kind="abs")
-        head.weight.data[...] = rng.standard_normal(dim).astype(np.float32)
-        head.bias.data[...] = np.float32(rng.standard_normal())
-        f1, f2 = rng.standard_normal((n, dim)) * 0.1, rng.standard_normal((n, dim)) * 0.1
-        want = head.probability(mc.Tensor(f1), mc.Tensor(f2))
-        got = np.asarray(fn(f1, f2, head.weight.numpy(), float(head.bias.numpy()[0])), dtype=float)
-        assert np.allclose(got, want, atol=1e-6), f"n={n}, D={dim}: expected {want[:3]}..., got {got[:3]}..."
-    return "correct"
+def head_probability(f1, f2, w, b):
+    """sigmoid(sum_k w_k |f1_k - f2_k| + b) per row: f1, f2 (N, D), w (D,), b float -> (N,)."""
+    _todo("head_probability")
 
 
 # ----------------------------------------------------------------- lesson 08
-def solution_gram_channels_last(a):
-    """Move the channel axis to the front first, then unroll: F (n_C, n_H n_W), G = F F^T."""
-    f = np.moveaxis(a, -1, 0).reshape(a.shape[-1], -1)
-    return f @ f.T
+def gram_channels_last(a):
+    """Gram matrix of a channels-last volume a (n_H, n_W, n_C) -> (n_C, n_C). Mind the trap."""
+    _todo("gram_channels_last")
 
 
-def check_gram_channels_last(fn):
-    from minicnn.style import gram_matrix
-
-    rng = np.random.default_rng(8)
-    for shape in [(4, 5, 3), (2, 7, 6), (1, 1, 2)]:
-        a = rng.standard_normal(shape)
-        want = gram_matrix(mc.Tensor(a), channels_last=True).numpy()
-        got = np.asarray(fn(a), dtype=float)
-        assert got.shape == want.shape, (
-            f"a of shape {shape}: expected a ({shape[-1]}, {shape[-1]}) matrix, got {got.shape}")
-        assert np.allclose(got, want), (f"a of shape {shape}: wrong values -- did you reshape before "
-                                        f"moving the channel axis to the front?")
-    return "correct"
+def style_cost_layer(a_S, a_G):
+    """The course's layer style cost of two channels-first volumes (n_C, n_H, n_W) -> float:
+    sum over k, k' of (G(S) - G(G))^2 / (2 n_H n_W n_C)^2."""
+    _todo("style_cost_layer")
 
 
-def solution_style_cost_layer(a_S, a_G):
-    """1 / (2 n_H n_W n_C)^2 * sum (G(S) - G(G))^2 for channels-first (n_C, n_H, n_W) volumes."""
-    n_c, n_h, n_w = a_G.shape
-    fs, fg = a_S.reshape(n_c, -1), a_G.reshape(n_c, -1)
-    return ((fs @ fs.T - fg @ fg.T) ** 2).sum() / (2 * n_h * n_w * n_c) ** 2
+def style_cost_grad(a_S, a_G):
+    """dJ/da_G of style_cost_layer(a_S, a_G): (n_C, n_H, n_W) twice -> (n_C, n_H, n_W).
 
-
-def check_style_cost_layer(fn):
-    from minicnn.style import layer_style_cost
-
-    rng = np.random.default_rng(88)
-    for shape in [(3, 4, 4), (8, 5, 7), (1, 2, 3)]:
-        a_S, a_G = rng.standard_normal(shape), rng.standard_normal(shape)
-        want = layer_style_cost(mc.Tensor(a_S), mc.Tensor(a_G)).item()
-        got = float(fn(a_S, a_G))
-        assert np.isclose(got, want, rtol=1e-8), f"shape {shape}: expected {want:.8g}, got {got:.8g}"
-    return "correct"
+    Hint: with F the unrolled a_G and G = F F^T, first find g = dJ/dG, then use dJ/dF = (g + g^T) F.
+    """
+    _todo("style_cost_grad")
 
 
 # ----------------------------------------------------------------- lesson 09
-def solution_receptive_field_size(layers):
-    """r_l = r_{l-1} + (k - 1) j_{l-1}, j_l = j_{l-1} s, starting from r = j = 1."""
-    r, j = 1, 1
-    for k, s in layers:
-        r, j = r + (k - 1) * j, j * s
-    return r, j
+def receptive_field_size(layers):
+    """Receptive-field size r and jump j of the last of a chain of layers, from r = j = 1.
+
+    layers: a list of (k, s) or (k, s, d) tuples -- kernel, stride and dilation (d = 1 if absent).
+    Padding doesn't change the size (it only shifts the field); dilation does.
+    """
+    _todo("receptive_field_size")
 
 
-def check_receptive_field_size(fn):
-    from minicnn import nn
-    from minicnn.visualize import receptive_fields
-
-    chains = [[(3, 1)], [(3, 1), (2, 2), (3, 1)], [(5, 1), (2, 2), (5, 1), (2, 2), (3, 1)],
-              [(11, 4), (3, 2), (5, 1), (3, 2), (3, 1)], [(3, 2), (3, 2), (3, 2)]]
-    for chain in chains:
-        layers = [nn.Conv2d(1, 1, k, stride=s) if i % 2 == 0 else nn.MaxPool2d(k, s)
-                  for i, (k, s) in enumerate(chain)]
-        rf = receptive_fields(layers, ndim=2)[-1]
-        want = (rf.size[0], rf.jump[0])
-        got = tuple(int(v) for v in fn(chain))
-        assert got == want, f"layers (k, s) = {chain}: expected (r, j) = {want}, got {got}"
-    return "correct"
-
-
-def solution_top_k_images(acts, k):
-    """Rank images by their largest activation (stable sort keeps the smaller index first)."""
-    best = acts.reshape(len(acts), -1).max(axis=1)
-    return np.argsort(-best, kind="stable")[:k]
-
-
-def check_top_k_images(fn):
-    from minicnn.visualize.top_patches import exhaustive_top_patches
-
-    rng = np.random.default_rng(9)
-    acts = rng.standard_normal((40, 5, 5))
-    acts[7] = acts[3]                          # a tie: image 3 must come before image 7
-    for k in (1, 9, 40):
-        _, want, _ = exhaustive_top_patches(acts[:, None], k)
-        got = np.asarray(fn(acts, k)).astype(int)
-        assert got.shape == (k,), f"k={k}: expected {k} indices, got shape {got.shape}"
-        assert np.array_equal(got, want[0]), f"k={k}: expected {want[0][:10]}..., got {got[:10]}..."
-    return "correct"
+def top_k_images(acts, k):
+    """Indices of the k images whose largest activation is highest, best first (ties: the
+    smaller index first). acts (N, H, W): one unit's activations over a data set -> (k,)."""
+    _todo("top_k_images")
 
 
 # ----------------------------------------------------------------- lesson 10
-def solution_conv_output_shape(in_shape, c_out, f, p=0, s=1):
-    """(C_in, *spatial) -> (c_out, *[floor((n + 2p - f) / s) + 1 for n in spatial])."""
-    return (c_out,) + tuple((n + 2 * p - f) // s + 1 for n in in_shape[1:])
+def conv_output_shape(in_shape, c_out, f, p=0, s=1):
+    """Output shape of an N-d convolution: (C_in, *spatial) -> (c_out, *spatial_out)."""
+    _todo("conv_output_shape")
 
 
-def check_conv_output_shape(fn):
-    from minicnn import nn
+def se_ppv(reference, detected, tolerance):
+    """Score a beat detector: sorted sample positions, tolerance in samples -> (sensitivity, ppv).
 
-    layers = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-    cases = [((1, 14), 16, 5, 0, 1), ((16, 10), 32, 5, 0, 1), ((1, 14, 14, 14), 16, 5, 0, 1),
-             ((3, 9, 7), 4, 3, 1, 2), ((2, 8, 9, 10), 3, 3, 1, 2), ((1, 20), 2, 4, 0, 3)]
-    for in_shape, c_out, f, p, s in cases:
-        conv = layers[len(in_shape) - 1](in_shape[0], c_out, f, stride=s, padding=p)
-        want = tuple(conv(mc.Tensor(np.zeros((1,) + in_shape, np.float32))).shape[1:])
-        got = tuple(int(v) for v in fn(in_shape, c_out, f, p, s))
-        assert got == want, f"in_shape={in_shape}, c_out={c_out}, f={f}, p={p}, s={s}: expected {want}, got {got}"
-    return "correct"
+    Match one-to-one: each reference beat, in time order, takes the earliest free detection within
+    the tolerance. Se = TP / (TP + FN), PPV = TP / (TP + FP).
+    """
+    _todo("se_ppv")
 
 
-def solution_se_ppv(reference, detected, tolerance):
-    """Greedy one-to-one matching in time order, then Se = TP/(TP+FN), PPV = TP/(TP+FP)."""
-    ref, det = np.sort(np.asarray(reference)), np.sort(np.asarray(detected))
-    tp, j = 0, 0
-    for r in ref:
-        while j < len(det) and det[j] < r - tolerance:   # too early for this beat and every later one
-            j += 1
-        if j < len(det) and det[j] <= r + tolerance:
-            tp += 1
-            j += 1
-    se = tp / len(ref) if len(ref) else 1.0
-    ppv = tp / len(det) if len(det) else 1.0
-    return se, ppv
-
-
-def check_se_ppv(fn):
-    from minicnn.signal import score_beats
-
-    rng = np.random.default_rng(10)
-    fs = 360.0
-    tol = int(round(0.05 * fs))
-    for trial in range(8):
-        ref = np.sort(rng.choice(np.arange(100, 20000), size=30, replace=False))
-        det = ref + rng.integers(-2 * tol, 2 * tol + 1, size=len(ref))
-        keep = rng.random(len(det)) > 0.15                      # some beats missed
-        extra = rng.integers(0, 20100, size=trial)              # some false detections
-        det = np.sort(np.concatenate([det[keep], extra]))
-        want = score_beats(ref, det, fs, tolerance_s=tol / fs)
-        se, ppv = (float(v) for v in fn(ref, det, tol))
-        assert np.isclose(se, want.sensitivity) and np.isclose(ppv, want.ppv), (
-            f"trial {trial}: expected (Se, PPV) = ({want.sensitivity:.4f}, {want.ppv:.4f}), got ({se:.4f}, {ppv:.4f})")
-    return "correct"
+if solutions_enabled():
+    from solutions import *  # noqa: F401,F403,E402  (MINICNN_SOLUTIONS=1: the notebooks run on the solutions)

@@ -72,7 +72,8 @@ def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean",
     """Contrastive loss (Hadsell, Chopra, LeCun 2006) on pairs.
 
     ``L = y d^2 + (1 - y) max(margin - d, 0)^2`` with ``d = ||x1 - x2||_2`` (not squared) and
-    y = 1 for the same person. x1, x2: (N, D); same: (N,) bool/0-1. ``eps`` keeps the square
+    y = 1 for the same person. Hadsell et al. write ``(1 - Y) d^2 / 2 + Y max(0, m - d)^2 / 2``
+    with Y = 0 for a similar pair: we drop the 1/2 and flip the label. x1, x2: (N, D); same: (N,) bool/0-1. ``eps`` keeps the square
     root differentiable when two encodings coincide.
     """
     a, b = _check("contrastive_loss", x1=x1, x2=x2)
@@ -91,8 +92,9 @@ def pair_features(f1, f2, kind: str = "abs", eps: float = 1e-6):
 
     kind "abs": ``|f_i - f_j|``; kind "chi2": ``(f_i - f_j)^2 / (f_i + f_j)``. Chi-square is
     meant for non-negative features (histograms); L2-normalised encodings have negative parts,
-    so the denominator here is ``|f_i| + |f_j| + eps``, equal to the notes' formula wherever
-    both features are >= 0 and never zero or negative.
+    so the denominator here is ``|f_i| + |f_j| + eps``: equal to the notes' formula up to eps
+    wherever both features are >= 0 and not both 0; where both are 0 the notes' formula is
+    0/0 and this returns 0; never a zero or negative denominator.
     """
     a, b = _check("pair_features", f1=f1, f2=f2)
     diff = a - b

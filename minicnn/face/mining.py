@@ -61,7 +61,9 @@ def semi_hard(dist, labels, alpha: float = 0.2, groups=None):
 
     N = argmin d(A,N) over negatives with d(A,N) > d(A,P) (semi-hard if it is also
     < d(A,P) + alpha, otherwise an easy triplet with zero loss); when every negative is closer
-    than P, the farthest of them (the least hard), as in FaceNet's implementation. ``alpha`` is
+    than P, the farthest of them (the least hard). The FaceNet paper describes semi-hard
+    negatives but released no code; this complete rule is the one of TensorFlow's
+    ``triplet_semihard_loss``. ``alpha`` is
     accepted for symmetry with :func:`triplet_types`; the choice itself does not depend on it.
     """
     dist = _check(dist, labels)

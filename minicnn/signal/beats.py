@@ -81,7 +81,7 @@ class PreparedLead:
 
 def prepare_lead(signal: np.ndarray, fs: float, decimate: int = 4,
                  scale: float | None = None) -> PreparedLead:
-    """Baseline removal, decimation and amplitude normalisation of one lead (shape (n,), mV).
+    """Decimation, then baseline removal and amplitude normalisation of one lead (shape (n,), mV).
 
     ``scale`` (mV) defaults to the median over 2-second blocks of the largest absolute value, a
     QRS amplitude estimate that ignores rare artefacts; pass the training scale to reuse it."""

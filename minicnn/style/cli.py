@@ -27,8 +27,9 @@ from ..cli_args import (ArgumentParser, float_range, int_range, json_text, nonne
                         one_line, positive_float, positive_int)
 from ..config import fast_mode
 from ..utils.images import conversion_note, load_image, save_image
+from .transfer import ADAM_LR
 
-DEFAULTS = dict(size=256, steps=200, alpha=10.0, beta=40.0, optimizer="adam", lr=0.05, init="content",
+DEFAULTS = dict(size=256, steps=200, alpha=10.0, beta=40.0, optimizer="adam", lr=ADAM_LR, init="content",
                 noise_ratio=0.6, seed=0, tv=0.0, scales=1)
 MAX_SIZE = 2048
 
@@ -60,7 +61,7 @@ def build_parser():
                                             "= more style at the same alpha, beta)")
     p.add_argument("--pool", choices=("avg", "max"), default="avg", help="VGG-19 pooling (default avg)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS["optimizer"])
-    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help="Adam step size in pixel units (default 0.05)")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help=f"Adam step size in pixel units (default {ADAM_LR})")
     p.add_argument("--init", choices=("content", "noise", "mix"), default=DEFAULTS["init"],
                    help="starting image: the content image, noise, or the course's mix (default content)")
     p.add_argument("--noise-ratio", type=float_range(0, 1), default=DEFAULTS["noise_ratio"], help="noise share for --init mix")

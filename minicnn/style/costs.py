@@ -74,9 +74,9 @@ def gram_matrix(a, channels_last=False):
     is channel ``k``. Channels-first data gives it with a plain reshape. For
     channels-last data, ``reshape(C, H*W)`` is wrong: it cuts the memory
     ``a_11[0..C-1], a_12[0..C-1], ...`` into rows of ``H*W`` consecutive
-    numbers, so each "row" mixes all channels. The channel axis must first be
-    moved in front (``transpose``), then reshaped -- which is what this
-    function does for ``channels_last=True``.
+    numbers, so each "row" mixes all channels. Moving the channel axis in front
+    first (``transpose``), then reshaping, is right -- this function does that
+    for ``channels_last=True`` -- and so is the course's ``reshape(H*W, C).T``.
     """
     t = _tensor(a, "a", "gram_matrix")
     if t.ndim not in (3, 4):

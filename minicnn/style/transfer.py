@@ -38,6 +38,9 @@ from .costs import content_cost, gram_matrix, style_cost_from_gram, total_cost, 
 __all__ = ["style_transfer", "TransferResult", "Objective", "plot_costs", "resize_image"]
 
 INITS = ("content", "noise", "mix")
+# Adam's default step, in pixel units (images are in [0, 1]); the one value the CLI and the docs use.
+# Each Adam step moves a pixel by about lr (by at most about 3.16 lr with the default betas).
+ADAM_LR = 0.05
 OPTIMIZERS = ("adam", "lbfgs")
 
 
@@ -134,7 +137,7 @@ def _scale_sizes(hw, scales):
 
 
 def style_transfer(content, style, network=None, *, steps=200, alpha=10.0, beta=40.0, content_layer=None,
-                   style_layers=None, optimizer="adam", lr=0.03, init="content", noise_ratio=0.6,
+                   style_layers=None, optimizer="adam", lr=ADAM_LR, init="content", noise_ratio=0.6,
                    seed=0, tv_weight=0.0, scales=1, progress=True, device="cpu"):
     """Generate G with the content of ``content`` and the style of ``style``.
 
