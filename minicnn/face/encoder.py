@@ -248,7 +248,7 @@ def _head_probability(head, e1, e2, dim: int) -> np.ndarray:
         raise ValueError(f"pair_probability: encodings must both be (N, {dim}) or ({dim},), "
                          f"got shapes {a.shape} and {b.shape}")
     with mc.no_grad():
-        z = np.asarray(head(mc.Tensor(a), mc.Tensor(b)).numpy(), dtype=np.float64)
+        z = np.asarray(head(mc.Tensor(a), mc.Tensor(b)).numpy(), dtype=np.float64).reshape(a.shape[:-1])
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
