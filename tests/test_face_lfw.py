@@ -71,6 +71,10 @@ def test_people_folds_are_disjoint_in_people_and_balanced():
     for f in range(10):
         s = same[fold == f]
         assert s.sum() == 5 and (~s).sum() == 5  # capped at pairs_per_fold, balanced
+    # 10 people with 2 photos among 30 with one: each fold still gets one of the 10 (positives)
+    labels = np.concatenate([np.repeat(np.arange(10), 2), np.arange(10, 40)])
+    i, j, same, fold = people_fold_pairs(labels, n_folds=10, seed=2)
+    assert all(same[fold == f].sum() == 1 and (~same[fold == f]).sum() == 1 for f in range(10))
     # too few people: fewer folds, still disjoint; far too few: an error
     i, j, same, fold = people_fold_pairs(np.repeat(np.arange(6), 2), n_folds=10)
     assert fold.max() + 1 == 3
