@@ -168,9 +168,12 @@ def test_encode_pairs_encodes_each_photo_once(lfw):
             return model.embed(images)
 
     p = read_pairs(root / "pairs.txt")
-    e1, e2 = encode_pairs(Counting(), root, p)
+    e1, e2 = encode_pairs(Counting(), root, p, chunk=16)
     used = {(n, i) for ns, ids in zip(p.names, p.indices) for n, i in zip(ns, ids)}
-    assert calls == [len(used)] and e1.shape == e2.shape == (60, 8)
+    assert sum(calls) == len(used) and max(calls) == 16 and e1.shape == e2.shape == (60, 8)
+    f1, f2 = encode_pairs(model, root, p)  # in one chunk: the same encodings
+    np.testing.assert_allclose(f1, e1, atol=1e-6)
+    np.testing.assert_allclose(f2, e2, atol=1e-6)
     m = np.flatnonzero(p.same)[0]
     if p.indices[m, 0] != p.indices[m, 1]:
         assert not np.allclose(e1[m], e2[m])

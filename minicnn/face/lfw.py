@@ -151,7 +151,7 @@ def read_pairs(path) -> PairsFile:
                      np.arange(2, len(lines) + 1))
 
 
-def encode_pairs(model, root, pairs: PairsFile):
+def encode_pairs(model, root, pairs: PairsFile, chunk: int = 256):
     """Encode every photo the pairs use, once -> (enc1 (P, D), enc2 (P, D)).
 
     ``model``: a face model file's encoder, or the pretrained one (each photo is then detected
@@ -166,16 +166,19 @@ def encode_pairs(model, root, pairs: PairsFile):
         for n, i in zip(ns, ids):
             first.setdefault((str(n), int(i)), int(line))
     pretrained = hasattr(model, "align_photo")
-    images = []
-    for name, i in keys:
+    encoder = model.chip_encoder() if pretrained else model
+    enc, images = [], []
+    for n, (name, i) in enumerate(keys):
         p = image_path(root, name, i)
         try:
             raw = read_image(p, channels=3 if pretrained else model.in_channels)
         except (FileNotFoundError, ValueError) as exc:
             raise ValueError(f"pairs file {pairs.path}, line {first[name, i]}: {exc}") from None
         images.append(model.align_photo(raw) if pretrained else fit_image(raw, model.input_size))
-    encoder = model.chip_encoder() if pretrained else model
-    enc = encoder.embed(np.stack(images))
+        if len(images) == chunk or n == len(keys) - 1:  # LFW's 7,700 chips would not fit in memory at once
+            enc.append(encoder.embed(np.stack(images)))
+            images = []
+    enc = np.concatenate(enc)
     pos = {k: n for n, k in enumerate(keys)}
     at = np.array([[pos[str(n), int(i)] for n, i in zip(ns, ids)] for ns, ids in zip(pairs.names, pairs.indices)])
     return enc[at[:, 0]], enc[at[:, 1]]
