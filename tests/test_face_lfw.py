@@ -46,8 +46,8 @@ def lfw(tmp_path_factory):
     for n, (img, lab) in enumerate(zip(faces.images, faces.labels)):
         idx = n - PHOTOS * lab + 1
         (root / person(lab)).mkdir(exist_ok=True)
-        Image.fromarray((img.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(image_path(root, person(lab), idx),
-                                                                                       quality=95)
+        rgb = (img.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+        Image.fromarray(rgb).save(image_path(root, person(lab), idx), quality=95)
     (root / "pairs.txt").write_text("\n".join(pairs_lines()) + "\n")
     mc.seed(0)
     model = FaceEncoder(input_size=(16, 16), widths=(4, 8), embedding_dim=8)

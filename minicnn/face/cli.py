@@ -271,7 +271,8 @@ def _identify_every_face(db, a):
     for box, score, _, chip in faces:
         m = db.identify_encoding(db.model.encode_chips(chip[None])[0])
         found += m.same
-        print(f"{m.name if m.same else 'not recognised'}: {_decision(m, db)} face at [{', '.join(str(int(v)) for v in box)}] (left, top, right, bottom; detector score {score:.2f})")
+        print(f"{m.name if m.same else 'not recognised'}: {_decision(m, db)} face at "
+              f"[{', '.join(str(int(v)) for v in box)}] (left, top, right, bottom; detector score {score:.2f})")
     return 0 if found else 1
 
 

@@ -200,11 +200,11 @@ class FaceDatabase:
 
     def probabilities(self, encoding) -> dict:
         """The head's P(same) between one encoding (D,) and each name (its best encoding)."""
+        from .encoder import RULE_HEAD
+
         q = np.asarray(encoding, dtype=np.float32).reshape(-1)
         if q.shape != (self.embedding_dim,):
             raise ValueError(f"encoding must have {self.embedding_dim} values, got shape {np.shape(encoding)}")
-        from .encoder import RULE_HEAD
-
         if self.rule != RULE_HEAD:
             raise ValueError("probabilities: this database's model has no binary head")
         return {n: float(self.model.pair_probability(np.broadcast_to(q, e.shape), e).max())

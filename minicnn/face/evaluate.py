@@ -138,7 +138,8 @@ def format_report(r: dict, title: str = "") -> str:
     lines += [f"  identities / images        {r['n_identities']} / {r['n_images']}",
               f"  decision rule              {_rule_text(r)}",
               f"  verification accuracy      {100 * r['verification_accuracy']:.1f} +- "
-              f"{100 * r['verification_accuracy_std']:.1f}%  ({r['n_folds']} folds, {r['protocol']}, {r['n_pairs']} pairs)",
+              f"{100 * r['verification_accuracy_std']:.1f}%  ({r['n_folds']} folds, {r['protocol']}, "
+              f"{r['n_pairs']} pairs)",
               f"  ROC AUC / EER              {r['roc_auc']:.4f} / {100 * r['eer']:.1f}%"]
     if far_key:
         lines.append(f"  TAR @ FAR {far_key.split('_')[-1]:<16} {100 * r[far_key]:.1f}%")

@@ -211,8 +211,9 @@ def format_pairs_report(r: dict, title: str = "") -> str:
 
     far_key = next(k for k in r if k.startswith("tar_at_far"))
     lines = [title] if title else []
+    disjoint = "" if r["people_disjoint_folds"] else "NOT "
     lines += [f"  pairs                      {r['n_pairs']} ({r['n_folds']} folds x {r['pairs_per_fold']} matched + "
-              f"{r['pairs_per_fold']} mismatched; folds {'' if r['people_disjoint_folds'] else 'NOT '}disjoint in people)",
+              f"{r['pairs_per_fold']} mismatched; folds {disjoint}disjoint in people)",
               f"  decision rule              {_rule_text(r)}",
               f"  verification accuracy      {100 * r['verification_accuracy']:.2f} +- "
               f"{100 * r['verification_accuracy_std']:.2f}%  (mean +- std over the {r['n_folds']} folds)",

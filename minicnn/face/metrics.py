@@ -42,7 +42,8 @@ def pairwise_dists(a, b, paired=None) -> np.ndarray:
     if paired is None:
         return pairwise_sq_dists(a, b)
     b = np.asarray(b)
-    return np.array([paired_dists(np.broadcast_to(x, b.shape), b, paired) for x in np.asarray(a)]).reshape(len(a), len(b))
+    rows = [paired_dists(np.broadcast_to(x, b.shape), b, paired) for x in np.asarray(a)]
+    return np.array(rows, dtype=np.float64).reshape(len(a), len(b))
 
 
 def _groups(labels, groups):
