@@ -127,6 +127,14 @@ def test_old_files_with_a_json_head_still_load(tmp_path):
     model.info["pair_head"] = {"kind": "abs", "weight": [-1.0, 2.0], "bias": 0.3}
     with pytest.raises(ValueError, match="damaged face model.*4 finite weights"):
         load_model(model.save(tmp_path / "bad.npz"))
+    # a head kind the file cannot have, or head arrays without a kind: refused, naming the file
+    state, meta = mc.load(tmp_path / "new.npz")
+    mc.save(state, tmp_path / "kind.npz", meta={**meta, "head": "cosine"})
+    with pytest.raises(ValueError, match="kind.npz: damaged face model: 'head' must name one kind"):
+        load_model(tmp_path / "kind.npz")
+    mc.save(state, tmp_path / "nokind.npz", meta={**meta, "head": None})
+    with pytest.raises(ValueError, match="nokind.npz: damaged face model: .*head.weight"):
+        load_model(tmp_path / "nokind.npz")
 
 
 def test_ensemble_averages_the_members_probabilities(tmp_path):
