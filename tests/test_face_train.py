@@ -45,7 +45,7 @@ def test_other_losses_train(loss):
                         log=lambda s: None, augment=False)
     assert np.isfinite(hist[-1]["loss"])
     if loss == "binary":
-        assert len(model.info["pair_head"]["weight"]) == 16
+        assert model.head.weight.shape == (16,) and model.decision_rule == "head probability >= 0.5"
 
 
 def test_training_reduces_loss_on_fixed_data():

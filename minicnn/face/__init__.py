@@ -10,7 +10,8 @@
 
 Files: encoder (the network), ensemble (several encoders as one), losses (triplet, contrastive, binary head), mining (online triplet
 selection, P x K batches), data / synthetic / augment (faces in), train, metrics / evaluate
-(numbers and figures out), database, cli, demo.
+(numbers and figures out), lfw (LFW's pairs.txt protocol), database, cli, demo. A model trained
+with the binary loss decides by its head's probability instead of tau (docs/face.md, 6.1).
 """
 from .data import FaceDataset, load_folder, prepare_images, split_identities
 from .database import FaceDatabase

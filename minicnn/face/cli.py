@@ -70,6 +70,8 @@ def cmd_evaluate(a):
     from .evaluate import baselines, error_vs_k_figure, evaluate_encoder, format_report, roc_figure
     from .synthetic import synthetic_faces
 
+    if a.pairs:
+        return _evaluate_pairs(a)
     model = load_model(a.model)
     if a.plots:
         from minicnn.cli_args import check_writable_folder
@@ -82,15 +84,15 @@ def cmd_evaluate(a):
     ways = min(a.ways, data.n_identities)
     if hasattr(model, "chip_encoder"):  # the folder was loaded as aligned chips
         model = model.chip_encoder()
-    res = evaluate_encoder(model, data, ways, a.trials, a.seed)
+    res = evaluate_encoder(model, data, ways, a.trials, a.seed, protocol=a.protocol or "random-folds")
     res.update(model=str(a.model), model_id=model.model_id, data=a.data or "synthetic test identities")
     base = baselines(data, ways=ways, trials=a.trials, seed=a.seed, input_size=model.input_size) if a.baselines else {}
     if base:
         res["baselines"] = {k: {m: v[m] for m in ("verification_accuracy", "roc_auc", "eer", "oneshot_accuracy")}
                             for k, v in base.items()}
     if a.plots:
-        from .evaluate import EigenfaceEncoder, RawPixelEncoder
-        from .metrics import error_vs_k
+        from .evaluate import EigenfaceEncoder, RawPixelEncoder, model_head
+        from .metrics import error_vs_k, head_dissimilarity
 
         k = min(50, len(data) - 1)
         encoders = {"ConvNet encoder": model, "raw pixels": RawPixelEncoder(model.input_size, model.in_channels),
@@ -98,8 +100,11 @@ def cmd_evaluate(a):
         curves, errs = {}, {}
         for label, enc in encoders.items():
             e = enc.embed(data.images)
-            curves[label] = (e, data.labels, data.groups)
-            ks, err = error_vs_k(e, data.labels, data.groups, trials=max(100, a.trials // 4), seed=a.seed)
+            head = model_head(enc)  # a binary model's curves use its head's P(same)
+            paired = head_dissimilarity(head) if head else None
+            curves[label] = (e, data.labels, data.groups, paired)
+            ks, err = error_vs_k(e, data.labels, data.groups, trials=max(100, a.trials // 4), seed=a.seed,
+                                 paired=paired)
             errs[label] = {"k": ks.tolist(), "error": err.tolist()}
         from minicnn.io import atomic_write
 
@@ -114,6 +119,30 @@ def cmd_evaluate(a):
                   f"{ways}-way one-shot {100 * v['oneshot_accuracy']:.1f}%, AUC {v['roc_auc']:.3f}")
         if a.plots:
             print(f"  figures: {os.path.join(a.plots, 'roc.png')}, {os.path.join(a.plots, 'error_vs_k.png')}")
+    return 0
+
+
+def _evaluate_pairs(a):
+    """``evaluate --pairs``: LFW's View 2 protocol on the folder ``--data`` (see lfw.py)."""
+    from .encoder import load_model
+    from .lfw import evaluate_pairs, format_pairs_report, read_pairs
+
+    if not a.data:
+        raise ValueError("--pairs needs --data: the LFW folder (<name>/<name>_0001.jpg, ...)")
+    if not os.path.isdir(a.data):
+        raise ValueError(f"--data {a.data!r} does not exist or is not a folder")
+    if a.protocol:
+        raise ValueError("--protocol: the pairs file fixes the folds; give --pairs or --protocol, not both")
+    if a.plots or a.baselines:
+        raise ValueError("--plots and --baselines measure a whole folder; they do not go with --pairs")
+    pairs = read_pairs(a.pairs)  # before the (slow) model: a bad file fails at once
+    model = load_model(a.model)
+    res = evaluate_pairs(model, a.data, pairs)
+    res.update(model=str(a.model), model_id=model.model_id, data=a.data)
+    if a.json:
+        print(json_text(res))
+    else:
+        print(format_pairs_report(res, f"{a.model} on {a.data} with {a.pairs}"))
     return 0
 
 
@@ -156,6 +185,7 @@ def _db(a, create=False, model=None):
     from .encoder import load_model
 
     model = model or load_model(a.model)
+    _check_tau_applies(a, model)
     path = npz_path(a.db)
     if os.path.lexists(path):
         db = FaceDatabase.load(path, model, tau=a.tau)
@@ -164,6 +194,24 @@ def _db(a, create=False, model=None):
     else:
         raise FileNotFoundError(f"database {str(path)!r} does not exist; enroll someone first")
     return db
+
+
+def _check_tau_applies(a, model):
+    from .encoder import RULE_HEAD
+
+    if a.tau is not None and getattr(model, "decision_rule", None) == RULE_HEAD:
+        raise ValueError(f"--tau: {a.model} decides with its binary head ({RULE_HEAD}); a distance "
+                         f"threshold does not apply to it")
+
+
+def _decision(m, db) -> str:
+    """What a :class:`~minicnn.face.database.Match` was decided on, for one output line."""
+    if m.probability is not None:
+        return f"P(same) {m.probability:.3f} (rule: {m.rule}; distance {m.distance:.3f})"
+    cal = ""
+    if getattr(db.model, "calibration", None) is not None:
+        cal = f", P(same) = {float(db.model.same_probability(m.distance)):.2f}"
+    return f"distance {m.distance:.3f} (tau {db.tau:.3f}{cal})"
 
 
 def cmd_enroll(a):
@@ -177,6 +225,7 @@ def cmd_enroll(a):
     path = npz_path(a.db)
     check_replaceable(path, (KIND,))  # before the slow part: never a model or another file
     model = load_model(a.model)
+    _check_tau_applies(a, model)
     enc = FaceDatabase(model, tau=a.tau).encode(list(a.images))  # the slow part, before taking the lock
     # load-modify-save under one lock: parallel enrolls into the same file all count
     with file_lock(path):
@@ -189,22 +238,21 @@ def cmd_enroll(a):
 
 def cmd_verify(a):
     db = _db(a)
-    d, same = db.verify(a.image, a.name)
-    p = ""
-    if db.model.calibration is not None:
-        p = f", P(same) = {float(db.model.same_probability(d)):.2f}"
-    print(f"{'MATCH' if same else 'NO MATCH'}: {a.image} vs {a.name!r}: distance {d:.3f} "
-          f"(tau {db.tau:.3f}{p})")
-    return 0 if same else 1
+    db.encodings(a.name)  # an unknown name fails before the slow part
+    m = db.verify_encoding(db.encode(a.image)[0], a.name)
+    print(f"{'MATCH' if m.same else 'NO MATCH'}: {a.image} vs {a.name!r}: {_decision(m, db)}")
+    return 0 if m.same else 1
 
 
 def cmd_identify(a):
     db = _db(a)
     if hasattr(db.model, "faces"):
         return _identify_every_face(db, a)
-    name, d = db.identify(a.image)
-    print(f"{name if name else 'not recognised'}: distance {d:.3f} (tau {db.tau:.3f})")
-    return 0 if name else 1
+    if not len(db):
+        raise ValueError("identify: the database is empty; enroll someone first")
+    m = db.identify_encoding(db.encode(a.image)[0])
+    print(f"{m.name if m.same else 'not recognised'}: {_decision(m, db)}")
+    return 0 if m.same else 1
 
 
 def _identify_every_face(db, a):
@@ -221,12 +269,10 @@ def _identify_every_face(db, a):
         return 0 if name else 1
     found = 0
     for box, score, _, chip in faces:
-        dist = db.distances(db.model.encode_chips(chip[None])[0])
-        name = min(dist, key=dist.get)
-        ok = dist[name] <= db.tau
-        found += ok
-        print(f"{name if ok else 'not recognised'}: distance {dist[name]:.3f} (tau {db.tau:.3f}) "
-              f"face at [{', '.join(str(int(v)) for v in box)}] (left, top, right, bottom; detector score {score:.2f})")
+        m = db.identify_encoding(db.model.encode_chips(chip[None])[0])
+        found += m.same
+        print(f"{m.name if m.same else 'not recognised'}: {_decision(m, db)} face at "
+              f"[{', '.join(str(int(v)) for v in box)}] (left, top, right, bottom; detector score {score:.2f})")
     return 0 if found else 1
 
 
@@ -302,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--plots", help="folder for roc.png and error_vs_k.png")
     e.add_argument("--baselines", action="store_true", help="also measure raw pixels and eigenfaces")
+    e.add_argument("--protocol", choices=["random-folds", "people-folds"], default=None,
+                   help="verification folds: pairs split at random (default), or folds disjoint in people "
+                        "(as LFW's View 2: 10 folds, threshold chosen on 9)")
+    e.add_argument("--pairs", help="an LFW-format pairs.txt: evaluate its pairs of --data (LFW's folder layout) "
+                                   "with its folds (the standard 10-fold LFW accuracy)")
     e.set_defaults(fn=cmd_evaluate)
 
     c = sub.add_parser("crossval", help="train/test over identity folds (unseen people), with baselines")

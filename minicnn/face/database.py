@@ -6,10 +6,15 @@ retraining -- that is the point of one-shot learning.
 
 Decision rule (section 2): "same" iff ``d = ||f(x) - f(enrolled)||^2 <= tau``; identify returns
 the nearest enrolled person, or None ("not recognised") when even that distance exceeds tau.
+A model trained with the binary loss carries a pair head and decides by its probability
+instead: "same" iff ``P(same | f(x), f(enrolled)) >= 0.5`` (the best of a person's enrolled
+encodings); identify returns the most probable person, or None when even that is below 0.5.
+``rule`` says which of the two a database uses.
 """
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +25,16 @@ KIND = "minicnn.face.FaceDatabase"
 TAU_RANGE = (0.0, 4.0)  # squared distance of two unit vectors: 0 (same) .. 4 (opposite)
 MIN_SIDE = 16           # pixels; a smaller picture has no face the encoder could see
 MIN_CONTRAST = 0.02     # std of the pixels (0..1 scale) below which a picture is blank
+
+
+class Match(NamedTuple):
+    """One decision: the person (None: not recognised), the squared distance to their nearest
+    encoding, the head's probability (None for a distance model), the verdict and the rule used."""
+    name: str | None
+    distance: float
+    probability: float | None
+    same: bool
+    rule: str
 
 
 def check_tau(tau, what="tau") -> float:
@@ -175,19 +190,67 @@ class FaceDatabase:
             raise ValueError(f"encoding must have {self.embedding_dim} values, got shape {np.shape(encoding)}")
         return {n: float(((e - q) ** 2).sum(1).min()) for n, e in self._enc.items()}
 
-    def verify(self, image, name: str) -> tuple:
-        """1:1 -- is ``image`` the enrolled person ``name``? -> (distance, same: bool)."""
+    @property
+    def rule(self) -> str:
+        """The decision rule: "distance <= tau", or "head probability >= 0.5" for a model with a
+        binary head (tau is then kept, but not used)."""
+        from .encoder import RULE_DISTANCE
+
+        return getattr(self.model, "decision_rule", RULE_DISTANCE)
+
+    def probabilities(self, encoding) -> dict:
+        """The head's P(same) between one encoding (D,) and each name (its best encoding)."""
+        from .encoder import RULE_HEAD
+
+        q = np.asarray(encoding, dtype=np.float32).reshape(-1)
+        if q.shape != (self.embedding_dim,):
+            raise ValueError(f"encoding must have {self.embedding_dim} values, got shape {np.shape(encoding)}")
+        if self.rule != RULE_HEAD:
+            raise ValueError("probabilities: this database's model has no binary head")
+        return {n: float(self.model.pair_probability(np.broadcast_to(q, e.shape), e).max())
+                for n, e in self._enc.items()}
+
+    def verify_encoding(self, encoding, name: str) -> Match:
+        """1:1 on an encoding (D,): is it the enrolled person ``name``? -> :class:`Match`."""
+        from .encoder import HEAD_THRESHOLD, RULE_HEAD
+
         self._known(name)
-        d = self.distances(self._embed([_as_one_image(image)])[0])[name]
-        return d, bool(d <= self.tau)
+        d, rule = self.distances(encoding)[name], self.rule
+        if rule == RULE_HEAD:
+            p = self.probabilities(encoding)[name]
+            return Match(name, d, p, bool(p >= HEAD_THRESHOLD), rule)
+        return Match(name, d, None, bool(d <= self.tau), rule)
+
+    def identify_encoding(self, encoding) -> Match:
+        """1:K on an encoding (D,): the best enrolled person -> :class:`Match` (name None when
+        not recognised; distance and probability are the best person's either way)."""
+        from .encoder import HEAD_THRESHOLD, RULE_HEAD
+
+        if not self._enc:
+            raise ValueError("identify: the database is empty; enroll someone first")
+        dist, rule = self.distances(encoding), self.rule
+        if rule == RULE_HEAD:
+            prob = self.probabilities(encoding)
+            name = max(prob, key=prob.get)
+            same = prob[name] >= HEAD_THRESHOLD
+            return Match(name if same else None, dist[name], prob[name], bool(same), rule)
+        name = min(dist, key=dist.get)
+        same = dist[name] <= self.tau
+        return Match(name if same else None, dist[name], None, bool(same), rule)
+
+    def verify(self, image, name: str) -> tuple:
+        """1:1 -- is ``image`` the enrolled person ``name``? -> (distance, same: bool), decided
+        by :attr:`rule` (:meth:`verify_encoding` also gives the probability)."""
+        self._known(name)
+        m = self.verify_encoding(self._embed([_as_one_image(image)])[0], name)
+        return m.distance, m.same
 
     def identify(self, image) -> tuple:
         """1:K -- who is this? -> (name, distance), or (None, distance) when not recognised."""
         if not self._enc:
             raise ValueError("identify: the database is empty; enroll someone first")
-        dist = self.distances(self._embed([_as_one_image(image)])[0])
-        name = min(dist, key=dist.get)
-        return (name if dist[name] <= self.tau else None), dist[name]
+        m = self.identify_encoding(self._embed([_as_one_image(image)])[0])
+        return m.name, m.distance
 
     # ----------------------------------------------------------------------- files
     def save(self, path):

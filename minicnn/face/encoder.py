@@ -30,6 +30,9 @@ DEFAULTS = dict(in_channels=1, input_size=(64, 64), widths=(16, 32, 64, 128), em
 
 
 TTA_MODES = ("none", "flip", "shift")
+RULE_DISTANCE = "distance <= tau"            # the two decision rules a face model can have
+RULE_HEAD = "head probability >= 0.5"
+HEAD_THRESHOLD = 0.5
 POOLS = ("gap", "pyramid", "multi")
 
 
@@ -54,6 +57,9 @@ class FaceEncoder(nn.Module):
 
     ``threshold`` (tau on the squared distance) and ``calibration`` (a, b of
     ``p(same | d) = sigmoid(a d + b)``) are filled in by training and saved with the weights.
+    ``head``: the :class:`~minicnn.face.losses.PairHead` of a model trained with the binary loss
+    (saved as the arrays "head.weight" (D,) and "head.bias" (1,)), else None. With a head, the
+    model decides "same person" by the head's probability (:meth:`pair_probability` >= 0.5), not by tau.
     """
 
     def __init__(self, in_channels: int = 1, input_size=(64, 64), widths=(16, 32, 64, 128),
@@ -77,6 +83,7 @@ class FaceEncoder(nn.Module):
         self.fc = nn.Linear(n_in, embedding_dim)
         self.threshold = None
         self.calibration = None
+        self.head = None  # a PairHead after binary-loss training
         self.info = {}
 
     # ------------------------------------------------------------------ properties
@@ -93,10 +100,18 @@ class FaceEncoder(nn.Module):
         return self.config["embedding_dim"]
 
     @property
+    def decision_rule(self) -> str:
+        """How this model decides "same person": :data:`RULE_HEAD` or :data:`RULE_DISTANCE`."""
+        return RULE_HEAD if self.head is not None else RULE_DISTANCE
+
+    @property
     def model_id(self) -> str:
-        """A fingerprint of the weights: databases remember it to refuse a different model."""
+        """A fingerprint of the encoder's weights: databases remember it to refuse a different
+        model. The binary head is left out: it does not change the encodings a database stores."""
         h = hashlib.sha1()
         for k, v in sorted(self.state_dict().items()):
+            if k.startswith("head."):
+                continue
             h.update(k.encode())
             v = backend.unwrap(v)
             h.update(np.ascontiguousarray(v.get() if backend.is_cupy_array(v) else v).tobytes())
@@ -170,12 +185,21 @@ class FaceEncoder(nn.Module):
             raise ValueError("this model has no distance calibration; train it (or fit_distance_calibration)")
         return same_probability(dist, *self.calibration)
 
+    def pair_probability(self, e1, e2) -> np.ndarray:
+        """The binary head's P(same person) for pairs of encodings: (N, D), (N, D) -> (N,) float64
+        (or (D,), (D,) -> a 0-d array). Needs a model trained with the binary loss."""
+        if self.head is None:
+            raise ValueError("this model has no binary head (it was not trained with --loss binary); "
+                             "compare encodings by distance, or same_probability(distance)")
+        return _head_probability(self.head, e1, e2, self.embedding_dim)
+
     # ------------------------------------------------------------------ files
     def save(self, path, meta=None):
         """Weights + config + threshold/calibration in one ``.npz`` (atomic, no pickle)."""
         info = {"kind": KIND, "config": {**self.config, "input_size": list(self.input_size),
                                          "widths": list(self.config["widths"])},
                 "threshold": self.threshold, "calibration": self.calibration,
+                "head": self.head.kind if self.head is not None else None,
                 "model_id": self.model_id, "info": {**self.info, **(meta or {})}}
         return mc.save(self, path, meta=info, replaces=MODEL_KINDS)
 
@@ -204,6 +228,7 @@ def load_model(path, allow_partial: bool = False):
                          f"finish the training, or load it with allow_partial=True")
     try:
         model = build_from_meta(meta) if meta["kind"] == ENSEMBLE else FaceEncoder(**meta["config"])
+        _attach_heads(model, meta, info, state, path)
         model.load_state_dict(state)
     except (TypeError, ValueError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -214,6 +239,51 @@ def load_model(path, allow_partial: bool = False):
     model.info = info
     model.eval()
     return model
+
+
+def _head_probability(head, e1, e2, dim: int) -> np.ndarray:
+    """``sigmoid(head logits)`` for encodings e1, e2 of shape (N, dim) or (dim,), checked."""
+    a, b = np.asarray(e1, np.float32), np.asarray(e2, np.float32)
+    if a.shape != b.shape or a.ndim not in (1, 2) or a.shape[-1] != dim:
+        raise ValueError(f"pair_probability: encodings must both be (N, {dim}) or ({dim},), "
+                         f"got shapes {a.shape} and {b.shape}")
+    with mc.no_grad():
+        z = np.asarray(head(mc.Tensor(a), mc.Tensor(b)).numpy(), dtype=np.float64).reshape(a.shape[:-1])
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+def _attach_heads(model, meta: dict, info: dict, state: dict, path):
+    """Give ``model`` (and each ensemble member) the :class:`PairHead` its file describes.
+
+    A head is saved as the arrays "head.weight"/"head.bias" ("members.<m>.head.*" in an
+    ensemble) with its kind in ``meta["head"]`` (a list per member for an ensemble). Files
+    written before that kept it as JSON lists in ``info["pair_head"]``: they are converted
+    here into the same arrays (in ``state``), so saving the model again writes the new layout.
+    """
+    from .losses import PairHead
+
+    old = info.pop("pair_head", None)
+    members = list(model.members) if hasattr(model, "members") else [model]
+    kinds = meta.get("head")
+    if old is not None:  # the JSON layout: one head, a single encoder
+        if not (isinstance(old, dict) and old.get("kind") in ("abs", "chi2") and len(members) == 1):
+            raise ValueError(f"info['pair_head'] must be {{'kind': 'abs' | 'chi2', 'weight': [...], 'bias': b}} "
+                             f"on a single encoder, got {old!r:.100}")
+        w = np.asarray(old.get("weight"), dtype=np.float32)
+        b = np.asarray([old.get("bias")], dtype=np.float32)
+        if w.shape != (model.embedding_dim,) or not (np.isfinite(w).all() and np.isfinite(b).all()):
+            raise ValueError(f"info['pair_head'] must hold {model.embedding_dim} finite weights and a finite "
+                             f"bias, got {w.size} weights")
+        state["head.weight"], state["head.bias"], kinds = w, b, old["kind"]
+    if kinds is None:
+        return
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if len(kinds) != len(members) or not all(k in ("abs", "chi2", None) for k in kinds) or \
+            len({k is None for k in kinds}) > 1:
+        raise ValueError(f"'head' must name one kind ('abs', 'chi2' or null) per encoder, all or none null, "
+                         f"got {kinds!r:.100}")
+    for m, kind in zip(members, kinds):
+        m.head = PairHead(m.embedding_dim, kind) if kind is not None else None
 
 
 def _check_model_meta(meta: dict, path) -> dict:

@@ -10,6 +10,12 @@ so one threshold tau, the database and every metric work unchanged. Encoders tra
 different starting points (for example one fine-tuned from the synthetic-face weights and one
 from scratch) make different mistakes on new people; averaging their distances cancels part
 of them (docs/face.md, section 9, measures how much).
+
+Members trained with the binary loss each carry a pair head, which reads that member's own
+part of the encoding. The ensemble then decides by the *average* of the members' head
+probabilities, ``p = (1/M) sum_m p_m(f_m(x), f_m(y))`` (same person iff p >= 0.5), the
+probability counterpart of averaging distances. An ensemble whose members disagree (some
+with a head, some without) has no single rule and is refused.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import numpy as np
 import minicnn as mc
 import minicnn.nn as nn
 
-from .encoder import MODEL_KINDS, FaceEncoder
+from .encoder import MODEL_KINDS, RULE_DISTANCE, RULE_HEAD, FaceEncoder, _head_probability
 
 KIND = "minicnn.face.FaceEnsemble"
 
@@ -38,6 +44,11 @@ class FaceEnsemble(nn.Module):
             if (m.in_channels, m.input_size) != (first.in_channels, first.input_size):
                 raise ValueError(f"FaceEnsemble: member {k} takes {m.in_channels} x {m.input_size} images "
                                  f"but member 0 takes {first.in_channels} x {first.input_size}")
+        heads = [m.head is not None for m in members]
+        if any(heads) and not all(heads):
+            raise ValueError(f"FaceEnsemble: members {[k for k, h in enumerate(heads) if h]} have a binary head and "
+                             f"members {[k for k, h in enumerate(heads) if not h]} do not; an ensemble decides either "
+                             f"by its members' averaged head probabilities (all heads) or by distance (no heads)")
         self.members = nn.ModuleList(members)
         self.threshold = None
         self.calibration = None
@@ -66,10 +77,32 @@ class FaceEnsemble(nn.Module):
     def same_probability(self, dist) -> np.ndarray:
         return FaceEncoder.same_probability(self, dist)
 
+    @property
+    def decision_rule(self) -> str:
+        return RULE_HEAD if self.members[0].head is not None else RULE_DISTANCE
+
+    def pair_probability(self, e1, e2) -> np.ndarray:
+        """The average of the members' head probabilities for ensemble encodings (N, sum D)
+        (or (sum D,)) -> (N,) float64; member m reads its slice, scaled back to unit length."""
+        if self.members[0].head is None:
+            raise ValueError("this ensemble has no binary heads (its members were not trained with --loss binary); "
+                             "compare encodings by distance")
+        a, b = np.asarray(e1, np.float32), np.asarray(e2, np.float32)
+        if a.shape != b.shape or a.ndim not in (1, 2) or a.shape[-1] != self.embedding_dim:
+            raise ValueError(f"pair_probability: encodings must both be (N, {self.embedding_dim}) or "
+                             f"({self.embedding_dim},), got shapes {a.shape} and {b.shape}")
+        scale, start, total = np.sqrt(len(self.members)), 0, 0.0
+        for m in self.members:
+            part = slice(start, start + m.embedding_dim)
+            total = total + _head_probability(m.head, a[..., part] * scale, b[..., part] * scale, m.embedding_dim)
+            start += m.embedding_dim
+        return total / len(self.members)
+
     def save(self, path, meta=None):
         """All members' weights, their configs and tau/calibration in one ``.npz`` (atomic)."""
         cfgs = [{**c, "input_size": list(c["input_size"]), "widths": list(c["widths"])} for c in self.config["members"]]
-        info = {"kind": KIND, "config": {"members": cfgs}, "threshold": self.threshold,
+        heads = [m.head.kind for m in self.members] if self.members[0].head is not None else None
+        info = {"kind": KIND, "config": {"members": cfgs}, "threshold": self.threshold, "head": heads,
                 "calibration": self.calibration, "model_id": self.model_id, "info": {**self.info, **(meta or {})}}
         return mc.save(self, path, meta=info, replaces=MODEL_KINDS)
 

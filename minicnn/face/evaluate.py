@@ -12,7 +12,7 @@ import numpy as np
 
 from .data import FaceDataset, prepare_images
 from .encoder import standardize
-from .metrics import error_vs_k, evaluate_embeddings, roc_curve, verification_pairs
+from .metrics import error_vs_k, evaluate_embeddings, paired_dists, roc_curve, verification_pairs
 
 
 class RawPixelEncoder:
@@ -48,11 +48,24 @@ class EigenfaceEncoder(RawPixelEncoder):
         return ((super().embed(images) - self.mean) @ self.components.T).astype(np.float32)
 
 
-def evaluate_encoder(encoder, data: FaceDataset, ways: int = 5, trials: int = 1000, seed: int = 0) -> dict:
-    """Every metric (see metrics.evaluate_embeddings) of ``encoder.embed`` on ``data``."""
+def model_head(encoder):
+    """The ``pair_probability`` a model decides with (a binary head), or None (distance rule)."""
+    from .encoder import RULE_HEAD
+
+    return encoder.pair_probability if getattr(encoder, "decision_rule", None) == RULE_HEAD else None
+
+
+def evaluate_encoder(encoder, data: FaceDataset, ways: int = 5, trials: int = 1000, seed: int = 0,
+                     protocol: str = "random-folds") -> dict:
+    """Every metric (see metrics.evaluate_embeddings) of ``encoder.embed`` on ``data``, decided
+    by the model's own rule: its binary head's probability when it has one, else distance."""
+    from .metrics import head_dissimilarity
+
     emb = encoder.embed(data.images)
-    out = evaluate_embeddings(emb, data.labels, data.groups, ways, trials, seed)
-    ks, err = error_vs_k(emb, data.labels, data.groups, trials=max(100, trials // 4), seed=seed)
+    head = model_head(encoder)
+    out = evaluate_embeddings(emb, data.labels, data.groups, ways, trials, seed, head=head, protocol=protocol)
+    ks, err = error_vs_k(emb, data.labels, data.groups, trials=max(100, trials // 4), seed=seed,
+                         paired=head_dissimilarity(head) if head else None)
     out["error_vs_k"] = {"k": ks.tolist(), "error": err.tolist()}
     return out
 
@@ -70,16 +83,17 @@ def baselines(data: FaceDataset, fit_on: FaceDataset | None = None, ways: int = 
 
 
 def roc_figure(curves: dict):
-    """ROC curves {label: (emb, labels, groups)} -> matplotlib Figure (FAR on a log axis)."""
+    """ROC curves {label: (emb, labels, groups[, paired])} -> matplotlib Figure (FAR on a log
+    axis); ``paired``: a dissimilarity other than the squared distance (metrics.head_dissimilarity)."""
     from matplotlib.figure import Figure
 
     from .metrics import roc_auc
 
     fig = Figure(figsize=(5, 4), dpi=100)
     ax = fig.add_subplot()
-    for label, (emb, labels, groups) in curves.items():
+    for label, (emb, labels, groups, *paired) in curves.items():
         i, j, same = verification_pairs(labels, groups)
-        d = ((emb[i] - emb[j]) ** 2).sum(1)
+        d = paired_dists(emb[i], emb[j], paired[0] if paired else None)
         far, tar, _ = roc_curve(d, same)
         ax.plot(np.maximum(far, 1e-3), tar, label=f"{label} (AUC {roc_auc(d, same):.3f})")
     ax.set_xscale("log")
@@ -109,18 +123,28 @@ def error_vs_k_figure(results: dict):
     return fig
 
 
+def _rule_text(r: dict) -> str:
+    from .encoder import RULE_HEAD
+
+    if r["decision_rule"] == RULE_HEAD:
+        return f"{RULE_HEAD} (the model's own; scores, ROC and AUC use P(same))"
+    return f"distance <= tau (tau chosen on the other folds, mean {r['threshold']:.3f})"
+
+
 def format_report(r: dict, title: str = "") -> str:
     """A readable multi-line summary of :func:`evaluate_encoder`'s dict."""
     far_key = next((k for k in r if k.startswith("tar_at_far")), None)
     lines = [title] if title else []
     lines += [f"  identities / images        {r['n_identities']} / {r['n_images']}",
-              f"  verification accuracy      {100 * r['verification_accuracy']:.1f}%  (10-fold CV threshold "
-              f"tau = {r['threshold']:.3f}, {r['n_pairs']} pairs)",
+              f"  decision rule              {_rule_text(r)}",
+              f"  verification accuracy      {100 * r['verification_accuracy']:.1f} +- "
+              f"{100 * r['verification_accuracy_std']:.1f}%  ({r['n_folds']} folds, {r['protocol']}, "
+              f"{r['n_pairs']} pairs)",
               f"  ROC AUC / EER              {r['roc_auc']:.4f} / {100 * r['eer']:.1f}%"]
     if far_key:
         lines.append(f"  TAR @ FAR {far_key.split('_')[-1]:<16} {100 * r[far_key]:.1f}%")
     lines += [f"  {r['ways']}-way one-shot accuracy   {100 * r['oneshot_accuracy']:.1f}%  ({r['trials']} trials)",
               f"  closed-set rank-1          {100 * r['rank1_accuracy']:.1f}%",
-              f"  open set at tau            unknown rejected {100 * r['unknown_rejection']:.1f}%, "
+              f"  open set, same rule        unknown rejected {100 * r['unknown_rejection']:.1f}%, "
               f"known identified {100 * r['known_identification']:.1f}%"]
     return "\n".join(lines)

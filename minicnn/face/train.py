@@ -278,8 +278,9 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
     model.info.update(train=dict(asdict(cfg), epochs_run=len(history), steps_run=step,
                                  seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
                                  n_images=len(data)))
+    model.head = head  # saved with the weights; the model then decides by P(same) >= 0.5 (encoder.py)
     if finish:
-        finalize(model, data, cfg, rng, head)
+        finalize(model, data, cfg, rng)
     return model, history
 
 
@@ -288,12 +289,13 @@ def _diverged(what, step, opt, cfg) -> str:
             f"lr={cfg.lr:g}); training stopped: lower the learning rate")
 
 
-def finalize(model: FaceEncoder, data: FaceDataset, cfg: TrainConfig, rng, head=None):
+def finalize(model: FaceEncoder, data: FaceDataset, cfg: TrainConfig, rng):
     """Fit the decision threshold tau and the probability calibration.
 
     Pairs are (clean image, augmented view of another photo) of the training identities: the
     augmentation makes positives about as hard as photos of unseen people, so tau is not as
-    tight as it would be on the memorised training photos.
+    tight as it would be on the memorised training photos. A model with a binary head keeps
+    tau too (for tools that only see distances) but decides with its head.
     """
     from .metrics import verification_pairs
 
@@ -305,9 +307,6 @@ def finalize(model: FaceEncoder, data: FaceDataset, cfg: TrainConfig, rng, head=
     d = ((clean[i] - views[j]) ** 2).sum(1)
     model.threshold, _ = best_threshold(d, same)
     model.calibration = fit_distance_calibration(d, same)
-    if head is not None:
-        model.info["pair_head"] = {"kind": head.kind, "weight": head.weight.data.tolist(),
-                                   "bias": float(head.bias.data[0])}
     with warnings.catch_warnings():
         warnings.simplefilter("always", M.CollapseWarning)
         M.check_collapse(clean)
