@@ -172,7 +172,7 @@ class DlibFaceModel:
                 out.append(np.asarray(self.net(mc.Tensor(x)).data, dtype=np.float32).reshape(len(x), -1))
         return np.concatenate(out) if out else np.zeros((0, self.embedding_dim), np.float32)
 
-    def embed(self, images, align: bool = True, batch_size: int = 32, upsample: int = 0, **_ignored) -> np.ndarray:
+    def embed(self, images, align: bool = True, batch_size: int = 32, upsample: int = 0) -> np.ndarray:
         """Descriptors of photos (``align=True``: detect, align, encode) or of aligned chips.
 
         images: (N, H, W) / (N, H, W, 3) / (N, C, H, W) uint8 or float, or a list of images
@@ -205,5 +205,5 @@ class ChipEncoder:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def embed(self, images, batch_size: int = 32, **_ignored) -> np.ndarray:
+    def embed(self, images, batch_size: int = 32) -> np.ndarray:
         return self.model.embed(images, align=False, batch_size=batch_size)
