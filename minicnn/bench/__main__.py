@@ -1,7 +1,7 @@
 """``python -m minicnn.bench [--quick] [--markdown PATH] [--json PATH] [--repeats N] [--threads N] [--device cpu|cuda]``
 
-Prints the benchmark table (see :mod:`minicnn.bench`) and optionally writes it
-as Markdown and JSON.  ``--device cuda`` runs :mod:`minicnn.bench.gpu` instead.
+Prints the benchmark table (see :mod:`minicnn.bench`: each library in its own
+worker process, alternating rounds) and optionally writes it as Markdown and JSON.  ``--device cuda`` runs :mod:`minicnn.bench.gpu` instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="5 repeats, no NumPy-path or style rows, warm-cache compile time")
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
     ap.add_argument("--json", metavar="PATH", help="write rows, summary and environment as JSON")
-    ap.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (>= 5; default 9, quick 5)")
+    ap.add_argument("--repeats", type=int, default=None, help="alternating rounds per measurement (>= 5; default 9, quick 5)")
     ap.add_argument("--threads", type=int, default=None, help="threads for minicnn (Numba + BLAS) and PyTorch")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--no-torch", action="store_true", help="time minicnn only")
@@ -25,6 +25,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.repeats is not None and args.repeats < 5:
         ap.error(f"--repeats must be >= 5, got {args.repeats}")
+    if args.threads is not None:
+        from . import check_threads
+
+        try:
+            check_threads(args.threads)
+        except ValueError as exc:
+            ap.error(str(exc).replace("benchmark: threads", "--threads"))
 
     if args.device == "cuda":
         from . import gpu
