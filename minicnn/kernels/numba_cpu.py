@@ -79,6 +79,8 @@ import numba
 import numpy as np
 from numba import njit, prange, uint64
 
+from . import winograd_numba
+
 def _quiet_openmp():
     """Start Numba's thread pool with idle threads that sleep (``OMP_WAIT_POLICY=PASSIVE``).
 
@@ -800,6 +802,11 @@ class _Flat:
 def _conv_forward(x, w, stride, padding, dilation, bias=None):
     """The contract's conv_forward; ``bias`` (C_out,), optional, is added in the same pass
     (cheaper than a separate ``y += b`` over the whole output)."""
+    m = winograd_numba.forward_method(x.shape, w.shape, stride, padding, dilation)
+    if m is not None:  # 3x3 stride 1, wide enough: Winograd (None back: an inf/nan, redo directly)
+        y = winograd_numba.conv_forward(_contig(x, x.dtype), _contig(w, x.dtype), padding, m, bias)
+        if y is not None:
+            return y
     d, st, dl, lo, hi, s5, k5, out = _conv_args(x.shape, w.shape, stride, padding, dilation)
     x5 = _to5d(_contig(x, x.dtype), d)
     w5 = _to5d(_contig(w, x.dtype), d)
@@ -841,6 +848,11 @@ def _conv_forward(x, w, stride, padding, dilation, bias=None):
 
 
 def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
+    m = winograd_numba.backward_input_method(x_shape, w.shape, stride, padding, dilation)
+    if m is not None:
+        gx = winograd_numba.conv_backward_input(_contig(gy, gy.dtype), _contig(w, gy.dtype), x_shape, padding, m)
+        if gx is not None:
+            return gx
     d, st, dl, lo, hi, s5, k5, out = _conv_args(x_shape, w.shape, stride, padding, dilation)
     dtype = gy.dtype
     gy5 = _to5d(_contig(gy, dtype), d)
@@ -1053,6 +1065,7 @@ def warm_up(dtypes=(np.float32, np.float64)):
         y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))
         max_pool_backward(y, arg, x.shape)
         avg_pool_backward(avg_pool_forward(x, (2, 2), (2, 2), (0, 0)), x.shape, (2, 2), (2, 2), (0, 0))
+    winograd_numba.warm_up(dtypes)
     return time.perf_counter() - t0
 
 

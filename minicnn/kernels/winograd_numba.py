@@ -1,0 +1,344 @@
+"""Winograd F(m x m, 3 x 3) convolution, compiled: the fast path of :mod:`minicnn.kernels.winograd`.
+
+Used by :mod:`minicnn.kernels.numba_cpu` for 2D 3x3 convolutions with stride
+1, dilation 1 and padding 0-2 (forward and input gradient; the weight
+gradient stays on im2col + BLAS), where it is faster (:func:`choose`).
+
+How one call runs
+-----------------
+1. Filter transform, once per call: ``U[xi] = (G w G^T)[xi]``, stored as
+   ``(a*a, C_out, C_in)`` (two ``tensordot`` calls).
+2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
+   rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
+   worker threads (``numba_cpu._run_jobs``; BLAS held to one thread each),
+   sized so that a block's transformed input and products stay near the L2
+   cache (``BLOCK_BYTES``).  Per block:
+
+   * input transform (compiled, ``_input_transform``): the ``a`` padded input
+     rows of a tile row are copied into a row buffer, then ``V = BT d B`` is
+     computed for all its tiles at once, two 1D passes whose innermost loop
+     runs across tiles (so it vectorises), skipping the zeros of ``BT``;
+   * ``a*a`` matrix products ``M[xi] = U[xi] @ V[xi]`` in one batched
+     ``np.matmul`` (OpenBLAS): the sum over input channels;
+   * output transform (compiled, ``_output_transform``): ``Y = AT M A`` plus
+     the bias, written into ``y``; the last tile of a row or column may hang
+     over the edge and its extra outputs are dropped.
+
+3. An ``inf`` or ``nan`` anywhere in the output (the transforms turn
+   ``inf - inf`` into ``nan`` where the direct convolution keeps ``inf``) makes
+   the call return ``None`` and the caller recompute it directly.  The check
+   is a running ``v - v`` sum in the output pass, so it costs nothing extra.
+
+Switch: ``MINICNN_WINOGRAD`` (environment) or :func:`set_mode`: ``"auto"``
+(default: the measured rule of :func:`choose`), ``"off"``, ``"F2"`` or
+``"F4"`` (that tile size wherever Winograd applies, for tests and timing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+from numba import njit, uint64
+
+from .winograd import applies, winograd_matrices
+
+__all__ = ["conv_forward", "conv_backward_input", "choose", "set_mode", "get_mode", "use_mode", "MODES", "warm_up"]
+
+MODES = ("auto", "off", "F2", "F4")
+_state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
+BLOCK_BYTES = 1 << 20  # transformed input + products of one block, about a core's L2 cache ...
+MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
+_FASTMATH = {"reassoc", "contract"}  # as numba_cpu: reorder and fuse, no finite-math assumptions
+
+
+def set_mode(mode):
+    """``"auto"`` | ``"off"`` | ``"F2"`` | ``"F4"`` (see the module docstring)."""
+    if mode not in MODES:
+        raise ValueError(f"winograd mode must be one of {MODES}, got {mode!r}")
+    _state["mode"] = mode
+
+
+@contextlib.contextmanager
+def use_mode(mode):
+    """``with use_mode("off"): ...``: :func:`set_mode` for a block, restored after."""
+    saved = _state["mode"]
+    set_mode(mode)
+    try:
+        yield
+    finally:
+        _state["mode"] = saved
+
+
+def get_mode():
+    """The current mode (``MINICNN_WINOGRAD`` until :func:`set_mode` is called)."""
+    mode = _state["mode"]
+    if mode not in MODES:
+        raise ValueError(f"MINICNN_WINOGRAD must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def choose(n, c_in, c_out, oh, ow, workers=1):
+    """The tile size ``m`` (2 or 4) for a forward-shaped call, or ``None`` when the direct kernels are faster.
+
+    Measured on the 2-core development machine (docs/performance.md,
+    "Winograd"):
+
+    * the transforms are memory passes over the input and the output, so
+      Winograd pays only when the ``a*a`` matrix products dominate:
+      ``C_in >= 16`` and ``C_out >= 16``;
+    * a block needs about ``MIN_TILES`` tiles or its products are too thin
+      for BLAS, so the call needs ``MIN_TILES`` tiles per worker thread (a
+      batch-1 16x16 layer of 512 channels has only 64 F(2x2) tiles: direct);
+    * F(4x4) has 4x fewer multiplies than direct, F(2x2) 2.25x, but F(4x4)'s
+      tiles hang further over the edge and its transforms cost more per
+      output; it wins from 28x28 outputs up (56x56: 11.2 against 13.8 ms on
+      one thread), F(2x2) below (14x14: 11.4 against 14.3 ms).  Its float32
+      error is about 10x the direct kernel's, still well inside the test
+      tolerances (docs/convolution.md).
+    """
+    mode = get_mode()
+    if mode == "off":
+        return None
+    if mode in ("F2", "F4"):
+        return int(mode[1])
+    if min(c_in, c_out) < 16:
+        return None
+    m = 4 if min(oh, ow) >= 28 else 2
+    if n * -(-oh // m) * -(-ow // m) < MIN_TILES * workers:
+        return None
+    return m
+
+
+# ----------------------------------------------------------------------------
+# Compiled transforms (serial, nogil: the blocks run on minicnn's worker threads)
+# ----------------------------------------------------------------------------
+# The kernels index flat arrays with unsigned offsets (as numba_cpu's im2col
+# does): Numba then drops its negative-index wraparound, and the long loops
+# along p compile to vector code.
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, X, T, V):
+    """``V[i, j, c, p] = (BT d B)[i, j]`` for the tiles ``p`` of tile rows ``g0..g1`` (``g = n * th + ty``).
+
+    xf: x (N, C, H, W) flattened; BT (a, a); R (tw*m + 2) and X, T
+    (a*a*pb) are scratch; V is (a, a, C, pb) flattened, ``pb = (g1 - g0) * tw``.
+    Cells outside x read as zero (the padding).  Per channel: gather the
+    ``a x a`` tiles of the whole block into ``X`` through a zero-padded copy
+    ``R`` of each input row (the only strided pass), then the row and column
+    transforms run along ``p`` (contiguous and long, so they vectorise),
+    skipping the zeros of ``BT``.
+    """
+    a = BT.shape[0]
+    pb = (g1 - g0) * tw
+    ncopy = max(min(W, R.shape[0] - left), 0)
+    for j in range(R.shape[0]):
+        R[j] = 0  # only R[left:left + ncopy] is ever written: the rest stays padding
+    for c in range(C):
+        for g in range(g0, g1):
+            n = g // th
+            ty = g - n * th
+            p0 = (g - g0) * tw
+            for ky in range(a):
+                yy = ty * m - top + ky
+                inside = 0 <= yy < H
+                if inside:
+                    src = uint64(((n * C + c) * H + yy) * W)
+                    for j in range(uint64(ncopy)):
+                        R[uint64(left) + j] = xf[src + j]
+                for kx in range(a):
+                    dst = uint64((ky * a + kx) * pb + p0)
+                    if inside:
+                        for t in range(uint64(tw)):
+                            X[dst + t] = R[t * uint64(m) + uint64(kx)]
+                    else:
+                        for t in range(uint64(tw)):
+                            X[dst + t] = 0
+        for i in range(a):  # T[i, kx] = sum_ky BT[i, ky] X[ky, kx]: the rows of every tile
+            for kx in range(a):
+                dst = uint64((i * a + kx) * pb)
+                for p in range(uint64(pb)):
+                    T[dst + p] = 0
+                for ky in range(a):
+                    b = BT[i, ky]
+                    if b != 0:
+                        src = uint64((ky * a + kx) * pb)
+                        for p in range(uint64(pb)):
+                            T[dst + p] += b * X[src + p]
+        for i in range(a):  # V[i, j, c] = sum_kx T[i, kx] BT[j, kx]: then the columns
+            for j in range(a):
+                dst = uint64(((i * a + j) * C + c) * pb)
+                for p in range(uint64(pb)):
+                    V[dst + p] = 0
+                for kx in range(a):
+                    b = BT[j, kx]
+                    if b != 0:
+                        src = uint64((i * a + kx) * pb)
+                        for p in range(uint64(pb)):
+                            V[dst + p] += b * T[src + p]
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _output_transform(M, O, AT, m, g0, g1, th, tw, bias, S, Yt, yf, OH, OW):
+    """``y[n, o, ty*m + i, tx*m + j] = (AT M A)[i, j] + bias[o]`` for tile rows ``g0..g1``, clipped to y.
+
+    M: (a, a, O, pb) flattened; S (m*a*pb) and Yt (m*m*pb) are scratch; yf is
+    y (N, O, OH, OW) flattened.  Returns a sum that is nan when any output is
+    inf or nan.
+    """
+    m_, a = AT.shape
+    pb = (g1 - g0) * tw
+    bad = 0.0
+    for o in range(O):
+        b = bias[o]
+        for i in range(m_):  # S[i, j] = sum_k AT[i, k] M[k, j, o]
+            for j in range(a):
+                dst = uint64((i * a + j) * pb)
+                for p in range(uint64(pb)):
+                    S[dst + p] = 0
+                for k in range(a):
+                    c = AT[i, k]
+                    if c != 0:
+                        src = uint64(((k * a + j) * O + o) * pb)
+                        for p in range(uint64(pb)):
+                            S[dst + p] += c * M[src + p]
+        for i in range(m_):  # Yt[i, jj] = sum_j S[i, j] AT[jj, j] + b
+            for jj in range(m_):
+                dst = uint64((i * m_ + jj) * pb)
+                for p in range(uint64(pb)):
+                    Yt[dst + p] = b
+                for j in range(a):
+                    c = AT[jj, j]
+                    if c != 0:
+                        src = uint64((i * a + j) * pb)
+                        for p in range(uint64(pb)):
+                            Yt[dst + p] += c * S[src + p]
+        for g in range(g0, g1):  # scatter the m x m tiles into y, dropping what hangs over the edge
+            n = g // th
+            ty = g - n * th
+            p0 = (g - g0) * tw
+            for i in range(m_):
+                oy = ty * m + i
+                if oy < OH:
+                    row = uint64(((n * O + o) * OH + oy) * OW)
+                    for jj in range(m_):
+                        src = uint64((i * m_ + jj) * pb + p0)
+                        for t in range(uint64(min((OW - 1 - jj) // m + 1, tw))):
+                            v = Yt[src + t]
+                            yf[row + t * uint64(m) + uint64(jj)] = v
+                            bad += v - v
+    return bad
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _filter_kernel(wf, OC, G, T, U):
+    """U[i*a + j, oc] = sum_kl G[i, k] w[oc, k, l] G[j, l] for the O*C filters ``oc`` (flattened).
+
+    Two passes along ``oc`` (contiguous, so they vectorise): T[i, l] = G w (rows),
+    then U = T G^T (columns).  T (a*3*OC) is scratch.
+    """
+    a = G.shape[0]
+    for i in range(a):
+        for l in range(3):
+            dst = uint64((i * 3 + l) * OC)
+            g0, g1, g2 = G[i, 0], G[i, 1], G[i, 2]
+            for q in range(uint64(OC)):
+                T[dst + q] = g0 * wf[q * uint64(9) + uint64(l)] + g1 * wf[q * uint64(9) + uint64(3 + l)] \
+                    + g2 * wf[q * uint64(9) + uint64(6 + l)]
+    for i in range(a):
+        for j in range(a):
+            dst = uint64((i * a + j) * OC)
+            src = uint64(i * 3 * OC)
+            g0, g1, g2 = G[j, 0], G[j, 1], G[j, 2]
+            for q in range(uint64(OC)):
+                U[dst + q] = g0 * T[src + q] + g1 * T[src + uint64(OC) + q] + g2 * T[src + uint64(2 * OC) + q]
+
+
+# ----------------------------------------------------------------------------
+# Python side
+# ----------------------------------------------------------------------------
+def _filter_transform(w, G):
+    """U (a*a, O, C) with ``U[i*a + j, o, c] = (G w[o, c] G^T)[i, j]``."""
+    a, oc = G.shape[0], w.shape[0] * w.shape[1]
+    U = np.empty((a * a, w.shape[0], w.shape[1]), w.dtype)
+    _filter_kernel(np.ascontiguousarray(w).reshape(-1), oc, G, np.empty(a * 3 * oc, w.dtype), U.reshape(-1))
+    return U
+
+
+def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
+    """Tile-row ranges ``(g0, g1)``: about BLOCK_BYTES of V and M each, at least 2 per worker when possible."""
+    per_row = a * a * (c_in + c_out) * tw * itemsize
+    rows = max(1, -(-MIN_TILES // tw), BLOCK_BYTES // max(per_row, 1))
+    rows = max(1, min(rows, -(-n_rows // (2 * workers))))
+    return [(g, min(g + rows, n_rows)) for g in range(0, n_rows, rows)]
+
+
+def conv_forward(x, w, padding, m, bias=None):
+    """Stride-1 3x3 correlation of x (N, C, H, W) with w (O, C, 3, 3) (+ bias) by F(m x m, 3 x 3).
+
+    Returns y (N, O, H', W'), or ``None`` when an output is not finite (the
+    caller then recomputes directly, which keeps inf/nan semantics).
+    """
+    from .numba_cpu import _run_jobs, get_num_threads
+
+    dtype = x.dtype
+    AT, G, BT = (np.ascontiguousarray(M, dtype=dtype) for M in winograd_matrices(m))
+    a = m + 2
+    (top, bottom), (left, right) = padding
+    n, c, h, wd = x.shape
+    o = w.shape[0]
+    oh, ow = h + top + bottom - 2, wd + left + right - 2
+    th, tw = -(-oh // m), -(-ow // m)
+    U = _filter_transform(w.astype(dtype, copy=False), G)
+    b = np.zeros(o, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
+    y = np.empty((n, o, oh, ow), dtype)
+    xf, yf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), y.reshape(-1)
+
+    def job(block):
+        g0, g1 = block
+        pb = (g1 - g0) * tw
+        V = np.empty(a * a * c * pb, dtype)
+        _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, np.empty(tw * m + 2, dtype),
+                         np.empty(a * a * pb, dtype), np.empty(a * a * pb, dtype), V)
+        M = np.matmul(U, V.reshape(a * a, c, pb))  # (a*a, O, pb): the channel sums, per tile position
+        return _output_transform(M.reshape(-1), o, AT, m, g0, g1, th, tw, b, np.empty(m * a * pb, dtype),
+                                 np.empty(m * m * pb, dtype), yf, oh, ow)
+
+    bad = sum(_run_jobs(job, _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())))
+    return None if bad != 0 else y
+
+
+def conv_backward_input(gy, w, x_shape, padding, m):
+    """Input gradient: the stride-1 3x3 correlation of gy, padded by ``2 - p``, with the flipped,
+    channel-swapped filter (see :func:`minicnn.kernels.winograd.conv2d_winograd_backward_input`)."""
+    (top, bottom), (left, right) = padding
+    w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return conv_forward(gy, w_t, ((2 - top, 2 - bottom), (2 - left, 2 - right)), m)
+
+
+def forward_method(x_shape, w_shape, stride, padding, dilation):
+    """``m`` when the numba backend should run this forward call by Winograd, else ``None``."""
+    from .numba_cpu import get_num_threads
+
+    if len(x_shape) != 4 or not applies(w_shape, stride, padding, dilation):
+        return None
+    oh = x_shape[2] + padding[0][0] + padding[0][1] - 2
+    ow = x_shape[3] + padding[1][0] + padding[1][1] - 2
+    return choose(x_shape[0], x_shape[1], w_shape[0], oh, ow, get_num_threads())
+
+
+def backward_input_method(x_shape, w_shape, stride, padding, dilation):
+    """The same for the input gradient (a forward call from C_out to C_in channels, output x's size)."""
+    from .numba_cpu import get_num_threads
+
+    if len(x_shape) != 4 or not applies(w_shape, stride, padding, dilation):
+        return None
+    return choose(x_shape[0], w_shape[0], w_shape[1], x_shape[2], x_shape[3], get_num_threads())
+
+
+def warm_up(dtypes=(np.float32, np.float64)):
+    """Compile (or load from the cache) the Winograd kernels for ``dtypes`` (called by ``numba_cpu.warm_up``)."""
+    for dtype in dtypes:
+        x, w = np.ones((1, 2, 5, 5), dtype), np.ones((2, 2, 3, 3), dtype)
+        for m in (2, 4):
+            conv_forward(x, w, ((1, 1), (1, 1)), m)
