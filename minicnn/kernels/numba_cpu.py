@@ -112,6 +112,7 @@ DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolutio
 FLAT_MAX_COUT = 16  # ... or, stride 1, at most this many output channels (a GEMM this thin is slow)
 FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output
 
+COPY_GROUPS = 64  # tasks of the padding copies (each a range of planes; see _pad_channel_major)
 _FASTMATH = {"reassoc", "contract"}  # reorder sums, fuse multiply-add; no finite-math assumptions
 
 
@@ -405,15 +406,17 @@ def _pad_channel_major(x, lo, hi, xp):
     """xp[c, n*Pn : (n+1)*Pn] = zero-padded x[n, c], flattened."""
     N, C, D, H, W = x.shape
     Dp, Hp, Wp = D + lo[0] + hi[0], H + lo[1] + hi[1], W + lo[2] + hi[2]
-    for task in prange(C * N):
-        c = task // N
-        n = task % N
-        block = xp[c, n * Dp * Hp * Wp:(n + 1) * Dp * Hp * Wp]
-        block[:] = 0
-        for z in range(D):
-            for y in range(H):
-                start = ((z + lo[0]) * Hp + y + lo[1]) * Wp + lo[2]
-                _copy(block[start:start + W], x[n, c, z, y])
+    groups = min(C * N, COPY_GROUPS)  # a few (c, n) planes per task: one task per plane cost 0.2 us each
+    for task in prange(groups):
+        for i in range(task * C * N // groups, (task + 1) * C * N // groups):
+            c = i // N
+            n = i % N
+            block = xp[c, n * Dp * Hp * Wp:(n + 1) * Dp * Hp * Wp]
+            block[:] = 0
+            for z in range(D):
+                for y in range(H):
+                    start = ((z + lo[0]) * Hp + y + lo[1]) * Wp + lo[2]
+                    _copy(block[start:start + W], x[n, c, z, y])
 
 
 @njit(parallel=True, cache=True)
@@ -425,17 +428,19 @@ def _widen(gy, pitch, margin, gyw):
     """
     N, O, OD, OH, OW = gy.shape
     Pn = pitch[0] * pitch[1] * pitch[2]
-    for task in prange(O * N):
-        o = task // N
-        n = task % N
-        if n == 0:
-            gyw[o, :margin] = 0
-        block = gyw[o, margin + n * Pn:margin + (n + 1) * Pn]
-        block[:] = 0
-        for z in range(OD):
-            for y in range(OH):
-                start = (z * pitch[1] + y) * pitch[2]
-                _copy(block[start:start + OW], gy[n, o, z, y])
+    groups = min(O * N, COPY_GROUPS)
+    for task in prange(groups):
+        for i in range(task * O * N // groups, (task + 1) * O * N // groups):
+            o = i // N
+            n = i % N
+            if n == 0:
+                gyw[o, :margin] = 0
+            block = gyw[o, margin + n * Pn:margin + (n + 1) * Pn]
+            block[:] = 0
+            for z in range(OD):
+                for y in range(OH):
+                    start = (z * pitch[1] + y) * pitch[2]
+                    _copy(block[start:start + OW], gy[n, o, z, y])
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
