@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 import numpy as np
 from numba import njit, uint64
@@ -117,64 +118,77 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 # The kernels index flat arrays with unsigned offsets (as numba_cpu's im2col
 # does): Numba then drops its negative-index wraparound, and the long loops
 # along p compile to vector code.
+#
+# Tile layout of a block: tile t of tile row g is column p = (g - g0) * (tw + 1) + t.
+# The extra "dummy" tile at t = tw of every row is computed and never written
+# out; it makes every pass below ONE long contiguous loop over the whole
+# block (the same trick as the wide rows of numba_cpu's flat kernels), at the
+# price of 1/tw more work in the matrix products.
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, X, T, V):
+def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
     """``V[i, j, c, p] = (BT d B)[i, j]`` for the tiles ``p`` of tile rows ``g0..g1`` (``g = n * th + ty``).
 
-    xf: x (N, C, H, W) flattened; BT (a, a); R (tw*m + 2) and X, T
-    (a*a*pb) are scratch; V is (a, a, C, pb) flattened, ``pb = (g1 - g0) * tw``.
-    Cells outside x read as zero (the padding).  Per channel: gather the
-    ``a x a`` tiles of the whole block into ``X`` through a zero-padded copy
-    ``R`` of each input row (the only strided pass), then the row and column
-    transforms run along ``p`` (contiguous and long, so they vectorise),
-    skipping the zeros of ``BT``.
+    xf: x (N, C, H, W) flattened; BT (a, a).  Scratch: R ((tw + 1) * m), one
+    zero-padded input row; Q and T (a * m * (pw + 1)).  V: (a, a, C, pw)
+    flattened, ``pw = (g1 - g0) * (tw + 1)``.  Cells outside x read as zero.
+
+    Tile t reads input columns ``t*m + l`` (l < a), i.e. phase ``l % m`` at
+    position ``t + l // m``.  So each input row is split once into its ``m``
+    phases (Q, the only strided pass: ``a * m * (tw + 1)`` copies per tile
+    row, against ``a * a * tw`` for gathering whole tiles); then the column
+    transform (along each tile's rows) and the row transform are contiguous
+    passes over the whole block, skipping the zeros of ``BT``.
     """
     a = BT.shape[0]
-    pb = (g1 - g0) * tw
+    tp = tw + 1
+    pw = (g1 - g0) * tp
+    qs = pw + 1  # pitch of Q and T: one spare cell, read only by the last dummy tile
     ncopy = max(min(W, R.shape[0] - left), 0)
     for j in range(R.shape[0]):
         R[j] = 0  # only R[left:left + ncopy] is ever written: the rest stays padding
+    for k in range(a * m):
+        Q[k * qs + pw] = 0
     for c in range(C):
         for g in range(g0, g1):
             n = g // th
             ty = g - n * th
-            p0 = (g - g0) * tw
-            for ky in range(a):
-                yy = ty * m - top + ky
-                inside = 0 <= yy < H
-                if inside:
+            p0 = (g - g0) * tp
+            for k in range(a):
+                yy = ty * m - top + k
+                if 0 <= yy < H:
                     src = uint64(((n * C + c) * H + yy) * W)
                     for j in range(uint64(ncopy)):
                         R[uint64(left) + j] = xf[src + j]
-                for kx in range(a):
-                    dst = uint64((ky * a + kx) * pb + p0)
-                    if inside:
-                        for t in range(uint64(tw)):
-                            X[dst + t] = R[t * uint64(m) + uint64(kx)]
-                    else:
-                        for t in range(uint64(tw)):
-                            X[dst + t] = 0
-        for i in range(a):  # T[i, kx] = sum_ky BT[i, ky] X[ky, kx]: the rows of every tile
-            for kx in range(a):
-                dst = uint64((i * a + kx) * pb)
-                for p in range(uint64(pb)):
+                    for r in range(m):
+                        dst = uint64((k * m + r) * qs + p0)
+                        for u in range(uint64(tp)):
+                            Q[dst + u] = R[u * uint64(m) + uint64(r)]
+                else:
+                    for r in range(m):
+                        dst = uint64((k * m + r) * qs + p0)
+                        for u in range(uint64(tp)):
+                            Q[dst + u] = 0
+        for i in range(a):  # T[i, r] = sum_k BT[i, k] Q[k, r]: along the rows of every tile
+            for r in range(m):
+                dst = uint64((i * m + r) * qs)
+                for p in range(uint64(qs)):
                     T[dst + p] = 0
-                for ky in range(a):
-                    b = BT[i, ky]
+                for k in range(a):
+                    b = BT[i, k]
                     if b != 0:
-                        src = uint64((ky * a + kx) * pb)
-                        for p in range(uint64(pb)):
-                            T[dst + p] += b * X[src + p]
-        for i in range(a):  # V[i, j, c] = sum_kx T[i, kx] BT[j, kx]: then the columns
+                        src = uint64((k * m + r) * qs)
+                        for p in range(uint64(qs)):
+                            T[dst + p] += b * Q[src + p]
+        for i in range(a):  # V[i, j, c, p] = sum_l BT[j, l] T[i, l % m, p + l // m]: then along the columns
             for j in range(a):
-                dst = uint64(((i * a + j) * C + c) * pb)
-                for p in range(uint64(pb)):
+                dst = uint64(((i * a + j) * C + c) * pw)
+                for p in range(uint64(pw)):
                     V[dst + p] = 0
-                for kx in range(a):
-                    b = BT[j, kx]
+                for l in range(a):
+                    b = BT[j, l]
                     if b != 0:
-                        src = uint64((i * a + kx) * pb)
-                        for p in range(uint64(pb)):
+                        src = uint64((i * m + l % m) * qs + l // m)
+                        for p in range(uint64(pw)):
                             V[dst + p] += b * T[src + p]
 
 
@@ -182,12 +196,12 @@ def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, X, T, V):
 def _output_transform(M, O, AT, m, g0, g1, th, tw, bias, S, Yt, yf, OH, OW):
     """``y[n, o, ty*m + i, tx*m + j] = (AT M A)[i, j] + bias[o]`` for tile rows ``g0..g1``, clipped to y.
 
-    M: (a, a, O, pb) flattened; S (m*a*pb) and Yt (m*m*pb) are scratch; yf is
-    y (N, O, OH, OW) flattened.  Returns a sum that is nan when any output is
-    inf or nan.
+    M: (a, a, O, pb) flattened, ``pb = (g1 - g0) * (tw + 1)`` (the dummy tiles
+    are skipped); S (m*a*pb) and Yt (m*m*pb) are scratch; yf is y (N, O, OH, OW)
+    flattened.  Returns a sum that is nan when any output is inf or nan.
     """
     m_, a = AT.shape
-    pb = (g1 - g0) * tw
+    pb = (g1 - g0) * (tw + 1)
     bad = 0.0
     for o in range(O):
         b = bias[o]
@@ -216,7 +230,7 @@ def _output_transform(M, O, AT, m, g0, g1, th, tw, bias, S, Yt, yf, OH, OW):
         for g in range(g0, g1):  # scatter the m x m tiles into y, dropping what hangs over the edge
             n = g // th
             ty = g - n * th
-            p0 = (g - g0) * tw
+            p0 = (g - g0) * (tw + 1)
             for i in range(m_):
                 oy = ty * m + i
                 if oy < OH:
@@ -231,37 +245,47 @@ def _output_transform(M, O, AT, m, g0, g1, th, tw, bias, S, Yt, yf, OH, OW):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _filter_kernel(wf, OC, G, T, U):
-    """U[i*a + j, oc] = sum_kl G[i, k] w[oc, k, l] G[j, l] for the O*C filters ``oc`` (flattened).
+def _filter_kernel(wf, OC, q0, q1, G, T, U):
+    """U[i*a + j, q] = sum_kl G[i, k] w[q, k, l] G[j, l] for the filters ``q0 <= q < q1`` of the O*C (flattened).
 
-    Two passes along ``oc`` (contiguous, so they vectorise): T[i, l] = G w (rows),
-    then U = T G^T (columns).  T (a*3*OC) is scratch.
+    Two passes along ``q`` (contiguous writes, so they vectorise): T[i, l] = G w
+    (rows), then U = T G^T (columns).  T (a*3*(q1 - q0)) is scratch.
     """
     a = G.shape[0]
+    nq = q1 - q0
     for i in range(a):
         for l in range(3):
-            dst = uint64((i * 3 + l) * OC)
+            dst = uint64((i * 3 + l) * nq)
             g0, g1, g2 = G[i, 0], G[i, 1], G[i, 2]
-            for q in range(uint64(OC)):
-                T[dst + q] = g0 * wf[q * uint64(9) + uint64(l)] + g1 * wf[q * uint64(9) + uint64(3 + l)] \
-                    + g2 * wf[q * uint64(9) + uint64(6 + l)]
+            for q in range(uint64(nq)):
+                src = (uint64(q0) + q) * uint64(9) + uint64(l)
+                T[dst + q] = g0 * wf[src] + g1 * wf[src + uint64(3)] + g2 * wf[src + uint64(6)]
     for i in range(a):
         for j in range(a):
-            dst = uint64((i * a + j) * OC)
-            src = uint64(i * 3 * OC)
+            dst = uint64((i * a + j) * OC + q0)
+            src = uint64(i * 3 * nq)
             g0, g1, g2 = G[j, 0], G[j, 1], G[j, 2]
-            for q in range(uint64(OC)):
-                U[dst + q] = g0 * T[src + q] + g1 * T[src + uint64(OC) + q] + g2 * T[src + uint64(2 * OC) + q]
+            for q in range(uint64(nq)):
+                U[dst + q] = g0 * T[src + q] + g1 * T[src + uint64(nq) + q] + g2 * T[src + uint64(2 * nq) + q]
 
 
 # ----------------------------------------------------------------------------
 # Python side
 # ----------------------------------------------------------------------------
 def _filter_transform(w, G):
-    """U (a*a, O, C) with ``U[i*a + j, o, c] = (G w[o, c] G^T)[i, j]``."""
+    """U (a*a, O, C) with ``U[i*a + j, o, c] = (G w[o, c] G^T)[i, j]``, on minicnn's worker threads."""
+    from .numba_cpu import _run_jobs, get_num_threads
+
     a, oc = G.shape[0], w.shape[0] * w.shape[1]
     U = np.empty((a * a, w.shape[0], w.shape[1]), w.dtype)
-    _filter_kernel(np.ascontiguousarray(w).reshape(-1), oc, G, np.empty(a * 3 * oc, w.dtype), U.reshape(-1))
+    wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
+    step = max(-(-oc // (2 * get_num_threads())), 4096)  # ranges of filters; small layers stay on one thread
+
+    def job(q0):
+        q1 = min(q0 + step, oc)
+        _filter_kernel(wf, oc, q0, q1, G, np.empty(a * 3 * (q1 - q0), w.dtype), uf)
+
+    _run_jobs(job, list(range(0, oc, step)))
     return U
 
 
@@ -294,17 +318,26 @@ def conv_forward(x, w, padding, m, bias=None):
     y = np.empty((n, o, oh, ow), dtype)
     xf, yf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), y.reshape(-1)
 
+    blocks = _blocks(n * th, tw + 1, a, c, o, x.itemsize, get_num_threads())
+    most = max(g1 - g0 for g0, g1 in blocks) * (tw + 1)
+    buffers = {}  # thread id -> its scratch arrays, allocated once per call (fresh pages cost as much as a pass)
+
     def job(block):
         g0, g1 = block
-        pb = (g1 - g0) * tw
-        V = np.empty(a * a * c * pb, dtype)
-        _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, np.empty(tw * m + 2, dtype),
-                         np.empty(a * a * pb, dtype), np.empty(a * a * pb, dtype), V)
-        M = np.matmul(U, V.reshape(a * a, c, pb))  # (a*a, O, pb): the channel sums, per tile position
-        return _output_transform(M.reshape(-1), o, AT, m, g0, g1, th, tw, b, np.empty(m * a * pb, dtype),
-                                 np.empty(m * m * pb, dtype), yf, oh, ow)
+        pb = (g1 - g0) * (tw + 1)
+        key = threading.get_ident()
+        if key not in buffers:
+            buffers[key] = [np.empty(size, dtype) for size in (a * a * c * most, a * a * o * most, (tw + 1) * m,
+                                                               a * m * (most + 1), a * m * (most + 1), m * a * most,
+                                                               m * m * most)]
+        V, M, R, Q, T, S, Yt = buffers[key]
+        V, M = V[:a * a * c * pb], M[:a * a * o * pb]
+        _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, R, Q, T, V)
+        # (a*a, O, C) @ (a*a, C, pb) -> (a*a, O, pb): the channel sums, per tile position
+        np.matmul(U, V.reshape(a * a, c, pb), out=M.reshape(a * a, o, pb))
+        return _output_transform(M, o, AT, m, g0, g1, th, tw, b, S, Yt, yf, oh, ow)
 
-    bad = sum(_run_jobs(job, _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())))
+    bad = sum(_run_jobs(job, blocks))
     return None if bad != 0 else y
 
 
