@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from minicnn.bench import Worker, alternate_rounds, ratio_stats, summarize, to_markdown, write_reports
+from minicnn.bench import Worker, alternate_rounds, ratio_stats, run_benchmark, summarize, to_markdown, write_reports
 from minicnn.bench.cases import CASES, case_inputs, conv_flops, make_case
 
 META = {"date": "2026-01-01 00:00 UTC", "machine": "test", "versions": {"numpy": np.__version__}}
@@ -66,6 +66,18 @@ def test_report_states_spread_self_check_and_load():
     assert "1 of 2 rows within" in text and f"{CASES[1][0]} forward 1.43" in text
     assert "0.5 / 0.4 / 0.3" in text and "1.5 / 1.0 / 0.5" in text
     assert summarize([row, ok])["torch_self_check_worst"] == pytest.approx(1 / 0.7)
+    assert "not judged (would read" in text and "1 rows failed the self-check" in text
+
+
+def test_a_busy_machine_leaves_the_targets_unjudged_unless_cpu_time_was_measured():
+    rows = [dict(_row(CASES[1][0], "forward+backward", 1.0, 2.0), torch_check=1.0)]
+    busy = dict(META, load_average=(99.0, 50.0, 10.0))
+    text = to_markdown(rows, {"threads": 2}, busy)
+    assert "not judged (would read yes)" in text and "load average reached 99.0" in text
+    text = to_markdown(rows, {"threads": 1, "clock": "thread"}, busy)
+    assert "CPU time of the calling thread" in text and "not judged" not in text
+    with pytest.raises(ValueError, match="cpu_time needs threads=1"):
+        run_benchmark(threads=2, cpu_time=True, compile_time=False)
 
 
 def test_cases_run_through_the_public_api():
@@ -84,8 +96,8 @@ def test_workers_time_their_own_library_and_torch_never_imports_minicnn():
     try:
         for w in workers:
             w.call(op="setup", key="k", kind="case", label=label, warmup=1, **{"pass": "forward+backward"})
-            times = w.call(op="time", key="k", n=3)["ms"]
-            assert len(times) == 3 and all(t > 0 for t in times)
+            times = w.call(op="time", key="k", n=3)["ms"] + w.call(op="time", key="k", n=2, clock="thread")["ms"]
+            assert len(times) == 5 and all(t > 0 for t in times)
         info = workers[1].call(op="info")
         assert info["imported_minicnn"] is False and info["imported_numba"] is False and info["threads"] == 1
         assert workers[0].call(op="info")["imported_minicnn"] is True

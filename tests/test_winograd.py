@@ -79,8 +79,8 @@ def _rel_error(got, want):
 
 def test_float32_error_bounds_next_to_the_direct_kernel():
     """The float32 error, relative to the largest output, of each method against a float64
-    direct result (64 channels, ResNet-like scale).  Measured: direct ~1e-6, F(2x2) ~5e-7,
-    F(4x4) ~1e-5 (docs/convolution.md); the bounds leave 3x of room."""
+    direct result (64 channels, ResNet-like scale).  Measured: direct ~5e-7, F(2x2) ~3e-7,
+    F(4x4) ~5e-6 (docs/convolution.md); the bounds leave room for other data."""
     x, w, _ = _arrays((2, 64, 20, 20), c_out=16)
     pad = ((1, 1), (1, 1))
     want = ref.conv_forward(x, w, (1, 1), pad, (1, 1))
@@ -111,7 +111,7 @@ def test_inf_and_nan_inputs_fall_back_to_the_direct_result(m):
 
 
 def test_dispatch_rule_and_switch():
-    assert wn.choose(8, 64, 64, 56, 56) == 4
+    assert wn.choose(8, 64, 64, 56, 56) == 2  # F(4x4) only when forced (as fast here, less accurate)
     assert wn.choose(8, 256, 256, 14, 14) == 2
     assert wn.choose(8, 3, 16, 32, 32) is None  # thin: the flat direct kernel
     assert wn.choose(1, 512, 512, 16, 16, workers=2) is None  # 64 tiles: products too thin
@@ -124,7 +124,7 @@ def test_dispatch_rule_and_switch():
         wn.set_mode("on")
     assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)) is None  # stride 2
     assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((3, 3), (1, 1)), (1, 1)) is None  # padding 3
-    assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)) == 4
+    assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)) == 2
 
 
 def test_the_numba_backend_uses_winograd_where_chosen(monkeypatch):

@@ -14,7 +14,8 @@ original stdout (everything else the process prints goes to stderr):
   "backend", "warmup", "size", "weights"}`` -> builds the callable, runs it
   ``warmup`` times, replies ``{"est_ms": last warm-up time}`` (or
   ``{"missing": true}`` when minicnn has no style step);
-* ``{"op": "time", "key", "n"}`` -> ``{"ms": [n wall-clock times]}``;
+* ``{"op": "time", "key", "n", "clock"}`` -> ``{"ms": [n times]}``: wall-clock, or with
+  ``"clock": "thread"`` the CPU time of the calling thread (one-thread runs);
 * ``{"op": "drop", "key"}`` frees a callable; ``{"op": "quit"}`` ends.
 
 A failure replies ``{"error": "one line"}`` and the worker keeps serving.
@@ -147,10 +148,11 @@ def serve(lib, threads, inp, out):
                     reply = {"est_ms": est}
             elif op == "time":
                 fn, times = fns[msg["key"]], []
+                clock = time.thread_time if msg.get("clock") == "thread" else time.perf_counter
                 for _ in range(msg["n"]):
-                    t0 = time.perf_counter()
+                    t0 = clock()
                     fn()
-                    times.append((time.perf_counter() - t0) * 1e3)
+                    times.append((clock() - t0) * 1e3)
                 reply = {"ms": times}
             elif op == "drop":
                 fns.pop(msg["key"], None)

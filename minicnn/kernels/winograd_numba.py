@@ -92,24 +92,20 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
     * a block needs about ``MIN_TILES`` tiles or its products are too thin
       for BLAS, so the call needs ``MIN_TILES`` tiles per worker thread (a
       batch-1 16x16 layer of 512 channels has only 64 F(2x2) tiles: direct);
-    * F(4x4) has 4x fewer multiplies than direct, F(2x2) 2.25x, but F(4x4)'s
-      tiles hang further over the edge and its transforms cost more per
-      output; it wins from 28x28 outputs up (56x56: 11.2 against 13.8 ms on
-      one thread), F(2x2) below (14x14: 11.4 against 14.3 ms).  Its float32
-      error is about 10x the direct kernel's, still well inside the test
-      tolerances (docs/convolution.md).
+    * "auto" always takes F(2x2): F(4x4) has 4x fewer multiplies against
+      2.25x, but its transforms cost more per output and its tiles hang
+      further over the edge, and it measured no faster (56x56x64: 16.5 against
+      16.4 ms on one thread; 14x14x256: 14.8 against 12.7 ms), while its float32
+      error is 10-20x larger (docs/convolution.md).  ``"F4"`` forces it.
     """
     mode = get_mode()
     if mode == "off":
         return None
     if mode in ("F2", "F4"):
         return int(mode[1])
-    if min(c_in, c_out) < 16:
+    if min(c_in, c_out) < 16 or n * -(-oh // 2) * -(-ow // 2) < MIN_TILES * workers:
         return None
-    m = 4 if min(oh, ow) >= 28 else 2
-    if n * -(-oh // m) * -(-ow // m) < MIN_TILES * workers:
-        return None
-    return m
+    return 2
 
 
 # ----------------------------------------------------------------------------
