@@ -79,7 +79,7 @@ import numba
 import numpy as np
 from numba import njit, prange, uint64
 
-from . import winograd_numba
+from . import pool2x2_numba, winograd_numba
 
 def _quiet_openmp():
     """Start Numba's thread pool with idle threads that sleep (``OMP_WAIT_POLICY=PASSIVE``).
@@ -961,7 +961,10 @@ def _max_pool_forward(x, kernel, stride, padding):
     y5 = np.empty((n, c) + out, dtype=x.dtype)
     arg5 = np.empty((n, c) + out, dtype=np.int64)
     with _threads_for(x.size):
-        _maxpool_fwd(x5, k5, st, lo, y5, arg5)
+        if pool2x2_numba.applies(x.shape, kernel, stride, padding):  # the common 2x2/2 layer: straight-line windows
+            pool2x2_numba.max_pool2x2_forward(x5[:, :, 0], y5[:, :, 0], arg5[:, :, 0])
+        else:
+            _maxpool_fwd(x5, k5, st, lo, y5, arg5)
     shape = (n, c) + out[3 - d:]
     return y5.reshape(shape), arg5.reshape(shape)
 
@@ -1067,8 +1070,9 @@ def warm_up(dtypes=(np.float32, np.float64)):
             y = conv_forward(xs, w, stride, one, (1, 1))
             conv_backward_input(y, w, xs.shape, stride, one, (1, 1))
             conv_backward_weight(y, xs, w.shape, stride, one, (1, 1))
-        y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+        y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))  # the 2x2 fast path, then the general kernel
         max_pool_backward(y, arg, x.shape)
+        max_pool_forward(x, (3, 3), (2, 2), (1, 1))
         avg_pool_backward(avg_pool_forward(x, (2, 2), (2, 2), (0, 0)), x.shape, (2, 2), (2, 2), (0, 0))
     winograd_numba.warm_up(dtypes)
     return time.perf_counter() - t0
