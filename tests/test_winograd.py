@@ -114,6 +114,7 @@ def test_dispatch_rule_and_switch():
     assert wn.choose(8, 64, 64, 56, 56) == 2  # F(4x4) only when forced (as fast here, less accurate)
     assert wn.choose(8, 256, 256, 14, 14) == 2
     assert wn.choose(8, 3, 16, 32, 32) is None  # thin: the flat direct kernel
+    assert wn.choose(8, 16, 16, 32, 32) is None and wn.choose(32, 32, 64, 16, 16) == 2
     assert wn.choose(1, 512, 512, 16, 16, workers=2) is None  # 64 tiles: products too thin
     with wn.use_mode("off"):
         assert wn.choose(8, 64, 64, 56, 56) is None

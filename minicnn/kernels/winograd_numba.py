@@ -50,6 +50,7 @@ __all__ = ["conv_forward", "conv_backward_input", "choose", "set_mode", "get_mod
 MODES = ("auto", "off", "F2", "F4")
 _state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
 BLOCK_BYTES = 1 << 20  # transformed input + products of one block, about a core's L2 cache ...
+MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
 _FASTMATH = {"reassoc", "contract"}  # as numba_cpu: reorder and fuse, no finite-math assumptions
 
@@ -88,22 +89,25 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 
     * the transforms are memory passes over the input and the output, so
       Winograd pays only when the ``a*a`` matrix products dominate:
-      ``C_in >= 16`` and ``C_out >= 16``;
+      ``C_in >= 32`` and ``C_out >= 32`` (8,16,32x32->16: 1.42 ms against
+      1.22 direct; 32,64,8x8->64: 2.11 against 3.15);
     * a block needs about ``MIN_TILES`` tiles or its products are too thin
       for BLAS, so the call needs ``MIN_TILES`` tiles per worker thread (a
       batch-1 16x16 layer of 512 channels has only 64 F(2x2) tiles: direct);
     * "auto" always takes F(2x2): F(4x4) has 4x fewer multiplies against
       2.25x, but its transforms cost more per output and its tiles hang
       further over the edge, and it measured no faster (56x56x64: 16.5 against
-      16.4 ms on one thread; 14x14x256: 14.8 against 12.7 ms), while its float32
-      error is 10-20x larger (docs/convolution.md).  ``"F4"`` forces it.
+      16.4 ms on one thread; 14x14x256: 14.8 against 12.7 ms; it does win on
+      large images, 1,64,128x128: 8.8 against 13.7 ms), while its float32
+      error is 10-20x larger and fails the float32 test tolerance at 256
+      channels (docs/convolution.md).  ``"F4"`` forces it.
     """
     mode = get_mode()
     if mode == "off":
         return None
     if mode in ("F2", "F4"):
         return int(mode[1])
-    if min(c_in, c_out) < 16 or n * -(-oh // 2) * -(-ow // 2) < MIN_TILES * workers:
+    if min(c_in, c_out) < MIN_CHANNELS or n * -(-oh // 2) * -(-ow // 2) < MIN_TILES * workers:
         return None
     return 2
 
