@@ -7,17 +7,17 @@ gradient stays on im2col + BLAS), where it is faster (:func:`choose`).
 How one call runs
 -----------------
 1. Filter transform, once per call: ``U[xi] = (G w G^T)[xi]``, stored as
-   ``(a*a, C_out, C_in)`` (two ``tensordot`` calls).
+   ``(a*a, C_out, C_in)`` (compiled, ranges of filters on the worker threads).
 2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
    rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
    worker threads (``numba_cpu._run_jobs``; BLAS held to one thread each),
    sized so that a block's transformed input and products stay near the L2
-   cache (``BLOCK_BYTES``).  Per block:
+   cache (``BLOCK_BYTES``) but hold at least ``MIN_TILES`` tiles.  Per block:
 
-   * input transform (compiled, ``_input_transform``): the ``a`` padded input
-     rows of a tile row are copied into a row buffer, then ``V = BT d B`` is
-     computed for all its tiles at once, two 1D passes whose innermost loop
-     runs across tiles (so it vectorises), skipping the zeros of ``BT``;
+   * input transform (compiled, ``_input_transform``): each input row is split
+     once into its ``m`` phases, then ``V = BT d B`` is two passes (along the
+     tiles' columns, then their rows) that run over the whole block in one
+     contiguous loop each, so they vectorise, skipping the zeros of ``BT``;
    * ``a*a`` matrix products ``M[xi] = U[xi] @ V[xi]`` in one batched
      ``np.matmul`` (OpenBLAS): the sum over input channels;
    * output transform (compiled, ``_output_transform``): ``Y = AT M A`` plus
