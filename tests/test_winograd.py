@@ -56,12 +56,16 @@ def test_reference_and_numba_equal_the_direct_loops_in_float64(m, padding, shape
     assert y.dtype == np.float64
     np.testing.assert_allclose(y, y_ref + b[None, :, None, None], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(wn.conv_backward_input(gy, w, x.shape, padding, m), gx_ref, rtol=1e-12, atol=1e-12)
+    gw_ref = ref.conv_backward_weight(gy, x, w.shape, (1, 1), padding, (1, 1))
+    np.testing.assert_allclose(wn.conv_backward_weight(gy, x, w.shape, padding, m), gw_ref, rtol=1e-12, atol=1e-11)
 
 
 @pytest.mark.parametrize("m", [2, 4])
 def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
     x, w, b = _arrays((3, 4, 13, 10))
     want = ref.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)) + b[None, :, None, None]
+    gy = np.random.default_rng(2).standard_normal(want.shape)
+    gw_want = ref.conv_backward_weight(gy, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
     monkeypatch.setattr(wn, "MIN_TILES", 1)
     monkeypatch.setattr(wn, "BLOCK_BYTES", 1)  # one tile row per block
     saved = nb.get_num_threads()
@@ -69,6 +73,8 @@ def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
         for threads in (1, 2):
             nb.set_num_threads(threads)
             np.testing.assert_allclose(wn.conv_forward(x, w, ((1, 1), (1, 1)), m, bias=b), want, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(wn.conv_backward_weight(gy, x, w.shape, ((1, 1), (1, 1)), m), gw_want,
+                                       rtol=1e-12, atol=1e-11)
     finally:
         nb.set_num_threads(saved)
 
@@ -94,6 +100,10 @@ def test_float32_error_bounds_next_to_the_direct_kernel():
     gy = np.random.default_rng(3).standard_normal(want.shape)
     gx_want = ref.conv_backward_input(gy, w, x.shape, (1, 1), pad, (1, 1))
     assert _rel_error(wn.conv_backward_input(gy.astype(np.float32), w32, x.shape, pad, 4), gx_want) < 3e-5
+    gw_want = ref.conv_backward_weight(gy, x, w.shape, (1, 1), pad, (1, 1))
+    gy32 = gy.astype(np.float32)
+    assert _rel_error(wn.conv_backward_weight(gy32, x32, w.shape, pad, 2), gw_want) < 3e-6
+    assert _rel_error(wn.conv_backward_weight(gy32, x32, w.shape, pad, 4), gw_want) < 3e-5
 
 
 @pytest.mark.parametrize("m", [2, 4])
@@ -108,6 +118,14 @@ def test_inf_and_nan_inputs_fall_back_to_the_direct_result(m):
     np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(want))
     assert np.isinf(y).any()
+    gy = np.ones_like(want)
+    assert wn.conv_backward_weight(gy, x, w.shape, ((1, 1), (1, 1)), m) is None
+    with wn.use_mode(f"F{m}"):
+        gw = nb.conv_backward_weight(gy, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    with wn.use_mode("off"):
+        gw_want = nb.conv_backward_weight(gy, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    np.testing.assert_array_equal(np.isinf(gw), np.isinf(gw_want))
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(gw_want))
 
 
 def test_dispatch_rule_and_switch():
@@ -130,15 +148,18 @@ def test_dispatch_rule_and_switch():
 
 def test_the_numba_backend_uses_winograd_where_chosen(monkeypatch):
     calls = []
-    real = wn.conv_forward
+    real, real_w = wn.conv_forward, wn.conv_backward_weight
     monkeypatch.setattr(wn, "conv_forward", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    monkeypatch.setattr(wn, "conv_backward_weight", lambda *a: calls.append(("w", a[4])) or real_w(*a))
     x, w, b = _arrays((2, 16, 12, 12), np.float32, c_out=16)
     with wn.use_mode("F4"):
         nb.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), bias=b)
         nb.conv_backward_input(x, w, x.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+        nb.conv_backward_weight(x, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
     with wn.use_mode("off"):
         nb.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1))
-    assert calls == [4, 4]
+        nb.conv_backward_weight(x, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    assert calls == [4, 4, ("w", 4)]
 
 
 @pytest.mark.parametrize("mode", ["F2", "F4"])

@@ -906,6 +906,11 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
 
 
 def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
+    m = winograd_numba.forward_method(x.shape, w_shape, stride, padding, dilation)
+    if m is not None:  # the adjoint of the Winograd forward (None: an inf/nan, redo directly)
+        gw = winograd_numba.conv_backward_weight(_contig(gy, gy.dtype), _contig(x, gy.dtype), w_shape, padding, m)
+        if gw is not None:
+            return gw
     d, st, dl, lo, hi, s5, k5, out = _conv_args(x.shape, w_shape, stride, padding, dilation)
     dtype = gy.dtype
     gy5 = _to5d(_contig(gy, dtype), d)

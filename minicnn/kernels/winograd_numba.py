@@ -1,8 +1,9 @@
 """Winograd F(m x m, 3 x 3) convolution, compiled: the fast path of :mod:`minicnn.kernels.winograd`.
 
 Used by :mod:`minicnn.kernels.numba_cpu` for 2D 3x3 convolutions with stride
-1, dilation 1 and padding 0-2 (forward and input gradient; the weight
-gradient stays on im2col + BLAS), where it is faster (:func:`choose`).
+1, dilation 1 and padding 0-2 (forward, input gradient, and weight gradient
+as the adjoint of the forward: :func:`conv_backward_weight`), where it is
+faster (:func:`choose`).
 
 How one call runs
 -----------------
@@ -45,7 +46,7 @@ from numba import njit, uint64
 
 from .winograd import applies, winograd_matrices
 
-__all__ = ["conv_forward", "conv_backward_input", "choose", "set_mode", "get_mode", "use_mode", "MODES", "warm_up"]
+__all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode", "MODES", "warm_up"]
 
 MODES = ("auto", "off", "F2", "F4")
 _state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
@@ -128,9 +129,11 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
     """``V[i, j, c, p] = (BT d B)[i, j]`` for the tiles ``p`` of tile rows ``g0..g1`` (``g = n * th + ty``).
 
-    xf: x (N, C, H, W) flattened; BT (a, a).  Scratch: R ((tw + 1) * m), one
-    zero-padded input row; Q and T (a * m * (pw + 1)).  V: (a, a, C, pw)
-    flattened, ``pw = (g1 - g0) * (tw + 1)``.  Cells outside x read as zero.
+    xf: x (N, C, H, W) flattened; BT (a, t): the tiles d are t x t, one every
+    m cells (t = a for the input, t = m for the output gradient of the weight
+    gradient, with BT = A).  Scratch: R ((tw + 1) * m), one zero-padded input
+    row; Q and T (a * m * (pw + 1)).  V: (a, a, C, pw) flattened,
+    ``pw = (g1 - g0) * (tw + 1)``.  Cells outside x read as zero.
 
     Tile t reads input columns ``t*m + l`` (l < a), i.e. phase ``l % m`` at
     position ``t + l // m``.  So each input row is split once into its ``m``
@@ -139,21 +142,21 @@ def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
     transform (along each tile's rows) and the row transform are contiguous
     passes over the whole block, skipping the zeros of ``BT``.
     """
-    a = BT.shape[0]
+    a, tx = BT.shape
     tp = tw + 1
     pw = (g1 - g0) * tp
     qs = pw + 1  # pitch of Q and T: one spare cell, read only by the last dummy tile
     ncopy = max(min(W, R.shape[0] - left), 0)
     for j in range(R.shape[0]):
         R[j] = 0  # only R[left:left + ncopy] is ever written: the rest stays padding
-    for k in range(a * m):
+    for k in range(tx * m):
         Q[k * qs + pw] = 0
     for c in range(C):
         for g in range(g0, g1):
             n = g // th
             ty = g - n * th
             p0 = (g - g0) * tp
-            for k in range(a):
+            for k in range(tx):
                 yy = ty * m - top + k
                 if 0 <= yy < H:
                     src = uint64(((n * C + c) * H + yy) * W)
@@ -173,7 +176,7 @@ def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
                 dst = uint64((i * m + r) * qs)
                 for p in range(uint64(qs)):
                     T[dst + p] = 0
-                for k in range(a):
+                for k in range(tx):
                     b = BT[i, k]
                     if b != 0:
                         src = uint64((k * m + r) * qs)
@@ -184,7 +187,7 @@ def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
                 dst = uint64(((i * a + j) * C + c) * pw)
                 for p in range(uint64(pw)):
                     V[dst + p] = 0
-                for l in range(a):
+                for l in range(tx):
                     b = BT[j, l]
                     if b != 0:
                         src = uint64((i * m + l % m) * qs + l // m)
@@ -347,6 +350,55 @@ def conv_backward_input(gy, w, x_shape, padding, m):
     (top, bottom), (left, right) = padding
     w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     return conv_forward(gy, w_t, ((2 - top, 2 - bottom), (2 - left, 2 - right)), m)
+
+
+def conv_backward_weight(gy, x, w_shape, padding, m):
+    """Weight gradient of :func:`conv_forward`: gw (O, C, 3, 3), or ``None`` when not finite.
+
+    The adjoint of ``Y = AT [U * V] A`` with ``U = G g G^T``: per tile
+    ``dM = A gY AT`` (the output gradient's m x m tile transformed to a x a),
+    ``dU[xi] = sum over tiles dM[xi] V[xi]^T`` (16 or 36 matrix products
+    ``(C_out x tiles) @ (tiles x C_in)``, summed over blocks), then
+    ``gw = G^T dU G``.  The input tiles V are transformed exactly as in the
+    forward pass.
+    """
+    from .numba_cpu import _run_jobs, get_num_threads
+
+    dtype = gy.dtype
+    AT, G, BT = (np.ascontiguousarray(M, dtype=dtype) for M in winograd_matrices(m))
+    A = np.ascontiguousarray(AT.T)
+    a = m + 2
+    (top, _), (left, _) = padding
+    n, c, h, wd = x.shape
+    o, oh, ow = gy.shape[1:]
+    th, tw = -(-oh // m), -(-ow // m)
+    xf, gyf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), np.ascontiguousarray(gy).reshape(-1)
+    blocks = _blocks(n * th, tw + 1, a, c, o, x.itemsize, get_num_threads())
+    most = max(g1 - g0 for g0, g1 in blocks) * (tw + 1)
+    buffers = {}
+
+    def job(block):
+        g0, g1 = block
+        pb = (g1 - g0) * (tw + 1)
+        key = threading.get_ident()
+        if key not in buffers:
+            buffers[key] = [np.empty(size, dtype) for size in (a * a * c * most, a * a * o * most, (tw + 1) * m,
+                                                               a * m * (most + 1), a * m * (most + 1))]
+            buffers[key].append(np.zeros((a * a, o, c), dtype))
+        V, D, R, Q, T, dU = buffers[key]
+        V, D = V[:a * a * c * pb], D[:a * a * o * pb]
+        _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, R, Q, T, V)
+        _input_transform(gyf, o, oh, ow, A, m, g0, g1, th, tw, 0, 0, R, Q, T, D)  # dM = A gY AT (dummy tiles: 0)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf/nan inputs: detected below, redone directly
+            dU += np.matmul(D.reshape(a * a, o, pb), V.reshape(a * a, c, pb).transpose(0, 2, 1))
+
+    _run_jobs(job, blocks)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dU = sum(parts[-1] for parts in buffers.values()).reshape(a, a, o, c)
+        gw = np.tensordot(np.tensordot(G, dU, axes=([0], [0])), G, axes=([1], [0]))  # (3, O, C, 3): G^T dU G
+    gw = np.ascontiguousarray(gw.transpose(1, 2, 0, 3))
+    assert gw.shape == tuple(w_shape)
+    return gw if np.isfinite(gw).all() else None
 
 
 def forward_method(x_shape, w_shape, stride, padding, dilation):
