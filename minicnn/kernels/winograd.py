@@ -1,7 +1,8 @@
 """Winograd's minimal filtering for 3x3, stride-1 convolutions: the readable NumPy reference.
 
-The fast path is :mod:`minicnn.kernels.winograd_numba`; this file is what it
-must agree with, and what lesson 12 derives.
+The fast path is :mod:`minicnn.kernels.winograd_numba` (which also runs the
+weight gradient, as the adjoint of the forward); this file is what it must
+agree with, and what lesson 12 derives.
 
 F(m, 3): m outputs of a 3-tap filter from ``a = m + 2`` inputs
 ----------------------------------------------------------------
