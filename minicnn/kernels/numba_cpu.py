@@ -211,12 +211,6 @@ def _dot4x2(g0, g1, x0, x1, x2, x3, a, b, t):
 
 
 @njit(cache=True, inline="always")
-def _copy(dst, src):
-    for q in range(dst.shape[0]):
-        dst[q] = src[q]
-
-
-@njit(cache=True, inline="always")
 def _zero(dst):
     for q in range(dst.shape[0]):
         dst[q] = 0
@@ -414,9 +408,10 @@ def _pad_channel_major(x, lo, hi, xp):
             block = xp[c, n * Dp * Hp * Wp:(n + 1) * Dp * Hp * Wp]
             block[:] = 0
             for z in range(D):
-                for y in range(H):
+                for y in range(H):  # indexed, not sliced: a row view costs a reference-count update
                     start = ((z + lo[0]) * Hp + y + lo[1]) * Wp + lo[2]
-                    _copy(block[start:start + W], x[n, c, z, y])
+                    for q in range(W):
+                        block[start + q] = x[n, c, z, y, q]
 
 
 @njit(parallel=True, cache=True)
@@ -440,7 +435,8 @@ def _widen(gy, pitch, margin, gyw):
             for z in range(OD):
                 for y in range(OH):
                     start = (z * pitch[1] + y) * pitch[2]
-                    _copy(block[start:start + OW], gy[n, o, z, y])
+                    for q in range(OW):
+                        block[start + q] = gy[n, o, z, y, q]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -467,10 +463,13 @@ def _flat_fwd(src, wt, b, offs, q_all, chunk, pitch, y):
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp
             yy = r % Hp
-            if z < OD and yy < OH:
-                _copy(y[n, o0, z, yy], acc0[r * Wp - q0:r * Wp - q0 + OW])
+            if z < OD and yy < OH:  # indexed, not sliced: a row view costs a reference-count update
+                base = r * Wp - q0
+                for q in range(OW):
+                    y[n, o0, z, yy, q] = acc0[base + q]
                 if o1 != o0:
-                    _copy(y[n, o1, z, yy], acc1[r * Wp - q0:r * Wp - q0 + OW])
+                    for q in range(OW):
+                        y[n, o1, z, yy, q] = acc1[base + q]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -500,9 +499,11 @@ def _flat_bwd_input(src, wt, offs, chunk, pitch, lo, gx):
             yy = r % Hp - lo[1]
             if 0 <= z < D and 0 <= yy < H:
                 start = r * Wp - i0 + lo[2]
-                _copy(gx[n, c0, z, yy], acc0[start:start + W])
+                for q in range(W):
+                    gx[n, c0, z, yy, q] = acc0[start + q]
                 if c1 != c0:
-                    _copy(gx[n, c1, z, yy], acc1[start:start + W])
+                    for q in range(W):
+                        gx[n, c1, z, yy, q] = acc1[start + q]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)

@@ -38,23 +38,22 @@ def max_pool2x2_forward(x, y, arg):
         for p in range(task * planes // groups, (task + 1) * planes // groups):
             n = p // C
             c = p % C
-            for oh in range(OH):
-                top = x[n, c, 2 * oh]
-                bottom = x[n, c, 2 * oh + 1]
+            for oh in range(OH):  # (no row views: each costs a reference-count update, 4 ns per output here)
+                r0, r1 = 2 * oh, 2 * oh + 1
                 for ow in range(OW):
-                    best = top[2 * ow]
-                    idx = 2 * oh * W + 2 * ow
-                    v = top[2 * ow + 1]
+                    best = x[n, c, r0, 2 * ow]
+                    idx = r0 * W + 2 * ow
+                    v = x[n, c, r0, 2 * ow + 1]
                     t = _take(v, best)
                     best = v if t else best
                     idx = idx + 1 if t else idx
-                    v = bottom[2 * ow]
+                    v = x[n, c, r1, 2 * ow]
                     t = _take(v, best)
                     best = v if t else best
-                    idx = (2 * oh + 1) * W + 2 * ow if t else idx
-                    v = bottom[2 * ow + 1]
+                    idx = r1 * W + 2 * ow if t else idx
+                    v = x[n, c, r1, 2 * ow + 1]
                     t = _take(v, best)
                     best = v if t else best
-                    idx = (2 * oh + 1) * W + 2 * ow + 1 if t else idx
+                    idx = r1 * W + 2 * ow + 1 if t else idx
                     y[n, c, oh, ow] = best
                     arg[n, c, oh, ow] = idx
