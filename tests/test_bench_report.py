@@ -66,7 +66,7 @@ def test_report_states_spread_self_check_and_load():
     assert "1 of 2 rows within" in text and f"{CASES[1][0]} forward 1.43" in text
     assert "0.5 / 0.4 / 0.3" in text and "1.5 / 1.0 / 0.5" in text
     assert summarize([row, ok])["torch_self_check_worst"] == pytest.approx(1 / 0.7)
-    assert "not judged (would read" in text and "1 rows failed the self-check" in text
+    assert "not judged (would read" in text and "1 row failed the self-check" in text
 
 
 def test_a_busy_machine_leaves_the_targets_unjudged_unless_cpu_time_was_measured():

@@ -385,7 +385,7 @@ def _doubts(rows, extra, meta):
                        "competed for the cores (PyTorch's spinning OpenMP threads suffer most, which flatters minicnn)")
     off = [r for r in rows if r.get("torch_check") and abs(r["torch_check"] - 1.0) > SELF_CHECK]
     if off:
-        reasons.append(f"{len(off)} rows failed the self-check")
+        reasons.append(f"{len(off)} row{'s' if len(off) != 1 else ''} failed the self-check")
     return "; ".join(reasons) + ("." if reasons else "")
 
 
