@@ -254,5 +254,23 @@ def se_ppv(reference, detected, tolerance):
     _todo("se_ppv")
 
 
+# ----------------------------------------------------------------- lesson 12
+def f23(d, g):
+    """Winograd's F(2, 3): the two outputs of the correlation of 4 inputs d with 3 taps g -> (2,).
+
+    Use exactly four multiplications of an input expression by a filter expression (divisions
+    and sums of filter values, which a real kernel precomputes once, are free).
+    Hint: m1 = (d0 - d2) g0 and m4 = (d1 - d3) g2; find m2 and m3 on (d1 + d2) and (d2 - d1).
+    """
+    _todo("f23")
+
+
+def winograd_multiplies(n, c_in, c_out, h, w, m=None):
+    """Multiplications of a 3x3, stride-1, 'same' conv layer on (n, c_in, h, w) -> c_out maps:
+    the direct method when m is None, else Winograd F(m x m, 3 x 3) over ceil(h/m) x ceil(w/m)
+    tiles -> int."""
+    _todo("winograd_multiplies")
+
+
 if solutions_enabled():
     from solutions import *  # noqa: F401,F403,E402  (MINICNN_SOLUTIONS=1: the notebooks run on the solutions)

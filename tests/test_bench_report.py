@@ -4,7 +4,9 @@ import json
 
 import numpy as np
 
-from minicnn.bench import paired_median_ms, summarize, to_markdown, write_reports
+import pytest
+
+from minicnn.bench import Worker, alternate_rounds, ratio_stats, run_benchmark, summarize, to_markdown, write_reports
 from minicnn.bench.cases import CASES, case_inputs, conv_flops, make_case
 
 META = {"date": "2026-01-01 00:00 UTC", "machine": "test", "versions": {"numpy": np.__version__}}
@@ -35,16 +37,73 @@ def test_summary_targets():
     assert s["conv_fwd_bwd_max_ratio"] == 2.0 and s["max_pool_fwd_bwd_ratio"] == 0.5
     assert s["min_numba_speedup_vs_numpy_large_conv2d"] == 4.0 and s["memory_ratio"] == 0.5
     text = to_markdown(rows, {"threads": 1}, META)
-    assert "| no conv case forward+backward above 1.5x | 2.00 | **no** |" in text
+    assert "| no conv case forward+backward above 1.3x | 2.00 | **no** |" in text
+
+
+def test_rounds_alternate_and_the_ratio_is_the_median_of_per_round_ratios():
+    calls = []
+    a_times = iter([[1.0, 9.0, 2.0], [4.0], [3.0], [8.0], [5.0]])  # burst medians 2, 4, 3, 8, 5
+    b_times = iter([[1.0], [2.0], [1.0], [2.0], [10.0]])
+
+    def burst(name, times):
+        return lambda: (calls.append(name), next(times))[1]
+
+    a, b = alternate_rounds(burst("a", a_times), burst("b", b_times), rounds=5)
+    assert calls == ["a", "b"] * 5 and a == [2.0, 4.0, 3.0, 8.0, 5.0]
+    assert ratio_stats(a, b) == (2.0, 0.5, 4.0)  # ratios 2, 2, 3, 4, 0.5
+    assert alternate_rounds(lambda: [1.0], None, 3) == ([1.0] * 3, [])
+    assert ratio_stats([1.0], []) == (None, None, None)
+
+
+def test_report_states_spread_self_check_and_load():
+    row = dict(_row(CASES[1][0], "forward", 2.0, 1.0), ratio_min=1.5, ratio_max=2.5, torch_alone_ms=0.7,
+               torch_check=1.0 / 0.7)
+    ok = dict(_row(CASES[2][0], "forward", 1.0, 1.0), ratio_min=0.9, ratio_max=1.1, torch_alone_ms=0.95,
+              torch_check=1.0 / 0.95)
+    text = to_markdown([row, ok], {"threads": 2, "load_average_start": (0.5, 0.4, 0.3)},
+                       dict(META, load_average=(1.5, 1.0, 0.5)))
+    assert "| 2.00 | 1.50-2.50 | 0.700 |" in text
+    assert "1 of 2 rows within" in text and f"{CASES[1][0]} forward 1.43" in text
+    assert "0.5 / 0.4 / 0.3" in text and "1.5 / 1.0 / 0.5" in text
+    assert summarize([row, ok])["torch_self_check_worst"] == pytest.approx(1 / 0.7)
+    assert "not judged (would read" in text and "1 row failed the self-check" in text
+
+
+def test_a_busy_machine_leaves_the_targets_unjudged_unless_cpu_time_was_measured():
+    rows = [dict(_row(CASES[1][0], "forward+backward", 1.0, 2.0), torch_check=1.0)]
+    busy = dict(META, load_average=(99.0, 50.0, 10.0))
+    text = to_markdown(rows, {"threads": 2}, busy)
+    assert "not judged (would read yes)" in text and "load average reached 99.0" in text
+    text = to_markdown(rows, {"threads": 1, "clock": "thread"}, busy)
+    assert "CPU time of the calling thread" in text and "not judged" not in text
+    with pytest.raises(ValueError, match="cpu_time needs threads=1"):
+        run_benchmark(threads=2, cpu_time=True, compile_time=False)
 
 
 def test_cases_run_through_the_public_api():
-    calls = []
-    med_a, med_b = paired_median_ms(lambda: calls.append("a"), lambda: calls.append("b"), repeats=5, warmup=1)
-    assert calls[:4] == ["a", "b", "a", "b"] and med_a >= 0 and med_b >= 0
     small = ("conv2d tiny", "conv", 2, 2, 3, (6, 6), 4, 3, 1, 1)
     fwd, fwd_bwd = make_case(small)
     assert fwd().shape == (2, 4, 6, 6)
     fwd_bwd()
     assert conv_flops(small) == 2.0 * 2 * 4 * 36 * 3 * 9
     assert case_inputs(small)[0].dtype == np.float32
+
+
+def test_workers_time_their_own_library_and_torch_never_imports_minicnn():
+    pytest.importorskip("torch")
+    label = CASES[5][0]  # conv1d 64,1,14: the smallest case
+    workers = [Worker("minicnn", 1), Worker("torch", 1)]
+    try:
+        for w in workers:
+            w.call(op="setup", key="k", kind="case", label=label, warmup=1, **{"pass": "forward+backward"})
+            times = w.call(op="time", key="k", n=3)["ms"] + w.call(op="time", key="k", n=2, clock="thread")["ms"]
+            assert len(times) == 5 and all(t > 0 for t in times)
+        info = workers[1].call(op="info")
+        assert info["imported_minicnn"] is False and info["imported_numba"] is False and info["threads"] == 1
+        assert workers[0].call(op="info")["imported_minicnn"] is True
+        with pytest.raises(RuntimeError, match="torch worker, no such case: ValueError: no benchmark case"):
+            workers[1].call(op="setup", key="x", kind="case", label="no such case", **{"pass": "forward"})
+    finally:
+        for w in workers:
+            w.close()
+    assert all(w.proc.poll() is not None for w in workers)

@@ -118,6 +118,14 @@ def test_relu_gives_zero_gradient_at_zero_and_no_negative_zero():
     assert not np.signbit(y.data).any()
 
 
+def test_relu_propagates_nan_and_keeps_the_dtype():
+    x = np.array([np.nan, -np.inf, np.inf, -0.0, -1.5], np.float32)
+    y = F.relu(mc.Tensor(x)).data
+    assert y.dtype == np.float32 and np.isnan(y[0])  # NaN is never turned into a silent 0 (PyTorch agrees)
+    np.testing.assert_array_equal(y[1:], [0.0, np.inf, 0.0, 0.0])
+    assert not np.signbit(y[1:]).any()
+
+
 @pytest.mark.parametrize("fn", [F.relu, F.sigmoid, F.tanh, F.softmax, F.log_softmax, F.leaky_relu])
 def test_integer_input_is_a_type_error(fn):
     with pytest.raises(TypeError, match=r"floating-point.*int64.*\(2, 3\)"):

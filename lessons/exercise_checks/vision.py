@@ -121,3 +121,60 @@ def check_se_ppv(fn):
         got = tuple(float(v) for v in fn(ref, det, tol))
         assert np.allclose(got, want), f"trial {trial}: expected (Se, PPV) = {np.round(want, 4)}, got {np.round(got, 4)}"
     return "correct"
+
+
+# ----------------------------------------------------------------- lesson 12
+class _Counted(float):
+    """A float that counts the multiplications between two counted values (not by constants)."""
+
+    products = 0
+
+    def __mul__(self, other):
+        if isinstance(other, _Counted):
+            _Counted.products += 1
+        return _Counted(float(self) * float(other))
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        return _Counted(float(self) + float(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return _Counted(float(self) - float(other))
+
+    def __rsub__(self, other):
+        return _Counted(float(other) - float(self))
+
+    def __truediv__(self, other):
+        return _Counted(float(self) / float(other))
+
+    def __neg__(self):
+        return _Counted(-float(self))
+
+
+def check_f23(fn):
+    """Compares with the direct correlation, and counts input-by-filter multiplications (must be 4)."""
+    _own_work(fn, "f23")
+    rng = np.random.default_rng(12)
+    for _ in range(5):
+        d, g = rng.standard_normal(4), rng.standard_normal(3)
+        want = np.array([d[0] * g[0] + d[1] * g[1] + d[2] * g[2], d[1] * g[0] + d[2] * g[1] + d[3] * g[2]])
+        _Counted.products = 0
+        got = np.asarray([float(v) for v in fn([_Counted(v) for v in d], [_Counted(v) for v in g])])
+        assert got.shape == (2,), f"expected 2 outputs, got shape {got.shape}"
+        assert np.allclose(got, want), f"d={d}, g={g}: expected {want}, got {got}"
+        assert _Counted.products == 4, f"expected 4 multiplications of an input by a filter value, counted {_Counted.products}"
+    return "correct"
+
+
+def check_winograd_multiplies(fn):
+    _own_work(fn, "winograd_multiplies")
+    cases = [((1, 1, 1, 2, 2, None), 36), ((1, 1, 1, 2, 2, 2), 16), ((1, 1, 1, 4, 4, 4), 36),
+             ((1, 1, 1, 3, 3, 2), 64), ((8, 64, 64, 56, 56, None), 9 * 8 * 64 * 64 * 56 * 56),
+             ((8, 64, 64, 56, 56, 4), 36 * 8 * 64 * 64 * 14 * 14), ((2, 3, 5, 7, 9, 4), 36 * 2 * 3 * 5 * 2 * 3)]
+    for args, want in cases:
+        got = int(fn(*args))
+        assert got == want, f"multiplies{args}: expected {want}, got {got}"
+    return "correct"

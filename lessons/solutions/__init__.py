@@ -22,6 +22,7 @@ __all__ = [
     "gram_channels_last", "style_cost_layer", "style_cost_grad",
     "receptive_field_size", "top_k_images",
     "conv_output_shape", "se_ppv",
+    "f23", "winograd_multiplies",
 ]
 
 
@@ -240,3 +241,21 @@ def se_ppv(reference, detected, tolerance):
     se = tp / len(ref) if len(ref) else 1.0
     ppv = tp / len(det) if len(det) else 1.0
     return se, ppv
+
+
+# ----------------------------------------------------------------- lesson 12
+def f23(d, g):
+    # m1..m4 as in Lavin & Gray (2016); the filter factors (g0 + g1 + g2) / 2 and
+    # (g0 - g1 + g2) / 2 are computed once per filter in a real kernel
+    m1 = (d[0] - d[2]) * g[0]
+    m2 = (d[1] + d[2]) * ((g[0] + g[1] + g[2]) / 2)
+    m3 = (d[2] - d[1]) * ((g[0] - g[1] + g[2]) / 2)
+    m4 = (d[1] - d[3]) * g[2]
+    return np.array([m1 + m2 + m3, m2 - m3 - m4])
+
+
+def winograd_multiplies(n, c_in, c_out, h, w, m=None):
+    # direct: 9 per output value and input channel; F(m x m, 3 x 3): (m + 2)^2 per tile and channel pair
+    if m is None:
+        return 9 * n * c_in * c_out * h * w
+    return (m + 2) ** 2 * n * c_in * c_out * -(-h // m) * -(-w // m)

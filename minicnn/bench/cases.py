@@ -1,46 +1,20 @@
-"""The benchmark cases, each built twice: once with minicnn, once with PyTorch.
+"""The benchmark cases, minicnn's side (PyTorch's side is :mod:`minicnn.bench.torch_side`).
 
 A case is ``(label, op, d, N, C_in, spatial, C_out, kernel, stride, padding)``,
-float32.  :func:`make_case` and :func:`torch_case` return ``(forward,
-forward_backward)`` callables over the same data; PyTorch is passed in (never
-imported by minicnn itself).
+float32.  :func:`make_case` returns minicnn's ``(forward, forward_backward)``
+callables, :func:`torch_case` PyTorch's, over the same data.  The case list
+and PyTorch's code live in ``torch_side.py``, which imports no minicnn, so the
+PyTorch worker process can load it alone.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-CASES = [
-    ("conv2d 8,3,32x32->16 k3 s1 p1", "conv", 2, 8, 3, (32, 32), 16, 3, 1, 1),
-    ("conv2d 8,64,56x56->64 k3 s1 p1", "conv", 2, 8, 64, (56, 56), 64, 3, 1, 1),
-    ("conv2d 8,256,14x14->256 k3 s1 p1", "conv", 2, 8, 256, (14, 14), 256, 3, 1, 1),
-    ("conv2d 8,32,64x64->64 k5 s2 p2", "conv", 2, 8, 32, (64, 64), 64, 5, 2, 2),
-    ("conv1d 64,1,1000->16 k5", "conv", 1, 64, 1, (1000,), 16, 5, 1, 0),
-    ("conv1d 64,1,14->16 k5", "conv", 1, 64, 1, (14,), 16, 5, 1, 0),
-    ("conv3d 4,1,14^3->16 k5", "conv", 3, 4, 1, (14, 14, 14), 16, 5, 1, 0),
-    ("conv3d 2,8,32^3->16 k3 p1", "conv", 3, 2, 8, (32, 32, 32), 16, 3, 1, 1),
-    ("max_pool2d 8,64,56x56 k2 s2", "max_pool", 2, 8, 64, (56, 56), 64, 2, 2, 0),
-]
-LARGE_CONV2D = tuple(c[0] for c in CASES[1:4])  # the "three large conv2d cases" of the targets
-MEMORY_CASE = CASES[1]  # 8,64,56x56 -> 64
-
-
-def conv_flops(case):
-    """Multiply-adds times two of one forward convolution."""
-    _, _, d, n, c_in, spatial, c_out, k, s, p = case
-    out = [(x + 2 * p - k) // s + 1 for x in spatial]
-    return 2.0 * n * c_out * math.prod(out) * c_in * k ** d
-
-
-def case_inputs(case, seed=0):
-    _, _, d, n, c_in, spatial, c_out, k, _, _ = case
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in) + tuple(spatial)).astype(np.float32)
-    w = (rng.standard_normal((c_out, c_in) + (k,) * d) / math.sqrt(c_in * k ** d)).astype(np.float32)
-    b = rng.standard_normal(c_out).astype(np.float32)
-    return x, w, b
+from .torch_side import (CASES, LARGE_CONV2D, MEMORY_CASE, TRAIN_BATCH, TRAIN_CLASSES, TRAIN_LABEL,  # noqa: F401
+                         TRAIN_SHAPE, VGG19_TO_RELU5_1, case_by_label, case_inputs, conv_flops, style_label,
+                         torch_case, torch_style_step, train_data)
+from .torch_side import torch_small_convnet_step as _torch_small_convnet_step
 
 
 def make_case(case, device="cpu"):
@@ -77,49 +51,9 @@ def make_case(case, device="cpu"):
     return fwd, fwd_bwd
 
 
-def torch_case(case, torch, device="cpu"):
-    """The same case in PyTorch."""
-    tf = torch.nn.functional
-    _, op, d, _, _, _, _, k, s, p = case
-    x, w, b = (torch.tensor(a, device=device, requires_grad=True) for a in case_inputs(case))
-    if op == "conv":
-        conv = getattr(tf, f"conv{d}d")
-
-        def run():
-            return conv(x, w, b, stride=s, padding=p)
-    else:
-        pool = getattr(tf, f"max_pool{d}d")
-
-        def run():
-            return pool(x, k, s, p)
-
-    def fwd():
-        with torch.no_grad():
-            return run()
-
-    gy = torch.ones_like(fwd())
-
-    def fwd_bwd():
-        for t in (x, w, b):
-            t.grad = None
-        run().backward(gy)
-
-    return fwd, fwd_bwd
-
-
 # ----------------------------------------------------------------------------
 # A whole training step: conv-relu-pool x2, conv-relu, global average pool, linear
 # ----------------------------------------------------------------------------
-TRAIN_BATCH, TRAIN_SHAPE, TRAIN_CLASSES = 32, (3, 32, 32), 10
-
-
-def _train_data(seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((TRAIN_BATCH,) + TRAIN_SHAPE).astype(np.float32)
-    y = rng.integers(0, TRAIN_CLASSES, TRAIN_BATCH)
-    return x, y
-
-
 def small_convnet():
     import minicnn.nn as nn
 
@@ -140,7 +74,7 @@ def small_convnet_step():
     mc.seed(0)
     model = small_convnet()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, y = _train_data()
+    x, y = train_data()
     x = mc.Tensor(x)
 
     def step():
@@ -155,35 +89,13 @@ def small_convnet_step():
 
 
 def torch_small_convnet_step(torch):
-    """The same model (same initial weights) and step in PyTorch."""
-    nn = torch.nn
-    model = nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(64, TRAIN_CLASSES),
-    )
-    ours = [p.data for p in small_convnet_step().model.parameters()]
-    with torch.no_grad():
-        for p, a in zip(model.parameters(), ours):
-            p.copy_(torch.from_numpy(np.asarray(a).reshape(tuple(p.shape))))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, y = (torch.from_numpy(a) for a in _train_data())
-
-    def step():
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    """PyTorch's step of the small ConvNet, starting from minicnn's initial weights."""
+    return _torch_small_convnet_step(torch, [p.data for p in small_convnet_step().model.parameters()])
 
 
-# ----------------------------------------------------------------------------
-# Style transfer (optional: minicnn.style.bench_step)
-# ----------------------------------------------------------------------------
-VGG19_TO_RELU5_1 = [64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P", 512, 512, 512, 512, "P", 512]
+def small_convnet_weights():
+    """minicnn's initial weights of the small ConvNet (what the PyTorch worker is given)."""
+    return [np.asarray(p.data) for p in small_convnet_step().model.parameters()]
 
 
 def style_step(size):
@@ -193,54 +105,3 @@ def style_step(size):
     except Exception:  # no style package (or an older one without the benchmark hook)
         return None
     return bench_step(size)
-
-
-def torch_style_step(size, torch, seed=0):
-    """A PyTorch step shaped like minicnn.style.bench_step: VGG-19 (average pooling) to relu5_1,
-    random weights, Gram style costs on relu{1..5}_1, content on relu4_2, Adam on the pixels."""
-    tf = torch.nn.functional
-    rng = np.random.default_rng(seed)
-    params, c_in = [], 3
-    for v in VGG19_TO_RELU5_1:
-        if v != "P":
-            params.append((torch.tensor(rng.standard_normal((v, c_in, 3, 3)).astype(np.float32)
-                                        * math.sqrt(2.0 / (9 * c_in))), torch.zeros(v)))
-            c_in = v
-    style_idx, content_idx = (0, 2, 4, 8, 12), 9
-
-    def features(x):
-        feats, i = {}, 0
-        for v in VGG19_TO_RELU5_1:
-            if v == "P":
-                x = tf.avg_pool2d(x, 2)
-                continue
-            x = tf.relu(tf.conv2d(x, *params[i], padding=1))
-            feats[i] = x
-            i += 1
-        return feats
-
-    def gram(f):
-        m = f.reshape(f.shape[1], -1)
-        return m @ m.T
-
-    content, style = (torch.tensor(rng.random((1, 3, size, size), dtype=np.float32)) for _ in range(2))
-    with torch.no_grad():
-        cf, sf = features(content), features(style)
-        targets = {i: gram(sf[i]) for i in style_idx}
-    image = content.clone().requires_grad_(True)
-    opt = torch.optim.Adam([image], lr=0.02)
-
-    def step():
-        opt.zero_grad()
-        f = features(image)
-        cost = 10 * ((f[content_idx] - cf[content_idx]) ** 2).sum() / (4 * f[content_idx].numel())
-        for i in style_idx:
-            n = f[i].numel()
-            cost = cost + 40 * 0.2 * ((gram(f[i]) - targets[i]) ** 2).sum() / (2 * n) ** 2
-        cost.backward()
-        opt.step()
-        with torch.no_grad():
-            image.clamp_(0, 1)
-        return cost
-
-    return step

@@ -18,12 +18,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 _MEMORY_CHILD = r"""
-import json, os, re, sys, tracemalloc
+import importlib.util, json, os, re, sys, tracemalloc
 import numpy as np
 lib, threads = sys.argv[1], int(sys.argv[2])
-from minicnn.bench.cases import MEMORY_CASE, case_inputs
+spec = importlib.util.spec_from_file_location('torch_side', sys.argv[3])  # by path: the torch child never imports minicnn
+side = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(side)
+MEMORY_CASE, case_inputs = side.MEMORY_CASE, side.case_inputs
 _, _, d, n, c, spatial, co, k, s, p = MEMORY_CASE
 x, w, b = case_inputs(MEMORY_CASE)
 
@@ -104,7 +108,7 @@ def _run_child(code, args=(), env=None, timeout=900):
 
 def peak_memory(lib, threads):
     """Peak extra MB of one 8,64,56x56 conv forward+backward in a fresh process (``lib``: "minicnn" or "torch")."""
-    return _run_child(_MEMORY_CHILD, (lib, threads))
+    return _run_child(_MEMORY_CHILD, (lib, threads, Path(__file__).with_name("torch_side.py")))
 
 
 def compile_seconds(cold=True):

@@ -31,10 +31,13 @@ def _dim(fn_name, dim, ndim):
 
 class ReLU(Function):
     def forward(self, x):
-        # "not x <= 0" rather than "x > 0": it is also True for NaN, so relu(nan) = nan as in
-        # PyTorch and a NaN is never hidden as a 0 downstream; where(), not x * mask (-0.0)
+        # "not x <= 0" rather than "x > 0": it is also True for NaN, so the gradient passes through
+        # a NaN as in PyTorch. max(x, 0) keeps NaN (relu(nan) = nan, never hidden as a 0) but also
+        # -0.0, so add +0.0: -0.0 + 0.0 = +0.0 (np.where(mask, x, 0) is the same but 10x slower).
         self.mask = ~(x <= 0)
-        return self.xp.where(self.mask, x, 0)
+        y = self.xp.maximum(x, 0)
+        y += 0
+        return y
 
     def backward(self, gy):
         # d relu(x)/dx = 1 if x > 0 else 0 (0 at x = 0, PyTorch's choice; NaN passes gy on, as there)

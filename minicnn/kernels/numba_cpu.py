@@ -79,6 +79,8 @@ import numba
 import numpy as np
 from numba import njit, prange, uint64
 
+from . import pool2x2_numba, winograd_numba
+
 def _quiet_openmp():
     """Start Numba's thread pool with idle threads that sleep (``OMP_WAIT_POLICY=PASSIVE``).
 
@@ -110,6 +112,7 @@ DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolutio
 FLAT_MAX_COUT = 16  # ... or, stride 1, at most this many output channels (a GEMM this thin is slow)
 FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output
 
+COPY_GROUPS = 64  # tasks of the padding copies (each a range of planes; see _pad_channel_major)
 _FASTMATH = {"reassoc", "contract"}  # reorder sums, fuse multiply-add; no finite-math assumptions
 
 
@@ -205,12 +208,6 @@ def _dot4x2(g0, g1, x0, x1, x2, x3, a, b, t):
         b3 += v * v3
     a[t], a[t + 1], a[t + 2], a[t + 3] = a0, a1, a2, a3
     b[t], b[t + 1], b[t + 2], b[t + 3] = b0, b1, b2, b3
-
-
-@njit(cache=True, inline="always")
-def _copy(dst, src):
-    for q in range(dst.shape[0]):
-        dst[q] = src[q]
 
 
 @njit(cache=True, inline="always")
@@ -403,15 +400,18 @@ def _pad_channel_major(x, lo, hi, xp):
     """xp[c, n*Pn : (n+1)*Pn] = zero-padded x[n, c], flattened."""
     N, C, D, H, W = x.shape
     Dp, Hp, Wp = D + lo[0] + hi[0], H + lo[1] + hi[1], W + lo[2] + hi[2]
-    for task in prange(C * N):
-        c = task // N
-        n = task % N
-        block = xp[c, n * Dp * Hp * Wp:(n + 1) * Dp * Hp * Wp]
-        block[:] = 0
-        for z in range(D):
-            for y in range(H):
-                start = ((z + lo[0]) * Hp + y + lo[1]) * Wp + lo[2]
-                _copy(block[start:start + W], x[n, c, z, y])
+    groups = min(C * N, COPY_GROUPS)  # a few (c, n) planes per task: one task per plane cost 0.2 us each
+    for task in prange(groups):
+        for i in range(task * C * N // groups, (task + 1) * C * N // groups):
+            c = i // N
+            n = i % N
+            block = xp[c, n * Dp * Hp * Wp:(n + 1) * Dp * Hp * Wp]
+            block[:] = 0
+            for z in range(D):
+                for y in range(H):  # indexed, not sliced: a row view costs a reference-count update
+                    start = ((z + lo[0]) * Hp + y + lo[1]) * Wp + lo[2]
+                    for q in range(W):
+                        block[start + q] = x[n, c, z, y, q]
 
 
 @njit(parallel=True, cache=True)
@@ -423,17 +423,20 @@ def _widen(gy, pitch, margin, gyw):
     """
     N, O, OD, OH, OW = gy.shape
     Pn = pitch[0] * pitch[1] * pitch[2]
-    for task in prange(O * N):
-        o = task // N
-        n = task % N
-        if n == 0:
-            gyw[o, :margin] = 0
-        block = gyw[o, margin + n * Pn:margin + (n + 1) * Pn]
-        block[:] = 0
-        for z in range(OD):
-            for y in range(OH):
-                start = (z * pitch[1] + y) * pitch[2]
-                _copy(block[start:start + OW], gy[n, o, z, y])
+    groups = min(O * N, COPY_GROUPS)
+    for task in prange(groups):
+        for i in range(task * O * N // groups, (task + 1) * O * N // groups):
+            o = i // N
+            n = i % N
+            if n == 0:
+                gyw[o, :margin] = 0
+            block = gyw[o, margin + n * Pn:margin + (n + 1) * Pn]
+            block[:] = 0
+            for z in range(OD):
+                for y in range(OH):
+                    start = (z * pitch[1] + y) * pitch[2]
+                    for q in range(OW):
+                        block[start + q] = gy[n, o, z, y, q]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -460,10 +463,13 @@ def _flat_fwd(src, wt, b, offs, q_all, chunk, pitch, y):
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp
             yy = r % Hp
-            if z < OD and yy < OH:
-                _copy(y[n, o0, z, yy], acc0[r * Wp - q0:r * Wp - q0 + OW])
+            if z < OD and yy < OH:  # indexed, not sliced: a row view costs a reference-count update
+                base = r * Wp - q0
+                for q in range(OW):
+                    y[n, o0, z, yy, q] = acc0[base + q]
                 if o1 != o0:
-                    _copy(y[n, o1, z, yy], acc1[r * Wp - q0:r * Wp - q0 + OW])
+                    for q in range(OW):
+                        y[n, o1, z, yy, q] = acc1[base + q]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -493,9 +499,11 @@ def _flat_bwd_input(src, wt, offs, chunk, pitch, lo, gx):
             yy = r % Hp - lo[1]
             if 0 <= z < D and 0 <= yy < H:
                 start = r * Wp - i0 + lo[2]
-                _copy(gx[n, c0, z, yy], acc0[start:start + W])
+                for q in range(W):
+                    gx[n, c0, z, yy, q] = acc0[start + q]
                 if c1 != c0:
-                    _copy(gx[n, c1, z, yy], acc1[start:start + W])
+                    for q in range(W):
+                        gx[n, c1, z, yy, q] = acc1[start + q]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -800,6 +808,11 @@ class _Flat:
 def _conv_forward(x, w, stride, padding, dilation, bias=None):
     """The contract's conv_forward; ``bias`` (C_out,), optional, is added in the same pass
     (cheaper than a separate ``y += b`` over the whole output)."""
+    m = winograd_numba.forward_method(x.shape, w.shape, stride, padding, dilation)
+    if m is not None:  # 3x3 stride 1, wide enough: Winograd (None back: an inf/nan, redo directly)
+        y = winograd_numba.conv_forward(_contig(x, x.dtype), _contig(w, x.dtype), padding, m, bias)
+        if y is not None:
+            return y
     d, st, dl, lo, hi, s5, k5, out = _conv_args(x.shape, w.shape, stride, padding, dilation)
     x5 = _to5d(_contig(x, x.dtype), d)
     w5 = _to5d(_contig(w, x.dtype), d)
@@ -841,6 +854,11 @@ def _conv_forward(x, w, stride, padding, dilation, bias=None):
 
 
 def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
+    m = winograd_numba.backward_input_method(x_shape, w.shape, stride, padding, dilation)
+    if m is not None:
+        gx = winograd_numba.conv_backward_input(_contig(gy, gy.dtype), _contig(w, gy.dtype), x_shape, padding, m)
+        if gx is not None:
+            return gx
     d, st, dl, lo, hi, s5, k5, out = _conv_args(x_shape, w.shape, stride, padding, dilation)
     dtype = gy.dtype
     gy5 = _to5d(_contig(gy, dtype), d)
@@ -889,6 +907,11 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
 
 
 def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
+    m = winograd_numba.forward_method(x.shape, w_shape, stride, padding, dilation)
+    if m is not None:  # the adjoint of the Winograd forward (None: an inf/nan, redo directly)
+        gw = winograd_numba.conv_backward_weight(_contig(gy, gy.dtype), _contig(x, gy.dtype), w_shape, padding, m)
+        if gw is not None:
+            return gw
     d, st, dl, lo, hi, s5, k5, out = _conv_args(x.shape, w_shape, stride, padding, dilation)
     dtype = gy.dtype
     gy5 = _to5d(_contig(gy, dtype), d)
@@ -944,7 +967,10 @@ def _max_pool_forward(x, kernel, stride, padding):
     y5 = np.empty((n, c) + out, dtype=x.dtype)
     arg5 = np.empty((n, c) + out, dtype=np.int64)
     with _threads_for(x.size):
-        _maxpool_fwd(x5, k5, st, lo, y5, arg5)
+        if pool2x2_numba.applies(x.shape, kernel, stride, padding):  # the common 2x2/2 layer: straight-line windows
+            pool2x2_numba.max_pool2x2_forward(x5[:, :, 0], y5[:, :, 0], arg5[:, :, 0])
+        else:
+            _maxpool_fwd(x5, k5, st, lo, y5, arg5)
     shape = (n, c) + out[3 - d:]
     return y5.reshape(shape), arg5.reshape(shape)
 
@@ -1050,9 +1076,11 @@ def warm_up(dtypes=(np.float32, np.float64)):
             y = conv_forward(xs, w, stride, one, (1, 1))
             conv_backward_input(y, w, xs.shape, stride, one, (1, 1))
             conv_backward_weight(y, xs, w.shape, stride, one, (1, 1))
-        y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+        y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))  # the 2x2 fast path, then the general kernel
         max_pool_backward(y, arg, x.shape)
+        max_pool_forward(x, (3, 3), (2, 2), (1, 1))
         avg_pool_backward(avg_pool_forward(x, (2, 2), (2, 2), (0, 0)), x.shape, (2, 2), (2, 2), (0, 0))
+    winograd_numba.warm_up(dtypes)
     return time.perf_counter() - t0
 
 

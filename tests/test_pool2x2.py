@@ -1,0 +1,39 @@
+"""The 2x2 stride-2 max-pool fast path equals the general kernel and the reference loops, ties and NaN included."""
+
+import numpy as np
+import pytest
+
+from minicnn.kernels import numba_cpu as nb
+from minicnn.kernels import pool2x2_numba as pp
+from minicnn.kernels import reference as ref
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9), (1, 2, 8, 8), (3, 1, 2, 5)])
+def test_equals_the_general_kernel_and_the_loops(dtype, shape):
+    rng = np.random.default_rng(0)
+    x = rng.integers(-2, 3, size=shape).astype(dtype)  # small integers: many ties
+    x.flat[::11] = np.nan
+    x.flat[3::7] = np.inf
+    x.flat[4::13] = -np.inf
+    y, arg = nb.max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+    y_ref, arg_ref = ref.max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+    y5 = np.empty(y.shape[:2] + (1,) + y.shape[2:], dtype)
+    arg5 = np.empty(y5.shape, np.int64)
+    nb._maxpool_fwd(x[:, :, None], (1, 2, 2), (1, 2, 2), (0, 0, 0), y5, arg5)
+    for want_y, want_arg in ((y_ref, arg_ref), (y5[:, :, 0], arg5[:, :, 0])):
+        np.testing.assert_array_equal(y, want_y)  # NaN positions must match too
+        np.testing.assert_array_equal(arg, want_arg)
+
+
+def test_used_only_for_2x2_stride_2_without_padding(monkeypatch):
+    calls = []
+    real = pp.max_pool2x2_forward
+    monkeypatch.setattr(pp, "max_pool2x2_forward", lambda *a: calls.append(1) or real(*a))
+    x = np.random.default_rng(1).standard_normal((2, 2, 6, 6))
+    nb.max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+    nb.max_pool_forward(x, (2, 2), (1, 1), (0, 0))
+    nb.max_pool_forward(x, (2, 2), (2, 2), (1, 1))
+    nb.max_pool_forward(x, (3, 3), (2, 2), (0, 0))
+    assert calls == [1]
+    assert pp.applies((2, 2, 6, 6), (2, 2), (2, 2), (0, 0)) and not pp.applies((2, 2, 6), (2,), (2,), (0,))

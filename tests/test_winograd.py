@@ -1,0 +1,172 @@
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3): the NumPy reference and the Numba path against the direct loops.
+
+Float64 agrees to rounding; the float32 error bounds asserted here are the
+measured ones documented in docs/convolution.md.
+"""
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn.kernels import numba_cpu as nb
+from minicnn.kernels import reference as ref
+from minicnn.kernels import winograd as wg
+from minicnn.kernels import winograd_numba as wn
+
+PADDINGS = [((1, 1), (1, 1)), ((0, 0), (0, 0)), ((2, 0), (1, 2))]
+SHAPES = [(2, 3, 7, 9), (1, 2, 5, 5), (3, 4, 11, 6)]  # odd sizes: the last tiles hang over the edge
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_one_dimensional_f_m_3_is_the_correlation(m):
+    AT, G, BT = wg.winograd_matrices(m)
+    rng = np.random.default_rng(0)
+    d, g = rng.standard_normal(m + 2), rng.standard_normal(3)
+    direct = np.array([d[i:i + 3] @ g for i in range(m)])
+    np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)), direct, rtol=1e-13, atol=1e-14)
+    assert AT.shape == (m, m + 2) and G.shape == (m + 2, 3) and BT.shape == (m + 2, m + 2)
+
+
+def test_matrices_reject_other_tile_sizes():
+    with pytest.raises(ValueError, match="m must be 2 or 4"):
+        wg.winograd_matrices(3)
+
+
+def _arrays(shape, dtype=np.float64, c_out=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = (rng.standard_normal((c_out, shape[1], 3, 3)) / np.sqrt(9 * shape[1])).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    return x, w, b
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_reference_and_numba_equal_the_direct_loops_in_float64(m, padding, shape):
+    x, w, b = _arrays(shape)
+    y_ref = ref.conv_forward(x, w, (1, 1), padding, (1, 1))
+    gy = np.random.default_rng(1).standard_normal(y_ref.shape)
+    gx_ref = ref.conv_backward_input(gy, w, x.shape, (1, 1), padding, (1, 1))
+    np.testing.assert_allclose(wg.conv2d_winograd(x, w, padding, m), y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(wg.conv2d_winograd_backward_input(gy, w, x.shape, padding, m), gx_ref,
+                               rtol=1e-12, atol=1e-12)
+    y = wn.conv_forward(x, w, padding, m, bias=b)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, y_ref + b[None, :, None, None], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(wn.conv_backward_input(gy, w, x.shape, padding, m), gx_ref, rtol=1e-12, atol=1e-12)
+    gw_ref = ref.conv_backward_weight(gy, x, w.shape, (1, 1), padding, (1, 1))
+    np.testing.assert_allclose(wn.conv_backward_weight(gy, x, w.shape, padding, m), gw_ref, rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
+    x, w, b = _arrays((3, 4, 13, 10))
+    want = ref.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)) + b[None, :, None, None]
+    gy = np.random.default_rng(2).standard_normal(want.shape)
+    gw_want = ref.conv_backward_weight(gy, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    monkeypatch.setattr(wn, "MIN_TILES", 1)
+    monkeypatch.setattr(wn, "BLOCK_BYTES", 1)  # one tile row per block
+    saved = nb.get_num_threads()
+    try:
+        for threads in (1, 2):
+            nb.set_num_threads(threads)
+            np.testing.assert_allclose(wn.conv_forward(x, w, ((1, 1), (1, 1)), m, bias=b), want, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(wn.conv_backward_weight(gy, x, w.shape, ((1, 1), (1, 1)), m), gw_want,
+                                       rtol=1e-12, atol=1e-11)
+    finally:
+        nb.set_num_threads(saved)
+
+
+def _rel_error(got, want):
+    return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
+
+
+def test_float32_error_bounds_next_to_the_direct_kernel():
+    """The float32 error, relative to the largest output, of each method against a float64
+    direct result (64 channels, ResNet-like scale).  Measured: direct ~5e-7, F(2x2) ~3e-7,
+    F(4x4) ~5e-6 (docs/convolution.md); the bounds leave room for other data."""
+    x, w, _ = _arrays((2, 64, 20, 20), c_out=16)
+    pad = ((1, 1), (1, 1))
+    want = ref.conv_forward(x, w, (1, 1), pad, (1, 1))
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    with wn.use_mode("off"):
+        direct = _rel_error(nb.conv_forward(x32, w32, (1, 1), pad, (1, 1)), want)
+    f2 = _rel_error(wn.conv_forward(x32, w32, pad, 2), want)
+    f4 = _rel_error(wn.conv_forward(x32, w32, pad, 4), want)
+    assert direct < 3e-6 and f2 < 3e-6 and f4 < 3e-5
+    assert f4 > f2  # the larger coefficients of F(4x4) do cost accuracy (the test can see a difference)
+    gy = np.random.default_rng(3).standard_normal(want.shape)
+    gx_want = ref.conv_backward_input(gy, w, x.shape, (1, 1), pad, (1, 1))
+    assert _rel_error(wn.conv_backward_input(gy.astype(np.float32), w32, x.shape, pad, 4), gx_want) < 3e-5
+    gw_want = ref.conv_backward_weight(gy, x, w.shape, (1, 1), pad, (1, 1))
+    gy32 = gy.astype(np.float32)
+    assert _rel_error(wn.conv_backward_weight(gy32, x32, w.shape, pad, 2), gw_want) < 3e-6
+    assert _rel_error(wn.conv_backward_weight(gy32, x32, w.shape, pad, 4), gw_want) < 3e-5
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_inf_and_nan_inputs_fall_back_to_the_direct_result(m):
+    x, w, _ = _arrays((1, 16, 8, 8), c_out=16)
+    x[0, 3, 4, 4] = np.inf
+    assert wn.conv_forward(x, w, ((1, 1), (1, 1)), m) is None  # the transforms made a nan: refused
+    with wn.use_mode(f"F{m}"):
+        y = nb.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    with wn.use_mode("off"):
+        want = nb.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(want))
+    assert np.isinf(y).any()
+    gy = np.ones_like(want)
+    assert wn.conv_backward_weight(gy, x, w.shape, ((1, 1), (1, 1)), m) is None
+    with wn.use_mode(f"F{m}"):
+        gw = nb.conv_backward_weight(gy, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    with wn.use_mode("off"):
+        gw_want = nb.conv_backward_weight(gy, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    np.testing.assert_array_equal(np.isinf(gw), np.isinf(gw_want))
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(gw_want))
+
+
+def test_dispatch_rule_and_switch():
+    assert wn.choose(8, 64, 64, 56, 56) == 2  # F(4x4) only when forced (as fast here, less accurate)
+    assert wn.choose(8, 256, 256, 14, 14) == 2
+    assert wn.choose(8, 3, 16, 32, 32) is None  # thin: the flat direct kernel
+    assert wn.choose(8, 16, 16, 32, 32) is None and wn.choose(32, 32, 64, 16, 16) == 2
+    assert wn.choose(1, 512, 512, 16, 16, workers=2) is None  # 64 tiles: products too thin
+    with wn.use_mode("off"):
+        assert wn.choose(8, 64, 64, 56, 56) is None
+    with wn.use_mode("F2"):
+        assert wn.choose(1, 1, 1, 3, 3) == 2
+    assert wn.get_mode() == "auto"
+    with pytest.raises(ValueError, match="winograd mode must be one of"):
+        wn.set_mode("on")
+    assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)) is None  # stride 2
+    assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((3, 3), (1, 1)), (1, 1)) is None  # padding 3
+    assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)) == 2
+
+
+def test_the_numba_backend_uses_winograd_where_chosen(monkeypatch):
+    calls = []
+    real, real_w = wn.conv_forward, wn.conv_backward_weight
+    monkeypatch.setattr(wn, "conv_forward", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    monkeypatch.setattr(wn, "conv_backward_weight", lambda *a: calls.append(("w", a[4])) or real_w(*a))
+    x, w, b = _arrays((2, 16, 12, 12), np.float32, c_out=16)
+    with wn.use_mode("F4"):
+        nb.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), bias=b)
+        nb.conv_backward_input(x, w, x.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+        nb.conv_backward_weight(x, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    with wn.use_mode("off"):
+        nb.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1))
+        nb.conv_backward_weight(x, x, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    assert calls == [4, 4, ("w", 4)]
+
+
+@pytest.mark.parametrize("mode", ["F2", "F4"])
+def test_gradients_through_the_public_api(mode):
+    rng = np.random.default_rng(4)
+    x = mc.Tensor(rng.standard_normal((2, 3, 6, 7)), requires_grad=True)
+    w = mc.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    b = mc.Tensor(rng.standard_normal(4), requires_grad=True)
+    with mc.use_backend("numba"), wn.use_mode(mode):
+        mc.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, w, b])
