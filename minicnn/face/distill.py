@@ -1,9 +1,9 @@
 """Knowledge distillation: the small encoder learns the pretrained network's geometry.
 
 A from-scratch encoder trained on a few hundred photos of a few dozen people learns what
-separates *those* people; it generalises poorly to new ones (docs/face.md, section 11). dlib's
-pretrained face network (the *teacher*, trained on millions of faces) already knows a geometry
-that works on everyone. Distillation adds to the triplet loss a term that asks the student's
+separates *those* people; it generalises poorly to new ones (docs/face.md, "A teacher for the
+small encoder"). dlib's pretrained face network (the *teacher*, trained on millions of faces)
+already knows a geometry that works on everyone. Distillation adds to the triplet loss a term that asks the student's
 distances between the photos of a batch to be the teacher's distances between the same photos:
 
     L_distill = mean_{i<j} ( ||f(x_i) - f(x_j)||^2 - s ||t_i - t_j||^2 )^2
