@@ -17,6 +17,7 @@ from .dlib_models.files import PretrainedNotInstalled
 #: Defaults for a folder of real photos (docs/face.md, section 9, identity cross-validation):
 #: an ensemble of 3 encoders, the 1st and 3rd fine-tuned from the shipped synthetic-face
 #: weights, the 2nd from scratch. Without --data (synthetic faces): 1 encoder from scratch.
+#: With --data, the pretrained network is the teacher when installed (_teacher, distill.py).
 MEMBERS, INIT = 3, "pretrained"
 
 

@@ -44,7 +44,8 @@ PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretraine
 @dataclass
 class TrainConfig:
     """Hyper-parameters. The command line uses these, except that on a folder of real photos it
-    trains ``members=3`` starting from ``init="pretrained"`` (the measured best, docs/face.md)."""
+    trains ``members=3`` starting from ``init="pretrained"`` (the measured best, docs/face.md)
+    and with ``teacher="dlib"`` when the pretrained files are installed."""
 
     loss: str = "triplet"
     mining: str = "semihard"
