@@ -125,7 +125,7 @@ LABELS = {"eigenfaces": "eigenfaces (50 components, fitted on the training peopl
 
 def table(results: dict) -> str:
     """The Markdown table: one row per method, Yale and synthetic side by side."""
-    meta = results.get("settings", {})
+    y, s = results.get("settings_yale") or results.get("settings"), results.get("settings_synthetic")
     head = ("| method | Yale ver. | Yale AUC | Yale EER | Yale 5-way 1-shot | Yale train s/fold "
             "| synth. ver. | synth. AUC | synth. EER | synth. 5-way 1-shot | synth. train s |\n" + "| --- " * 11 + "|")
     lines = [head]
@@ -138,16 +138,16 @@ def table(results: dict) -> str:
                 f"{r['oneshot_accuracy']:.3f}", "pretrained" if ts is None else ("-" if ts == 0 else f"{ts:.0f}")]
 
     for key in ORDER:
-        y, s = results.get("yale", {}).get(key), results.get("synthetic", {}).get(key)
-        if y is None and s is None:
+        ry, rs = results.get("yale", {}).get(key), results.get("synthetic", {}).get(key)
+        if ry is None and rs is None:
             continue
-        lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(cells(y) + cells(s)) + " |")
-    if meta:
-        lines.append("")
-        lines.append(f"Settings: one encoder from scratch per trained row, {meta.get('steps')} steps on Yale, "
-                     f"{2 * meta.get('steps', 0)} on synthetic faces; "
-                     f"{meta.get('trials')} trials; synthetic training set {meta.get('synthetic_train')} people x 6; "
-                     f"machine load during the run: {meta.get('load', '?')}.")
+        lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(cells(ry) + cells(rs)) + " |")
+    lines.append("")
+    lines.append("Settings: one encoder from scratch per trained row"
+                 + (f"; Yale: {y['steps']} steps, {y['trials']} one-shot trials, load average at the start "
+                    f"{y['load']}" if y else "")
+                 + (f"; synthetic: {s['steps']} steps on {s['synthetic_train']} people x 6, tested on 50 unseen "
+                    f"people x 8, {s['trials']} trials, load average at the start {s['load']}" if s else "") + ".")
     return "\n".join(lines)
 
 
@@ -172,11 +172,14 @@ def main(argv=None):
                 more = json.load(f)
             for key in ("yale", "synthetic"):
                 results.setdefault(key, {}).update(more.get(key, {}))
-            results.setdefault("settings", more.get("settings", {}))
+            for key in ("settings_yale", "settings_synthetic"):
+                results.setdefault(key, more.get(key, {}))
         print(table(results))
         return 0
-    results["settings"] = dict(steps=a.steps, trials=a.trials, synthetic_train=a.synthetic_train,
-                               load=" / ".join(f"{x:.1f}" for x in os.getloadavg()))
+    for key in (("yale",) if a.only == "yale" else ("synthetic",) if a.only == "synthetic" else ("yale", "synthetic")):
+        results[f"settings_{key}"] = dict(steps=a.steps if key == "yale" else 2 * a.steps, trials=a.trials,
+                                          synthetic_train=a.synthetic_train,
+                                          load=" / ".join(f"{x:.1f}" for x in os.getloadavg()))
     from minicnn.io import atomic_write
 
     def save():
