@@ -75,7 +75,11 @@ def distance_scale(teacher: np.ndarray, labels=None) -> float:
     """The scale ``s`` that puts the mean teacher distance between different people at 2."""
     t = np.asarray(teacher, dtype=np.float64)
     d = ((t[:, None, :] - t[None, :, :]) ** 2).sum(-1)
-    mask = ~np.eye(len(t), dtype=bool) if labels is None else (np.asarray(labels)[:, None] != np.asarray(labels)[None, :])
+    if labels is None:
+        mask = ~np.eye(len(t), dtype=bool)
+    else:
+        y = np.asarray(labels)
+        mask = y[:, None] != y[None, :]
     mean = float(d[mask].mean()) if mask.any() else 0.0
     return 2.0 / mean if mean > 0 else 1.0
 
