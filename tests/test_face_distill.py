@@ -89,7 +89,6 @@ def test_teacher_cache_memory_and_disk(photos, tmp_path, monkeypatch):
     assert fake.calls == len(data) + 2
 
 
-@pytest.mark.filterwarnings("ignore::minicnn.face.mining.CollapseWarning")
 def test_train_with_teacher_uses_and_reuses_the_cache(photos, tmp_path, monkeypatch):
     data, _ = photos
     fake = FakeTeacher()
@@ -113,7 +112,6 @@ def test_train_with_teacher_uses_and_reuses_the_cache(photos, tmp_path, monkeypa
     assert fake.calls == len(data)
 
 
-@pytest.mark.filterwarnings("ignore::minicnn.face.mining.CollapseWarning")
 def test_no_teacher_never_runs_it_and_needs_no_files():
     fake = FakeTeacher()
     data = synthetic_faces(4, 3, size=(24, 24), seed=1)  # generated: no photo files
