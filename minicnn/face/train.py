@@ -6,7 +6,9 @@ shared network, then
 * triplet: mine triplets on the batch's distance matrix (semi-hard / hard / all) and
   minimise the triplet loss on them;
 * binary: every pair of the batch goes through the logistic head (BCE, classes balanced);
-* contrastive: every pair of the batch, contrastive loss (classes balanced).
+* contrastive: every pair of the batch, contrastive loss (classes balanced);
+* with a teacher (``teacher="dlib"``): plus ``distill_weight`` times the distance-matching term
+  of :mod:`.distill`, which pulls the batch's distances towards the pretrained network's.
 
 Per epoch it logs the loss, the share of easy / semi-hard / hard triplets in the batches, the
 fraction of active (non-zero) mined terms, and the spread of the encodings (warning when they
@@ -42,7 +44,8 @@ PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretraine
 @dataclass
 class TrainConfig:
     """Hyper-parameters. The command line uses these, except that on a folder of real photos it
-    trains ``members=3`` starting from ``init="pretrained"`` (the measured best, docs/face.md)."""
+    trains ``members=3`` starting from ``init="pretrained"`` (the measured best, docs/face.md)
+    and with ``teacher="dlib"`` when the pretrained files are installed."""
 
     loss: str = "triplet"
     mining: str = "semihard"
@@ -62,15 +65,22 @@ class TrainConfig:
     margin: float = 1.0              # contrastive loss margin (on the unsquared distance)
     model: dict = field(default_factory=dict)  # FaceEncoder arguments (in_channels, input_size, ...)
     members: int = 1                 # > 1: an ensemble of encoders (ensemble.py), distances averaged
+    teacher: str = "none"            # "dlib": distil the pretrained network's distances (distill.py)
+    distill_weight: float = 1.0      # weight of the distillation term beside the loss above
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.mining not in M.MININGS:
             raise ValueError(f"mining must be one of {M.MININGS}, got {self.mining!r}")
+        from .distill import TEACHERS
+
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
         if self.head not in ("abs", "chi2"):
             raise ValueError(f"head must be 'abs' or 'chi2', got {self.head!r}")
-        for name, low in (("lr", 0.0), ("alpha", 0.0), ("margin", 0.0), ("weight_decay", None)):
+        for name, low in (("lr", 0.0), ("alpha", 0.0), ("margin", 0.0), ("weight_decay", None),
+                          ("distill_weight", None)):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > low if low is not None else v >= 0)):
                 raise ValueError(f"{name} must be a finite number {'> 0' if low is not None else '>= 0'}, got {v!r}")
@@ -135,14 +145,45 @@ def _init_model(cfg: TrainConfig, channels: int, say=lambda s: None) -> FaceEnco
     return model
 
 
+def teacher_encodings(data: FaceDataset, cfg: TrainConfig, teacher=None, cache_path=None, log=None):
+    """The teacher's unit encodings of ``data``'s photos, (N, D) float32, or None without a teacher.
+
+    teacher: the model to use (default: the installed pretrained one; raises
+    ``PretrainedNotInstalled`` when its files are missing); cache_path: the on-disk cache.
+    """
+    from .distill import TeacherCache
+
+    if cfg.teacher == "none":
+        return None
+    if not all(data.paths):
+        raise ValueError(f"teacher={cfg.teacher!r} needs the photo files (it aligns the original photo), "
+                         f"but {sum(not p for p in data.paths)} of the {len(data)} images have no path "
+                         f"(generated faces?); use teacher='none'")
+    if teacher is None:
+        from .dlib_models import load_pretrained
+
+        teacher = load_pretrained()
+    t0 = time.time()
+    cache = TeacherCache(teacher, cfg.teacher, cache_path)
+    enc = cache.encodings(data.paths)
+    if log and cache.computed:
+        log(f"teacher {cfg.teacher}: encoded {cache.computed} photo(s) in {time.time() - t0:.1f} s "
+            f"({len(data) - cache.computed} from the cache)")
+    return enc
+
+
 def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progress: bool = True,
-          log=None, **overrides):
+          log=None, teacher_model=None, teacher_cache=None, **overrides):
     """Train an encoder on ``data`` -> (model, history).
 
     data: FaceDataset whose images match the model input (load it with the model's
     ``input_size`` and channels). out: path to checkpoint to after every epoch and at the end.
     overrides: TrainConfig fields. history: one dict per epoch (loss, triplet shares, active
-    fraction, spread, lr, seconds; with ``members`` > 1 also "member").
+    fraction, spread, lr, seconds; with ``members`` > 1 also "member"). With
+    ``teacher="dlib"`` (config): ``teacher_model`` is the model to distil (default: the installed
+    pretrained one) and ``teacher_cache`` the file for its encodings (default: beside ``out``,
+    ``<out>.teacher.npz``; memory only without ``out``). ``max_time`` covers the student's
+    training, not the teacher's one-off encoding of new photos.
 
     With ``members`` = M > 1 the result is a :class:`FaceEnsemble` of M encoders, member m with
     seed ``seed + m``, starting from ``init`` when m is even and from scratch when odd; each gets an
@@ -158,8 +199,14 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
         ckpt = checkpoint_path(out)
         check_replaceable(out, MODEL_KINDS)  # before hours of training, not after
         check_replaceable(ckpt, MODEL_KINDS)
+    if cfg.teacher != "none" and teacher_cache is None and out:
+        from .distill import teacher_cache_path
+
+        teacher_cache = teacher_cache_path(out)
+    say = log or (lambda s: tqdm.write(s))
+    tenc = teacher_encodings(data, cfg, teacher_model, teacher_cache, say)
     if cfg.members == 1:
-        model, history = _train_one(data, cfg, ckpt, progress, log)
+        model, history = _train_one(data, cfg, ckpt, progress, log, teacher=tenc)
     else:
         from .ensemble import FaceEnsemble
 
@@ -170,7 +217,7 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
             left = cfg.max_time - (time.time() - t0) if cfg.max_time else None  # share what is left
             sub = replace(cfg, members=1, seed=cfg.seed + m, init=cfg.init if m % 2 == 0 else "scratch",
                           max_time=max(left, 1e-6) / (cfg.members - m) if cfg.max_time else cfg.max_time)
-            enc, hist = _train_one(data, sub, None, progress, log, finish=False)
+            enc, hist = _train_one(data, sub, None, progress, log, finish=False, teacher=tenc)
             done.append(enc)
             history += [{**h, "member": m} for h in hist]
             if ckpt:
@@ -188,9 +235,11 @@ def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progre
     return model, history
 
 
-def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish: bool = True):
+def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish: bool = True, teacher=None):
     """One encoder (see :func:`train`); ``ckpt``: checkpoint file written after each epoch;
-    ``finish``: fit tau/calibration."""
+    ``finish``: fit tau/calibration; ``teacher``: (N, D) teacher encodings of ``data`` or None."""
+    from .distill import distance_matching_loss, distance_scale
+
     mc.seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     channels = data.images.shape[1]
@@ -206,6 +255,7 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
     epochs = cfg.epochs or max(1, math.ceil(cfg.steps / len(sampler)))
     total = epochs * len(sampler)
     aug = Augment(**cfg.augment_args) if cfg.augment else None
+    scale = distance_scale(teacher, data.labels) if teacher is not None else None
     history, t0, step = [], time.time(), 0
     bar = tqdm(total=total, desc=f"train ({cfg.loss})", unit="step", disable=None if progress else True)
     for epoch in range(epochs):
@@ -241,6 +291,8 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
                 else:
                     terms = contrastive_loss(e[i], e[j], same, cfg.margin, reduction="none")
                 loss = (terms * mc.Tensor(w)).sum()
+            if teacher is not None and cfg.distill_weight > 0:
+                loss = loss + cfg.distill_weight * distance_matching_loss(e, teacher[idx], scale)
             if not np.isfinite(float(loss.item())):
                 raise TrainingError(_diverged("the loss", step, opt, cfg))
             opt.zero_grad()
@@ -275,6 +327,8 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
     bar.close()
     if not all(bool(mc.get_array_module(p.data).isfinite(p.data).all()) for p in params):
         raise TrainingError(_diverged("the weights", step - 1, opt, cfg))
+    if scale is not None:
+        model.info["distill_scale"] = scale
     model.info.update(train=dict(asdict(cfg), epochs_run=len(history), steps_run=step,
                                  seconds=round(time.time() - t0, 2), n_identities=data.n_identities,
                                  n_images=len(data)))
