@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 import minicnn as mc
 import minicnn.cuda
+import minicnn.nn as nn
+import minicnn.optim as optim
 from minicnn import backend
 import minicnn.functional as F
 from minicnn.kernels import cupy_gpu, cupy_source
@@ -334,7 +336,6 @@ def test_pool_parity_with_cpu(device, kind, d):
 
 
 def _small_net():
-    nn = pytest.importorskip("minicnn.nn")
     mc.seed(0)
     return nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
@@ -348,7 +349,6 @@ def _small_net():
 def test_training_steps_match_cpu(device, optimizer):
     """Three optimizer steps of a small ConvNet on ``device`` end with the
     parameters the NumPy CPU run reaches, to float32 tolerance."""
-    optim = pytest.importorskip("minicnn.optim")
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 3, 16, 16)).astype(np.float32)
     target = rng.integers(0, 5, 4)
