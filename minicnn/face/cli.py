@@ -268,8 +268,9 @@ def cmd_verify(a):
 
 def cmd_identify(a):
     db = _db(a)
-    if hasattr(db.model, "faces"):
-        return _identify_every_face(db, a)
+    if hasattr(db.model, "faces"):  # the pretrained networks: every face of the photo
+        from .cli_pretrained import identify_every_face
+        return identify_every_face(db, a, _decision)
     if not len(db):
         raise ValueError("identify: the database is empty; enroll someone first")
     m = db.identify_encoding(db.encode(a.image)[0])
@@ -277,56 +278,9 @@ def cmd_identify(a):
     return 0 if m.same else 1
 
 
-def _identify_every_face(db, a):
-    """The pretrained model finds every face of a group photo: one line per face."""
-    from .data import read_image
-
-    if not len(db):
-        raise ValueError("identify: the database is empty; enroll someone first")
-    faces = db.model.faces(read_image(a.image, channels=3))
-    if not faces:
-        name, d = db.identify(a.image)
-        print(f"{name if name else 'not recognised'}: distance {d:.3f} (tau {db.tau:.3f}; no face detected, "
-              f"the whole picture was used)")
-        return 0 if name else 1
-    found = 0
-    for box, score, _, chip in faces:
-        m = db.identify_encoding(db.model.encode_chips(chip[None])[0])
-        found += m.same
-        print(f"{m.name if m.same else 'not recognised'}: {_decision(m, db)} face at "
-              f"[{', '.join(str(int(v)) for v in box)}] (left, top, right, bottom; detector score {score:.2f})")
-    return 0 if found else 1
-
-
-def cmd_detect(a):
-    from .data import read_image
-    from .dlib_models import load_pretrained
-    from .dlib_models.draw import detection_figure
-
-    if a.out:
-        if not a.out.lower().endswith(".png"):
-            raise ValueError(f"--out {a.out!r}: the picture is written as PNG; give a name ending in .png")
-        if os.path.exists(a.out) and os.path.samefile(a.out, a.image):
-            raise ValueError(f"--out {a.out!r} is the input photo; choose another name")
-    image = read_image(a.image, channels=3)
-    model = load_pretrained()
-    faces = model.faces(image, upsample=a.upsample)
-    marks = [pts for _, _, pts, _ in faces]
-    for (box, score, _, _), pts in zip(faces, marks):
-        if not a.json:
-            print(f"face at [{', '.join(str(int(v)) for v in box)}] score {score:.3f} landmarks "
-                  + " ".join(f"({x:.1f}, {y:.1f})" for x, y in pts))
-    if a.json:
-        print(json_text({"image": a.image, "faces": [
-            {"box": [int(v) for v in box], "score": score, "landmarks": pts.round(2).tolist()}
-            for (box, score, _, _), pts in zip(faces, marks)]}))
-    elif not faces:
-        print("no face found")
-    if a.out:
-        fig = detection_figure(image, [f[0] for f in faces], [f[1] for f in faces], marks)
-        fig.savefig(a.out, dpi=100)
-        print(f"saved {a.out}", file=sys.stderr)
-    return 0
+def _cmd_detect(a):
+    from .cli_pretrained import cmd_detect
+    return cmd_detect(a)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -408,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--upsample", type=int, choices=[0, 1, 2], default=0,
                    help="upsample the photo this many times first (finds smaller faces, slower)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
-    d.set_defaults(fn=cmd_detect)
+    d.set_defaults(fn=_cmd_detect)
 
     for name, fn, helptext in (("enroll", cmd_enroll, "add a person's photo(s) to a database"),
                                ("verify", cmd_verify, "is this photo that person? (exit 0 = yes)"),
