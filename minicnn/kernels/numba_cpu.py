@@ -80,6 +80,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from . import pool2x2_numba, winograd_numba
+from .scratch import scratch
 
 def _quiet_openmp():
     """Start Numba's thread pool with idle threads that sleep (``OMP_WAIT_POLICY=PASSIVE``).
@@ -108,9 +109,10 @@ numba.set_parallel_chunksize(1)  # dynamic hand-out of prange iterations (tasks 
 
 FUSES_BIAS = True  # conv_forward(..., bias=b) adds the bias in the same pass (minicnn.functional may use it)
 TILE_BYTES = 2 << 20  # budget for one im2col tile: about the L2 cache of a core (measured best of 0.25-8 MiB)
-DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolution
-FLAT_MAX_COUT = 16  # ... or, stride 1, at most this many output channels (a GEMM this thin is slow)
-FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output
+DIRECT_MAX_FILTER = 0  # F = C_in * prod(K) at or below this: always flat (0: never; tests force flat with it)
+FLAT_MAX_COUT = 16  # stride 1, forward and weight gradient: at most this many output channels (thin GEMM) ...
+FLAT_MIN_FILTER = 64  # ... and F at least this (short filters: im2col is cheap and BLAS wins) ...
+FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output: flat
 
 COPY_GROUPS = 64  # tasks of the padding copies (each a range of planes; see _pad_channel_major)
 _FASTMATH = {"reassoc", "contract"}  # reorder sums, fuse multiply-add; no finite-math assumptions
@@ -689,15 +691,16 @@ if hasattr(os, "register_at_fork"):  # a forked child has no pool threads: make 
     os.register_at_fork(after_in_child=lambda: _pool.update(executor=None, workers=0))
 
 
-def _run_jobs(fn, units):
+def _run_jobs(fn, units, work=None):
     """``[fn(unit) for unit in units]``, spread over ``get_num_threads()`` threads (the caller is one),
-    which pull units from a shared counter.
+    which pull units from a shared counter; on the calling thread alone when ``work``
+    (multiply-adds) is below SMALL_WORK, where handing units to a sleeping thread costs more.
 
     BLAS is held to one thread meanwhile: the parallelism is ours, across
     tiles, so OpenBLAS's own threads never compete with these (on a busy
     machine that competition made a 0.2 ms product take 100 ms).
     """
-    workers = min(get_num_threads(), len(units))
+    workers = 1 if work is not None and work < SMALL_WORK else min(get_num_threads(), len(units))
     with _blas_single_thread():
         if workers <= 1:
             return [fn(u) for u in units]
@@ -724,13 +727,15 @@ def _run_jobs(fn, units):
         return results
 
 
-def _method(n, c_in, c_out, s5, k5, st, lo, hi, out):
-    """The dispatch rule of the module docstring: "flat" or "gemm"."""
+def _method(n, c_in, c_out, s5, k5, st, lo, hi, out, pass_="forward"):
+    """The dispatch rule of the module docstring: "flat" or "gemm" for one pass
+    (``"forward"``, ``"input"`` for the input gradient, ``"weight"``)."""
     if any(s != 1 for s in st):
         return "gemm"
-    if c_in * k5[0] * k5[1] * k5[2] <= DIRECT_MAX_FILTER:
+    filt = c_in * k5[0] * k5[1] * k5[2]
+    if filt <= DIRECT_MAX_FILTER:
         return "flat"
-    if c_out <= FLAT_MAX_COUT:
+    if pass_ != "input" and c_out <= FLAT_MAX_COUT and filt >= FLAT_MIN_FILTER:
         dp, hp, wp = (s + a + b for s, a, b in zip(s5, lo, hi))
         wide = (n - 1) * dp * hp * wp + ((out[0] - 1) * hp + out[1] - 1) * wp + out[2]
         if wide <= FLAT_MAX_WASTE * n * out[0] * out[1] * out[2]:
@@ -841,7 +846,7 @@ def _conv_forward(x, w, stride, padding, dilation, bias=None):
             col = None
             for n0, nt, r0, nr in tiles:
                 if col is None or col.shape != (nt, filt, nr * ow):
-                    col = np.empty((nt, filt, nr * ow), dtype=x.dtype)
+                    col = scratch("im2col", (nt, filt, nr * ow), x.dtype)
                 _im2col(x5, n0, nt, r0, nr, *geom, col)
                 # (C_out, F) @ (nt, F, T) -> (nt, C_out, T), written straight into y
                 tile = y3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow]
@@ -849,7 +854,7 @@ def _conv_forward(x, w, stride, padding, dilation, bias=None):
                 if bias is not None:
                     tile += b3  # while the tile is still in cache
 
-        _run_jobs(job, _plan(n, rows, ow, filt, x.itemsize, get_num_threads())[0])
+        _run_jobs(job, _plan(n, rows, ow, filt, x.itemsize, get_num_threads())[0], work)
     return y5.reshape((n, o) + tuple(out[3 - d:]))
 
 
@@ -866,7 +871,7 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
     n, c = x_shape[:2]
     o = w.shape[0]
     gx5 = np.empty((n, c) + s5, dtype=dtype)
-    method = _method(n, c, o, s5, k5, st, lo, hi, out)
+    method = _method(n, c, o, s5, k5, st, lo, hi, out, "input")
     work = n * o * c * int(np.prod(out)) * int(np.prod(k5))
     if method == "flat":
         g = _Flat(n, s5, k5, dl, lo, hi, out)
@@ -897,10 +902,10 @@ def _conv_backward_input(gy, w, x_shape, stride, padding, dilation):
             gcol = None
             for n0, nt, r0, nr in tiles:
                 if gcol is None or gcol.shape != (nt, filt, nr * ow):
-                    gcol = np.empty((nt, filt, nr * ow), dtype=dtype)
+                    gcol = scratch("col2im", (nt, filt, nr * ow), dtype)
                 np.matmul(w2t, gy3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow], out=gcol)
                 _col2im(gcol, n0, nt, r0, nr, *geom, target)
-        _run_jobs(job, units)
+        _run_jobs(job, units, work)
         for part in private.values():
             gx5 += part
     return gx5.reshape(tuple(x_shape))
@@ -918,7 +923,7 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
     x5 = _to5d(_contig(x, dtype), d)
     n, c = x.shape[:2]
     o = w_shape[0]
-    method = _method(n, c, o, s5, k5, st, lo, hi, out)
+    method = _method(n, c, o, s5, k5, st, lo, hi, out, "weight")
     if method == "flat":
         gw5 = np.empty((o, c) + k5, dtype=dtype)
         g = _Flat(n, s5, k5, dl, lo, hi, out)
@@ -936,14 +941,21 @@ def _conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
         col = None
         for n0, nt, r0, nr in tiles:
             if col is None or col.shape != (nt, filt, nr * ow):
-                col = np.empty((nt, filt, nr * ow), dtype=dtype)
+                col = scratch("im2col", (nt, filt, nr * ow), dtype)
             _im2col(x5, n0, nt, r0, nr, *geom, col)
+            gyt = gy3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow]
+            if 1 < nt and nt * o * filt * dtype.itemsize <= TILE_BYTES:
+                # many small samples (e.g. 64 short 1D signals): one batched product and a sum
+                # instead of nt Python-level products and temporaries
+                gw2 += np.matmul(gyt, col.transpose(0, 2, 1)).sum(axis=0)
+                continue
             for j in range(nt):
                 # (C_out, T) @ (T, F): the sum over positions of gy * window
-                gw2 += gy3[n0 + j, :, r0 * ow:(r0 + nr) * ow] @ col[j].T
+                gw2 += gyt[j] @ col[j].T
         return gw2
 
-    parts = _run_jobs(job, _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())[0])
+    work = n * o * c * int(np.prod(out)) * int(np.prod(k5))
+    parts = _run_jobs(job, _plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())[0], work)
     gw2 = parts[0]
     for part in parts[1:]:
         gw2 += part

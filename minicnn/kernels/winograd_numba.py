@@ -45,6 +45,7 @@ import numpy as np
 from numba import njit, uint64
 
 from .winograd import applies, winograd_matrices
+from .scratch import scratch
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode", "MODES", "warm_up"]
 
@@ -323,16 +324,16 @@ def conv_forward(x, w, padding, m, bias=None):
 
     blocks = _blocks(n * th, tw + 1, a, c, o, x.itemsize, get_num_threads())
     most = max(g1 - g0 for g0, g1 in blocks) * (tw + 1)
-    buffers = {}  # thread id -> its scratch arrays, allocated once per call (fresh pages cost as much as a pass)
+    buffers = {}  # thread id -> its scratch arrays (kept per thread across calls: fresh pages cost a pass)
 
     def job(block):
         g0, g1 = block
         pb = (g1 - g0) * (tw + 1)
         key = threading.get_ident()
         if key not in buffers:
-            buffers[key] = [np.empty(size, dtype) for size in (a * a * c * most, a * a * o * most, (tw + 1) * m,
-                                                               a * m * (most + 1), a * m * (most + 1), m * a * most,
-                                                               m * m * most)]
+            buffers[key] = [scratch(f"winograd{i}", (size,), dtype) for i, size in enumerate(
+                (a * a * c * most, a * a * o * most, (tw + 1) * m, a * m * (most + 1), a * m * (most + 1),
+                 m * a * most, m * m * most))]
         V, M, R, Q, T, S, Yt = buffers[key]
         V, M = V[:a * a * c * pb], M[:a * a * o * pb]
         _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, R, Q, T, V)
@@ -382,8 +383,8 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
         pb = (g1 - g0) * (tw + 1)
         key = threading.get_ident()
         if key not in buffers:
-            buffers[key] = [np.empty(size, dtype) for size in (a * a * c * most, a * a * o * most, (tw + 1) * m,
-                                                               a * m * (most + 1), a * m * (most + 1))]
+            buffers[key] = [scratch(f"winograd{i}", (size,), dtype) for i, size in enumerate(
+                (a * a * c * most, a * a * o * most, (tw + 1) * m, a * m * (most + 1), a * m * (most + 1)))]
             buffers[key].append(np.zeros((a * a, o, c), dtype))
         V, D, R, Q, T, dU = buffers[key]
         V, D = V[:a * a * c * pb], D[:a * a * o * pb]
