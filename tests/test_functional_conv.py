@@ -244,3 +244,15 @@ def test_generic_conv_handles_any_rank():
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((1, 2, 5, 6)), rng.standard_normal((3, 2, 2, 2))
     np.testing.assert_allclose(conv(x, w, stride=2).data, conv2d(x, w, stride=2).data)
+
+
+def test_cached_argument_normalisation_still_rejects_lookalikes():
+    # 1.0 and True equal 1 as dictionary keys; the normalisation cache must not let them through
+    import minicnn.functional as F
+
+    x, w = np.zeros((1, 1, 5, 5), np.float32), np.zeros((1, 1, 3, 3), np.float32)
+    F.conv2d(x, w, stride=1, padding=1, dilation=1)  # fills the cache
+    for kw in (dict(stride=1.0), dict(stride=True), dict(padding=(1, 1.0)), dict(dilation=(True, 1))):
+        with pytest.raises(TypeError):
+            F.conv2d(x, w, **{**dict(stride=1, padding=1, dilation=1), **kw})
+    assert F.conv2d(x, w, stride=[1, 1], padding=[1, 1]).shape == (1, 1, 5, 5)  # lists: not cached, still fine

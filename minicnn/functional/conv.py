@@ -23,6 +23,7 @@ GPU kernels), chosen by :func:`minicnn.backend.kernels_for`.
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -142,6 +143,21 @@ def _spatial_names(d):
     return {1: "L", 2: "H, W", 3: "D, H, W"}.get(d, ", ".join(f"S{i}" for i in range(d)))
 
 
+def _plain(v):
+    """Only exact ints, strings and tuples of them are cached (1.0 == 1 == True as dictionary
+    keys, but only 1 is a valid stride)."""
+    t = type(v)
+    return t is int or t is str or (t is tuple and all(_plain(e) for e in v))
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised(d, kernel, stride, padding, dilation, fn):
+    """(stride, padding pairs, dilation) as tuples of length d; raises on bad values."""
+    stride = ntuple(stride, d, "stride", fn)
+    dilation = ntuple(dilation, d, "dilation", fn)
+    return stride, resolve_padding(padding, kernel, stride, dilation, fn), dilation
+
+
 def _validate(x, w, b, d, stride, padding, dilation, fn):
     """Check everything before any kernel runs; return normalised arguments."""
     names = _spatial_names(d)
@@ -163,9 +179,11 @@ def _validate(x, w, b, d, stride, padding, dilation, fn):
         if b.shape != (w.shape[0],):
             raise ValueError(f"{fn}: bias must have shape ({w.shape[0]},) for weight {w.shape}, got shape {b.shape}")
     kernel = tuple(w.shape[2:])
-    stride = ntuple(stride, d, "stride", fn)
-    dilation = ntuple(dilation, d, "dilation", fn)
-    pads = resolve_padding(padding, kernel, stride, dilation, fn)
+    if _plain(stride) and _plain(padding) and _plain(dilation):
+        # a layer calls this with the same arguments every step: normalise once
+        stride, pads, dilation = _normalised(d, kernel, stride, padding, dilation, fn)
+    else:  # lists, NumPy ints, bad values...: checked every time
+        stride, pads, dilation = _normalised.__wrapped__(d, kernel, stride, padding, dilation, fn)
     spatial = x.shape[2:]
     for n, k, (lo, hi), dl in zip(spatial, kernel, pads, dilation):
         if dl * (k - 1) + 1 > n + lo + hi:
