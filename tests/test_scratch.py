@@ -1,10 +1,10 @@
-"""minicnn.kernels.scratch: per-thread reusable buffers for the kernels' tiles."""
+"""minicnn.kernels.numba.scratch: per-thread reusable buffers for the kernels' tiles."""
 
 import threading
 
 import numpy as np
 
-from minicnn.kernels import scratch as sc
+from minicnn.kernels.numba import scratch as sc
 
 
 def test_same_purpose_reuses_memory_and_purposes_are_separate():
