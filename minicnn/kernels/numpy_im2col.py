@@ -220,3 +220,20 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding, count_include_pad=Tr
     for k in itertools.product(*(range(n) for n in kernel)):
         gx_pad[(ALL, ALL) + _offset_slices(k, (1,) * d, stride, out)] += share
     return xp.ascontiguousarray(_unpad(gx_pad, pads, spatial))
+
+
+# ----------------------------------------------------------------------------
+# ReLU (optional in the contract; minicnn.functional uses it when a backend has it)
+# ----------------------------------------------------------------------------
+def relu(x, out=None):
+    """max(x, 0) with NaN kept and -0.0 turned into 0.0 (see minicnn.kernels.numba.activation)."""
+    xp = get_array_module(x)
+    y = xp.maximum(x, 0, out=out)
+    y += 0
+    return y
+
+
+def relu_backward(gy, y):
+    """gy where y != 0, else 0 (0 even for an inf/nan gy, as PyTorch)."""
+    xp = get_array_module(y)
+    return xp.where(y != 0, gy, 0).astype(y.dtype, copy=False)

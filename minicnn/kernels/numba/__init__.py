@@ -10,6 +10,8 @@ The package, one concept per module:
 * :mod:`.im2col`   -- im2col + BLAS in cache-sized tiles, for wide layers and strides
 * :mod:`.winograd` -- Winograd F(2x2, 3x3) / F(4x4, 3x3) for 3x3 stride-1 layers
 * :mod:`.pooling`, :mod:`.pool2x2` -- max and average pooling
+* :mod:`.activation` -- ReLU forward and backward in one pass each
+* :mod:`.scratch`  -- per-thread reusable tiles (no fresh pages per call)
 * :mod:`.threads`  -- thread counts, OpenMP wait policy, BLAS held to one thread
 
 If Numba fails to compile (a broken LLVM, an unsupported platform), the first
@@ -24,11 +26,11 @@ import warnings
 import numba
 import numpy as np
 
-from . import conv, pooling, winograd
+from . import activation, conv, pooling, winograd
 from .threads import ensure_runtime, get_blas_num_threads, get_num_threads, runtime_settings, set_num_threads
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "max_pool_forward", "max_pool_backward",
-           "avg_pool_forward", "avg_pool_backward", "warm_up", "set_num_threads", "get_num_threads",
+           "avg_pool_forward", "avg_pool_backward", "relu", "relu_backward", "warm_up", "set_num_threads", "get_num_threads",
            "get_blas_num_threads", "runtime_settings"]
 
 _fallback = {"module": None}
@@ -77,6 +79,8 @@ max_pool_forward = _guarded(pooling.max_pool_forward, "max_pool_forward")
 max_pool_backward = _guarded(pooling.max_pool_backward, "max_pool_backward")
 avg_pool_forward = _guarded(pooling.avg_pool_forward, "avg_pool_forward")
 avg_pool_backward = _guarded(pooling.avg_pool_backward, "avg_pool_backward")
+relu = _guarded(activation.relu, "relu")  # optional in the contract (minicnn.functional uses them when present)
+relu_backward = _guarded(activation.relu_backward, "relu_backward")
 
 
 def warm_up(dtypes=(np.float32, np.float64)):
@@ -101,6 +105,7 @@ def warm_up(dtypes=(np.float32, np.float64)):
         max_pool_backward(y, arg, x.shape)
         max_pool_forward(x, (3, 3), (2, 2), (1, 1))
         avg_pool_backward(avg_pool_forward(x, (2, 2), (2, 2), (0, 0)), x.shape, (2, 2), (2, 2), (0, 0))
+        relu_backward(x, relu(x))
     winograd.warm_up(dtypes)
     return time.perf_counter() - t0
 

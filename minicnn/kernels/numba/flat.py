@@ -22,6 +22,8 @@ All arrays here are 5-d (see :mod:`.shapes`); ``g`` is the tuple of
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -234,7 +236,7 @@ class Layout:
 def _work(x5_shape, o, g):
     """Multiply-adds of the convolution (decides whether it is worth waking threads)."""
     n, c = x5_shape[:2]
-    return n * o * c * int(np.prod(g[7])) * int(np.prod(g[6]))
+    return n * o * c * math.prod(g[7]) * math.prod(g[6])
 
 
 def forward(x5, w5, g, bias, y5):
@@ -270,7 +272,7 @@ def backward_weight(gy5, x5, g, o):
     """The weight gradient (C_out, C_in, prod(K))."""
     _, _, dl, lo, hi, s5, k5, out = g
     n, c = x5.shape[:2]
-    gw3 = np.empty((o, c, int(np.prod(k5))), dtype=gy5.dtype)
+    gw3 = np.empty((o, c, math.prod(k5)), dtype=gy5.dtype)
     lay = Layout(n, s5, k5, dl, lo, hi, out)
     with threads_for(_work(x5.shape, o, g)):
         _flat_bwd_weight(lay.widened(gy5), lay.padded(x5, lo, hi), lay.offs, lay.q_all, lay.chunk,

@@ -9,6 +9,8 @@ not once per rank, and the innermost loop always runs along the last
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -28,7 +30,19 @@ def contig(a, dtype):
 
 def conv_geometry(x_shape, w_shape, stride, padding, dilation):
     """``(d, stride, dilation, pad_lo, pad_hi, S, K, O)``, each after ``d`` a 3-tuple;
-    ``O_i = (S_i + lo_i + hi_i - dilation_i (K_i - 1) - 1) // stride_i + 1``."""
+    ``O_i = (S_i + lo_i + hi_i - dilation_i (K_i - 1) - 1) // stride_i + 1``.
+
+    Memoised: a network calls each layer with the same shapes every step, and
+    this Python arithmetic cost about 10 us per call (a tenth of a small layer).
+    """
+    try:
+        return _conv_geometry(tuple(x_shape), tuple(w_shape), stride, padding, dilation)
+    except TypeError:  # unhashable arguments (lists)
+        return _conv_geometry.__wrapped__(x_shape, w_shape, stride, padding, dilation)
+
+
+@functools.lru_cache(maxsize=512)
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
     d = len(x_shape) - 2
     st = geom5(stride, d, 1)
     dl = geom5(dilation, d, 1)
