@@ -207,8 +207,9 @@ class ConvNd(Function):
     (derivations in docs/convolution.md).
     """
 
-    def __init__(self, stride, padding, dilation):
+    def __init__(self, stride, padding, dilation, relu=False):
         self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.relu = relu  # y = relu(conv(x, w) + b) in one Function (see conv_relu)
 
     def forward(self, x, w, b=None):
         xp = self.xp
@@ -221,11 +222,24 @@ class ConvNd(Function):
         b = None if b is None else xp.ascontiguousarray(b, dtype=dtype)
         y = self.kernels.conv_forward(x, w, self.stride, self.padding, self.dilation, bias=b)
         self.x, self.w = x, w
+        if self.relu:
+            # in place, right after the kernel wrote y: no second output array, no mask (backward reads y)
+            relu = getattr(self.kernels, "relu", None)
+            if relu is not None and dtype in (np.float32, np.float64) and y.flags.c_contiguous:
+                relu(y, out=y)
+            else:
+                y = xp.maximum(y, 0, out=y)
+                y += 0  # -0.0 -> +0.0, NaN kept (as F.relu)
+            self.y = y
         return y
 
     def backward(self, gy):
         xp = self.xp
         gy = xp.ascontiguousarray(gy, dtype=self.x.dtype)
+        if self.relu:  # d relu/dz = 1 where y != 0 (z > 0 or NaN), else 0: F.relu's rule
+            backward = getattr(self.kernels, "relu_backward", None)
+            gy = backward(gy, self.y) if backward is not None and self.y.dtype in (np.float32, np.float64) \
+                else xp.where(self.y != 0, gy, 0).astype(self.y.dtype, copy=False)
         need = self.needs_input_grad
         args = (self.stride, self.padding, self.dilation)
         gx = gw = gb = None
@@ -239,13 +253,29 @@ class ConvNd(Function):
         return (gx, gw, gb)[: len(need)]
 
 
-def _conv(d, input, weight, bias, stride, padding, dilation, fn):
+def _conv(d, input, weight, bias, stride, padding, dilation, fn, relu=False):
     x = to_tensor(input, "input", fn)
     w = to_tensor(weight, "weight", fn)
     b = None if bias is None else to_tensor(bias, "bias", fn)
     stride, pads, dilation = _validate(x, w, b, d, stride, padding, dilation, fn)
     tensors = (x, w) if b is None else (x, w, b)
-    return ConvNd(stride, pads, dilation)(*tensors)
+    return ConvNd(stride, pads, dilation, relu)(*tensors)
+
+
+def conv_relu(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+    """``relu(conv(input, weight, bias, ...))`` as one operation (same shapes and rules as :func:`conv`).
+
+    The ReLU runs in place on the convolution's output, right after the kernel
+    wrote it, and its backward pass reads that output instead of keeping a mask:
+    one array and one autograd node fewer than ``relu(conv(...))``, with the
+    same values and gradients.  ``nn.Sequential`` uses it for a Conv layer
+    followed by ``nn.ReLU`` (when neither has forward hooks).
+    """
+    w_ndim = weight.ndim if hasattr(weight, "ndim") else np.ndim(weight)
+    if w_ndim < 3:
+        raise ValueError(f"conv_relu: weight must have shape (C_out, C_in, *kernel) with at least one spatial "
+                         f"axis, got shape {np.shape(getattr(weight, 'data', weight))}")
+    return _conv(w_ndim - 2, input, weight, bias, stride, padding, dilation, "conv_relu", relu=True)
 
 
 def conv(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from .. import functional as F
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList"]
@@ -43,9 +44,28 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers) and _fusable(layers[i], layers[i + 1]):
+                # Conv then ReLU: one fused operation (same values and gradients, one array fewer)
+                conv = layers[i]
+                x = F.conv_relu(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation)
+                i += 2
+                continue
+            x = layers[i](x)
+            i += 1
         return x
+
+
+def _fusable(layer, nxt):
+    """A plain Conv1d/2d/3d followed by a plain ReLU, neither with forward hooks (a hook must see
+    each module's own output) nor a subclass with its own forward."""
+    from .activation import ReLU
+    from .conv import _ConvNd
+
+    return (isinstance(layer, _ConvNd) and type(layer).forward is _ConvNd.forward
+            and type(nxt) is ReLU and not layer._forward_hooks and not nxt._forward_hooks)
 
 
 class ModuleList(Module):
