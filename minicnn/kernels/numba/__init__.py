@@ -94,10 +94,10 @@ def warm_up(dtypes=(np.float32, np.float64)):
     t0 = time.perf_counter()
     one = ((1, 1), (1, 1))
     for dtype in dtypes:
-        x = np.ones((2, 8, 5, 5), dtype)
-        for w_shape, stride in (((2, 1, 3, 3), (1, 1)), ((2, 1, 3, 3), (2, 2)), ((20, 8, 3, 3), (1, 1))):
+        x = np.ones((2, 8, 12, 12), dtype)
+        for w_shape, stride in (((2, 8, 3, 3), (1, 1)), ((2, 1, 3, 3), (2, 2)), ((20, 8, 3, 3), (1, 1))):
             xs = x[:, :w_shape[1]]
-            w = np.ones(w_shape, dtype)  # flat direct; im2col + BLAS with stride 2 and wide
+            w = np.ones(w_shape, dtype)  # flat forward and weight gradient (F = 72); im2col + BLAS
             y = conv_forward(xs, w, stride, one, (1, 1))
             conv_backward_input(y, w, xs.shape, stride, one, (1, 1))
             conv_backward_weight(y, xs, w.shape, stride, one, (1, 1))
