@@ -260,3 +260,17 @@ def test_set_num_threads_checks_its_argument():
     nb.set_num_threads(1)
     assert nb.get_num_threads() == 1
     nb.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c_out", [1, 3, 4, 5, 8, 9])
+def test_flat_forward_groups_of_four_output_channels(dtype, c_out):
+    # the flat forward runs four output channels per task; the last group may be partial
+    rng = np.random.default_rng(c_out)
+    x = rng.standard_normal((2, 3, 6, 7)).astype(dtype)
+    w = rng.standard_normal((c_out, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    args = ((1, 1), ((1, 1), (1, 0)), (1, 1))
+    with forced("flat"):
+        y = nb.conv_forward(x, w, *args, bias=b)
+    np.testing.assert_allclose(y, ref.conv_forward(x, w, *args, bias=b), **TOL[dtype])

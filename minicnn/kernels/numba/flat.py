@@ -5,7 +5,7 @@ channels, e.g. the ECG ``(N, 1, L)`` or CT ``(N, 1, D, H, W)`` inputs), or with
 ``C_out <= 16`` and few wasted positions (see :func:`.conv.method`), the input
 is copied once, zero-padded and channel-major; in that flat layout every
 kernel tap is ONE long SIMD ``axpy`` over all samples and positions (four taps
-and two channels per pass, to save loads and stores), instead of ``prod(K)``
+and four (forward) or two channels per pass, to save loads and stores), instead of ``prod(K)``
 copies of the input for im2col feeding a matrix product too thin for BLAS to
 run fast.
 
@@ -27,7 +27,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .loops import FASTMATH, dot, dot4, dot4x2, gather_taps
+from .loops import FASTMATH, axpy4x4, dot, dot4, dot4x2, gather_taps
 from .threads import threads_for
 
 COPY_GROUPS = 64  # tasks of the padding copies (each a range of planes; see _pad_channel_major)
@@ -95,31 +95,39 @@ def _flat_fwd(src, wt, b, offs, q_all, chunk, pitch, y):
 
     ``src`` is the flat padded channel-major input and a tap is one (input
     channel, kernel offset) pair, ``offs`` its start in ``src``; the tap count
-    is a multiple of 4 (zero-weight taps pad it).  One task per (pair of output
-    channels, chunk of positions): the pair shares every load of the input.
+    is a multiple of 4 (zero-weight taps pad it).  One task per (group of four
+    output channels, chunk of positions): the four share every load of the
+    input (15-20 % faster than pairs on the 2,8,32^3 -> 16 layer).  The last
+    group of a C_out that is not a multiple of 4 repeats its last channel and
+    stores it once.
     """
     N, O, OD, OH, OW = y.shape
     Dp, Hp, Wp = pitch
     n_chunks = (q_all + chunk - 1) // chunk
-    for task in prange(((O + 1) // 2) * n_chunks):
-        o0 = 2 * (task // n_chunks)
-        o1 = min(o0 + 1, O - 1)  # == o0 when O is odd: that task does one channel
+    for task in prange(((O + 3) // 4) * n_chunks):
+        o0 = 4 * (task // n_chunks)
+        o1, o2, o3 = min(o0 + 1, O - 1), min(o0 + 2, O - 1), min(o0 + 3, O - 1)
         q0 = (task % n_chunks) * chunk
         q1 = min(q0 + chunk, q_all)
-        acc0 = np.full(q1 - q0, b[o0], dtype=y.dtype)
-        acc1 = np.full(q1 - q0 if o1 != o0 else 0, b[o1], dtype=y.dtype)
-        gather_taps(acc0, acc1, src, offs, q0, q1, wt[o0], wt[o1], o1 != o0)
+        acc = np.empty((4, q1 - q0), dtype=y.dtype)
+        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+        a0[:] = b[o0]
+        a1[:] = b[o1]
+        a2[:] = b[o2]
+        a3[:] = b[o3]
+        for t in range(0, offs.shape[0], 4):
+            x0, x1 = src[q0 + offs[t]:q1 + offs[t]], src[q0 + offs[t + 1]:q1 + offs[t + 1]]
+            x2, x3 = src[q0 + offs[t + 2]:q1 + offs[t + 2]], src[q0 + offs[t + 3]:q1 + offs[t + 3]]
+            axpy4x4(a0, a1, a2, a3, x0, x1, x2, x3, wt[o0], wt[o1], wt[o2], wt[o3], t)
         for r in range(q0 // Wp, (q1 + Wp - 1) // Wp):  # chunks start on a row: keep the real outputs
             n = r // (Dp * Hp)
             z = (r // Hp) % Dp
             yy = r % Hp
             if z < OD and yy < OH:  # indexed, not sliced: a row view costs a reference-count update
                 base = r * Wp - q0
-                for q in range(OW):
-                    y[n, o0, z, yy, q] = acc0[base + q]
-                if o1 != o0:
+                for j in range(min(4, O - o0)):
                     for q in range(OW):
-                        y[n, o1, z, yy, q] = acc1[base + q]
+                        y[n, o0 + j, z, yy, q] = acc[j, base + q]
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)

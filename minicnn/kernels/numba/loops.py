@@ -52,6 +52,22 @@ def axpy4x2(y0, y1, x0, x1, x2, x3, a, b, t):
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
+def axpy4x4(y0, y1, y2, y3, x0, x1, x2, x3, a, b, c, d, t):
+    """y_j += (a, b, c, d)_j[t:t+4] . (x0..x3): four outputs share the four loads, so a pass
+    does 16 multiply-adds per 4 loads of y and 4 stores (axpy4x2: 8 per 2 and 2)."""
+    a0, a1, a2, a3 = a[t], a[t + 1], a[t + 2], a[t + 3]
+    b0, b1, b2, b3 = b[t], b[t + 1], b[t + 2], b[t + 3]
+    c0, c1, c2, c3 = c[t], c[t + 1], c[t + 2], c[t + 3]
+    d0, d1, d2, d3 = d[t], d[t + 1], d[t + 2], d[t + 3]
+    for q in range(y0.shape[0]):
+        v0, v1, v2, v3 = x0[q], x1[q], x2[q], x3[q]
+        y0[q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+        y1[q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+        y2[q] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
+        y3[q] += d0 * v0 + d1 * v1 + d2 * v2 + d3 * v3
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
 def gather_taps(acc0, acc1, src, offs, i0, i1, wa, wb, pair):
     """acc0 += sum_k wa[k] * src[i0 + offs[k]:i1 + offs[k]] (and acc1 with wb when ``pair``).
 
