@@ -89,3 +89,13 @@ def test_a_forward_hook_keeps_the_layers_apart():
     net[1].register_forward_hook(lambda m, args, out: seen.append(out.shape))
     net(mc.Tensor(_x((2, 3, 8, 8))))
     assert seen == [(2, 4, 8, 8)]  # the ReLU ran as its own module and its hook saw its output
+
+
+def test_a_forward_replaced_on_the_instance_keeps_the_layers_apart():
+    # minicnn.visualize catches a layer's output by shadowing its forward on the instance
+    net = _net()
+    seen = []
+    relu = net[1]
+    object.__setattr__(relu, "forward", lambda x: seen.append(1) or nn.ReLU.forward(relu, x))
+    net(mc.Tensor(_x((2, 3, 8, 8))))
+    assert seen == [1]

@@ -59,13 +59,15 @@ class Sequential(Module):
 
 
 def _fusable(layer, nxt):
-    """A plain Conv1d/2d/3d followed by a plain ReLU, neither with forward hooks (a hook must see
-    each module's own output) nor a subclass with its own forward."""
+    """A plain Conv1d/2d/3d followed by a plain ReLU: neither with forward hooks (a hook must see
+    each module's own output), nor a subclass with its own forward, nor a ``forward`` replaced
+    on the instance (minicnn.visualize catches a layer's output that way)."""
     from .activation import ReLU
     from .conv import _ConvNd
 
-    return (isinstance(layer, _ConvNd) and type(layer).forward is _ConvNd.forward
-            and type(nxt) is ReLU and not layer._forward_hooks and not nxt._forward_hooks)
+    return (isinstance(layer, _ConvNd) and type(layer).forward is _ConvNd.forward and type(nxt) is ReLU
+            and not layer._forward_hooks and not nxt._forward_hooks
+            and "forward" not in vars(layer) and "forward" not in vars(nxt))
 
 
 class ModuleList(Module):
