@@ -23,7 +23,19 @@ from .tensor import Tensor, as_tensor
 
 from . import cuda, functional, nn, optim  # noqa: E402  (they build on the names above)
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The installed distribution's version: written once, in pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("minicnn")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 
 def set_num_threads(n: int) -> None:
