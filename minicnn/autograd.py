@@ -23,8 +23,16 @@ fast Numba or CuPy kernel can be dropped in as the body of ``backward``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .backend import device_of, get_array_module, unwrap
+from .hints import ArrayLike
+
+if TYPE_CHECKING:  # tensor.py imports this module
+    from .tensor import Tensor
 
 _grad_enabled = [True]
 
@@ -34,7 +42,7 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def no_grad():
+def no_grad() -> Iterator[None]:
     """Within this block operations are not recorded (inference, optimizer steps)."""
     previous = _grad_enabled[0]
     _grad_enabled[0] = False
@@ -45,7 +53,7 @@ def no_grad():
 
 
 @contextlib.contextmanager
-def enable_grad():
+def enable_grad() -> Iterator[None]:
     previous = _grad_enabled[0]
     _grad_enabled[0] = True
     try:
@@ -64,7 +72,7 @@ class Function:
     inputs: tuple = ()
     freed = False
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs: Tensor | ArrayLike) -> Tensor:
         from .tensor import Tensor, as_tensor
 
         tensors = tuple(as_tensor(x, like=inputs) for x in inputs)
@@ -86,7 +94,7 @@ class Function:
             result._ctx = self
         return result
 
-    def forward(self, *arrays):
+    def forward(self, *arrays: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def backward(self, gy):

@@ -30,6 +30,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
+from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
 
@@ -66,7 +68,7 @@ def unwrap(a):
     return a.data if isinstance(a, _tensor_type[0]) else a
 
 
-def get_array_module(*arrays):
+def get_array_module(*arrays: object) -> ModuleType:
     """Return ``numpy`` or ``cupy``, whichever owns the given arrays.
 
     Accepts raw arrays, :class:`minicnn.Tensor` objects and Python scalars
@@ -123,7 +125,7 @@ def set_backend(name: str) -> None:
 
 
 @contextlib.contextmanager
-def use_backend(name: str):
+def use_backend(name: str) -> Iterator[None]:
     """Context manager: ``with use_backend("reference"): ...`` then restore."""
     previous = get_backend()
     set_backend(name)

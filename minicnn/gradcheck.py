@@ -14,10 +14,13 @@ difference quotient is larger than the tolerances.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from .autograd import no_grad
 from .backend import get_array_module
+from .hints import ArrayLike
 from .tensor import Tensor
 
 
@@ -29,7 +32,8 @@ def _numpy(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor | ArrayLike], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0) -> bool:
     """Raise :class:`GradcheckError` unless the gradients of ``fn`` are right.
 
     Parameters

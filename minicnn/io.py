@@ -31,11 +31,13 @@ import stat
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from .backend import unwrap
+from .hints import PathLike
 
 META_KEY = "__meta__"
 FORMAT_VERSION = 1
@@ -289,7 +291,7 @@ def load_npz(path):
     return arrays, meta
 
 
-def save(obj, path, meta=None, replaces=None):
+def save(obj: object, path: PathLike, meta: dict | None = None, replaces: Iterable[str] | None = None) -> Path:
     """Save a :class:`minicnn.nn.Module` (its ``state_dict``) or a dict of arrays.
 
     ``meta`` is any JSON-able dict stored beside the arrays (for example the
@@ -302,6 +304,6 @@ def save(obj, path, meta=None, replaces=None):
     return save_npz(path, {k: unwrap(v) for k, v in state.items()}, info, replaces=replaces)
 
 
-def load(path):
+def load(path: PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Load a file written by :func:`save`; returns ``(state_dict, meta)``."""
     return load_npz(path)

@@ -17,11 +17,14 @@ Conventions (as in PyTorch):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from . import ops
 from .autograd import backward as _run_backward
 from .backend import device_of, get_array_module, is_cupy_array, unwrap
+from .hints import ArrayLike, DTypeLike
 
 DEFAULT_DTYPE = np.float32
 
@@ -40,7 +43,8 @@ def _as_array(data, dtype):
 class Tensor:
     __array_priority__ = 200  # so that ndarray + Tensor calls Tensor.__radd__
 
-    def __init__(self, data, requires_grad=False, dtype=None, _copy=None):
+    def __init__(self, data: Tensor | ArrayLike, requires_grad: bool = False, dtype: DTypeLike | None = None,
+                 _copy=None) -> None:
         if isinstance(data, Tensor):
             data = data.data
         arr = _as_array(data, dtype)
@@ -268,7 +272,7 @@ def _pick(numpy_name, torch_name):
     return numpy_name if torch_name is None else torch_name
 
 
-def as_tensor(x, like=()):
+def as_tensor(x: Tensor | ArrayLike, like: Sequence = ()) -> Tensor:
     """Wrap ``x`` as a Tensor. Python scalars take the dtype and device of the
     first Tensor in ``like``, so that ``x * 2`` stays float32 on its device."""
     if isinstance(x, Tensor):

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import kernels_for
+from ..hints import ArrayLike, Padding, Size
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_output_shape"]
@@ -85,7 +86,8 @@ def resolve_padding(padding, kernel, stride, dilation, fn="conv"):
     return tuple((p, p) for p in ntuple(padding, d, "padding", fn, minimum=0))
 
 
-def conv_output_shape(in_shape, kernel, stride=1, padding=0, dilation=1):
+def conv_output_shape(in_shape: Size, kernel: Size, stride: Size = 1, padding: Padding = 0,
+                      dilation: Size = 1) -> Size:
     """Spatial output shape of a convolution (or pooling, with ``dilation=1``).
 
     ``O = floor((n + lo + hi - f) / s) + 1`` with ``f = dilation * (k - 1) + 1``;
@@ -230,7 +232,8 @@ def _conv(d, input, weight, bias, stride, padding, dilation, fn):
     return ConvNd(stride, pads, dilation)(*tensors)
 
 
-def conv(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+         stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """N-d convolution; the number of spatial axes is ``weight.ndim - 2``.
 
     input (N, C_in, *S), weight (C_out, C_in, *K), bias (C_out,) or None
@@ -243,7 +246,8 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
     return _conv(w_ndim - 2, input, weight, bias, stride, padding, dilation, "conv")
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv1d(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+           stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """1D convolution: input (N, C_in, L), weight (C_out, C_in, K) -> (N, C_out, L_out).
 
     The course's ECG example: ``(N, 1, 14)`` with 16 filters ``(16, 1, 5)``
@@ -252,12 +256,14 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
     return _conv(1, input, weight, bias, stride, padding, dilation, "conv1d")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv2d(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+           stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """2D convolution: input (N, C_in, H, W), weight (C_out, C_in, KH, KW) -> (N, C_out, H_out, W_out)."""
     return _conv(2, input, weight, bias, stride, padding, dilation, "conv2d")
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv3d(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+           stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """3D convolution: input (N, C_in, D, H, W), weight (C_out, C_in, KD, KH, KW) -> (N, C_out, D', H', W').
 
     The course's CT-scan example: ``(N, 1, 14, 14, 14)`` with 16 filters of

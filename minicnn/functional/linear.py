@@ -8,6 +8,7 @@ vectors to unit Euclidean length, which is how face encodings are compared.
 from __future__ import annotations
 
 from ..autograd import Function
+from ..hints import ArrayLike
 from ..tensor import Tensor
 from .activation import _dim, _float_input
 
@@ -41,7 +42,7 @@ class Linear(Function):
         return gx, gw, gb
 
 
-def linear(input, weight, bias=None) -> Tensor:
+def linear(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None) -> Tensor:
     """Affine map ``input @ weight.T + bias``.
 
     Shapes: ``input`` (*, in_features), ``weight`` (out_features, in_features),
@@ -85,7 +86,7 @@ class Normalize(Function):
         return (gx,)
 
 
-def normalize(x, dim=1, eps=1e-12) -> Tensor:
+def normalize(x: Tensor | ArrayLike, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_2, eps)`` along ``dim``: unit-length vectors (e.g. (N, 128) face encodings)."""
     x = _float_input("normalize", x)
     return Normalize(_dim("normalize", dim, x.ndim), float(eps))(x)

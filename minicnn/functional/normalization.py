@@ -19,7 +19,10 @@ The backward pass is derived in docs/nn.md.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
+from ..hints import ArrayLike
 from ..tensor import Tensor
 from .activation import _float_input
 
@@ -79,8 +82,10 @@ class BatchNorm(Function):
         return tuple(grads)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5) -> Tensor:
+def batch_norm(input: Tensor | ArrayLike, running_mean: Tensor | np.ndarray | None,
+               running_var: Tensor | np.ndarray | None, weight: Tensor | ArrayLike | None = None,
+               bias: Tensor | ArrayLike | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalisation of ``input`` (N, C, *spatial) per channel.
 
     ``running_mean``/``running_var``: (C,) arrays or Tensors, updated in place

@@ -7,8 +7,14 @@ the operand's shape: that is :func:`unbroadcast`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..autograd import Function
 from ..backend import unwrap
+from ..hints import ArrayLike
+
+if TYPE_CHECKING:  # tensor.py imports ops
+    from ..tensor import Tensor
 
 
 def unbroadcast(xp, g, shape):
@@ -208,67 +214,67 @@ class MatMul(Function):
         return ga, gb
 
 
-def add(a, b):
+def add(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Add()(a, b)
 
 
-def sub(a, b):
+def sub(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Sub()(a, b)
 
 
-def mul(a, b):
+def mul(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Mul()(a, b)
 
 
-def div(a, b):
+def div(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Div()(a, b)
 
 
-def neg(x):
+def neg(x: Tensor) -> Tensor:
     return Neg()(x)
 
 
-def pow(x, p):
+def pow(x: Tensor, p: float | Tensor) -> Tensor:
     """``x ** p``; a Tensor exponent is handled as ``exp(p * log(x))`` (needs x > 0)."""
     if hasattr(p, "data"):
         return exp(mul(p, log(x)))
     return Pow(p)(x)
 
 
-def exp(x):
+def exp(x: Tensor) -> Tensor:
     return Exp()(x)
 
 
-def log(x):
+def log(x: Tensor) -> Tensor:
     return Log()(x)
 
 
-def sqrt(x):
+def sqrt(x: Tensor) -> Tensor:
     return Sqrt()(x)
 
 
-def abs(x):
+def abs(x: Tensor) -> Tensor:
     return Abs()(x)
 
 
-def clip(x, lo=None, hi=None):
+def clip(x: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     return Clip(lo, hi)(x)
 
 
-def maximum(a, b):
+def maximum(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Maximum()(a, b)
 
 
-def minimum(a, b):
+def minimum(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Minimum()(a, b)
 
 
-def where(cond, a, b):
+def where(cond: Tensor | ArrayLike, a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     """Elementwise ``a if cond else b``; ``cond`` is a boolean array (no gradient)."""
     return Where(unwrap(cond))(a, b)
 
 
-def matmul(a, b):
+def matmul(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     """Matrix product with NumPy's rules; 1-D operands are promoted and the
     added axis removed again, as ``numpy.matmul`` does."""
     from ..tensor import as_tensor

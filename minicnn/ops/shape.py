@@ -8,8 +8,15 @@ split, crop).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
 from ..autograd import Function
 from ..backend import unwrap
+from ..hints import ArrayLike
+
+if TYPE_CHECKING:  # tensor.py imports ops
+    from ..tensor import Tensor
 
 
 class Reshape(Function):
@@ -153,14 +160,14 @@ def getitem(x, index):
     return GetItem(index)(x)
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors: Iterable[Tensor | ArrayLike], axis: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     return Concatenate(axis)(*tensors)
 
 
-def stack(tensors, axis=0):
+def stack(tensors: Iterable[Tensor | ArrayLike], axis: int = 0) -> Tensor:
     """Join tensors of equal shape along a new axis."""
     tensors = list(tensors)
     if not tensors:
@@ -177,7 +184,7 @@ def stack(tensors, axis=0):
     return concatenate(expanded, axis=axis)
 
 
-def pad(x, pad_width, value=0.0):
+def pad(x: Tensor, pad_width: int | Sequence[int | tuple[int, int]], value: float = 0.0) -> Tensor:
     """Pad with a constant. ``pad_width`` as in ``numpy.pad``: an int, one
     (before, after) pair for all axes, or one pair per axis."""
     ndim = x.ndim
