@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
+from ..tensor import Tensor
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList"]
@@ -17,7 +20,7 @@ class Sequential(Module):
     Children are named "0", "1", ... so parameters are named "0.weight", ...
     """
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module | OrderedDict[str, Module]) -> None:
         super().__init__()
         if len(layers) == 1 and isinstance(layers[0], OrderedDict):
             for name, layer in layers[0].items():
@@ -42,7 +45,7 @@ class Sequential(Module):
         self.add_module(str(len(self)), _check_module(layer, len(self)))
         return self
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         for layer in self._modules.values():
             x = layer(x)
         return x
@@ -52,7 +55,7 @@ class ModuleList(Module):
     """A list of modules whose parameters are registered (a plain Python list
     would hide them from ``parameters()`` and ``state_dict()``)."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         for m in modules or ():
             self.append(m)
@@ -82,7 +85,7 @@ class ModuleList(Module):
             self.append(m)
         return self
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ModuleList has no forward(); iterate over it in your model's forward")
 
 
