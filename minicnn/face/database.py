@@ -110,8 +110,8 @@ class FaceDatabase:
     default the model's own (chosen on held-out identities at training time), else 1.0.
     """
 
-    def __init__(self, model=None, tau: float | None = None, embedding_dim: int | None = None,
-                 model_id: str | None = None):
+    def __init__(self, model: object | None = None, tau: float | None = None, embedding_dim: int | None = None,
+                 model_id: str | None = None) -> None:
         self.model = model
         self.embedding_dim = int(embedding_dim if embedding_dim is not None else getattr(model, "embedding_dim", 128))
         self.model_id = model_id if model_id is not None else getattr(model, "model_id", None)

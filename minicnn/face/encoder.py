@@ -21,6 +21,7 @@ import minicnn as mc
 from minicnn import backend
 import minicnn.functional as F
 import minicnn.nn as nn
+from minicnn.hints import ArrayLike
 
 from .data import prepare_images
 
@@ -62,8 +63,8 @@ class FaceEncoder(nn.Module):
     model decides "same person" by the head's probability (:meth:`pair_probability` >= 0.5), not by tau.
     """
 
-    def __init__(self, in_channels: int = 1, input_size=(64, 64), widths=(16, 32, 64, 128),
-                 embedding_dim: int = 128, pool: str = "gap"):
+    def __init__(self, in_channels: int = 1, input_size: tuple[int, int] = (64, 64),
+                 widths: tuple[int, ...] = (16, 32, 64, 128), embedding_dim: int = 128, pool: str = "gap") -> None:
         super().__init__()
         if in_channels not in (1, 3):
             raise ValueError(f"FaceEncoder: in_channels must be 1 (grayscale) or 3 (RGB), got {in_channels}")
@@ -118,7 +119,7 @@ class FaceEncoder(nn.Module):
         return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x):
+    def forward(self, x: mc.Tensor | ArrayLike) -> mc.Tensor:
         """x: Tensor or array (N, C, H, W) at ``input_size`` -> Tensor (N, D), unit rows."""
         raw = x.data if isinstance(x, mc.Tensor) else np.asarray(x, dtype=np.float32)
         if raw.ndim != 4 or raw.shape[1] != self.in_channels or tuple(raw.shape[2:]) != self.input_size:
