@@ -14,6 +14,7 @@ import types
 import typing
 
 import pytest
+from matplotlib.figure import Figure
 
 import minicnn
 
@@ -106,6 +107,7 @@ def test_the_walk_finds_the_api():
 def test_public_callable_is_fully_annotated(name, func):
     missing = _missing(func)
     assert not missing, f"{name} lacks type hints for: {', '.join(missing)}"
-    # Hints must name real types, importable where the function lives. The modules tensor.py
-    # imports (autograd, ops) name Tensor under TYPE_CHECKING only, so it is supplied here.
-    typing.get_type_hints(inspect.unwrap(func), localns={"Tensor": minicnn.Tensor})
+    # Hints must name real types, importable where the function lives. Two names may be imported
+    # under TYPE_CHECKING only, and are supplied here: Tensor (autograd and ops are imported by
+    # tensor.py) and Figure (style imports matplotlib only when it draws).
+    typing.get_type_hints(inspect.unwrap(func), localns={"Tensor": minicnn.Tensor, "Figure": Figure})

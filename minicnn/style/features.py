@@ -25,10 +25,14 @@ for the best pictures.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..hints import PathLike
+from ..tensor import Tensor
 
 __all__ = ["FeatureNetwork", "RandomMultiScale", "build_network"]
 
@@ -48,7 +52,7 @@ class FeatureNetwork(nn.Module):
                                f"{', '.join(self.layer_names)}")
         return list(layers)
 
-    def forward(self, x, layers=None):
+    def forward(self, x: Tensor, layers: Iterable[str] | None = None) -> dict[str, Tensor]:
         """``x (N, 3, H, W)`` in ``[0, 1]`` -> ``{name: activation}`` for ``layers`` (default: all)."""
         layers = self.layer_names if layers is None else self.check_layers(layers)
         if getattr(x, "ndim", 0) != 4 or x.shape[1] != 3:
@@ -85,7 +89,8 @@ class RandomMultiScale(FeatureNetwork):
     texture.
     """
 
-    def __init__(self, channels=(32, 64, 128, 128, 128), first_kernel=7, gain=6.0, seed=0):
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 128, 128), first_kernel: int = 7, gain: float = 6.0,
+                 seed: int = 0) -> None:
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if not channels or min(channels) < 1 or first_kernel < 1 or first_kernel % 2 == 0:
@@ -127,7 +132,8 @@ def _random_conv(rng, c_in, c_out, k, gain):
     return conv
 
 
-def build_network(name="random", weights=None, width=None, pool="avg", seed=0, gain=None):
+def build_network(name: str = "random", weights: PathLike | None = None, width: float | None = None, pool: str = "avg",
+                  seed: int = 0, gain: float | None = None) -> FeatureNetwork:
     """The feature network for the command line.
 
     ``name``: ``"random"`` (:class:`RandomMultiScale`, offline default) or

@@ -69,7 +69,7 @@ class VGG19(FeatureNetwork):
     default_content_layer = "relu4_2"
     default_style_layers = [(f"relu{b}_1", 0.2) for b in range(1, 6)]
 
-    def __init__(self, pool="max", width=1.0, normalize_input=True):
+    def __init__(self, pool: str = "max", width: float = 1.0, normalize_input: bool = True) -> None:
         super().__init__()
         if pool not in ("max", "avg"):
             raise ValueError(f"VGG19: pool must be 'max' or 'avg', got {pool!r}")
