@@ -133,7 +133,8 @@ def _style_scale(norm, n_C, area, fn):
     raise ValueError(f"{fn}: norm must be one of {STYLE_NORMS}, got {norm!r}")
 
 
-def style_cost_from_gram(gram_S: Tensor | ArrayLike, area_S: int, a_G: Tensor | ArrayLike, norm: str = "course") -> Tensor:
+def style_cost_from_gram(gram_S: Tensor | ArrayLike, area_S: int, a_G: Tensor | ArrayLike,
+                         norm: str = "course") -> Tensor:
     """Layer style cost against a precomputed style Gram matrix.
 
     ``gram_S``: ``(C, C)`` or ``(N, C, C)``, the Gram matrix of the style
@@ -230,7 +231,8 @@ def total_variation(x: Tensor | ArrayLike) -> Tensor:
     return ((dh * dh).sum() + (dw * dw).sum()) * (1.0 / (n * c * h * w))
 
 
-def total_cost(J_content: float | Tensor, J_style: float | Tensor, alpha: float = 10, beta: float = 40) -> float | Tensor:
+def total_cost(J_content: float | Tensor, J_style: float | Tensor, alpha: float = 10,
+               beta: float = 40) -> float | Tensor:
     """``J = alpha * J_content + beta * J_style`` (floats or scalar Tensors).
 
     >>> total_cost(0.2, 0.8)

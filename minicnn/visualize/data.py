@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hints import PathLike
+
 CLASSES = ("disc", "square", "cross", "stripes", "checker", "dots")
 
 
@@ -50,7 +52,7 @@ def _mask(kind, yy, xx, rng):
     raise ValueError(f"unknown shape kind {kind!r}; expected one of {CLASSES}")
 
 
-def make_shapes(n, size=32, seed=0, noise=0.03):
+def make_shapes(n: int, size: int = 32, seed: int = 0, noise: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images of the six shape classes, balanced and shuffled.
 
     Returns
@@ -73,7 +75,7 @@ def make_shapes(n, size=32, seed=0, noise=0.03):
     return images, labels.astype(np.int64)
 
 
-def load_images(path, in_channels=3, size=None):
+def load_images(path: PathLike, in_channels: int = 3, size: tuple[int, int] | None = None) -> np.ndarray:
     """A data set from disk: a folder of image files, or an ``.npy``/``.npz`` array file.
 
     Image files (any Pillow format, with or without an extension) are read in

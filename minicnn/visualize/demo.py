@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hints import PathLike
 from .data import CLASSES, make_shapes
 from .layers import named_layers, to_array
 
@@ -89,7 +90,7 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
     return names
 
 
-def run_demo(out_dir, quick: bool) -> dict:
+def run_demo(out_dir: PathLike, quick: bool) -> dict:
     """Get the default ConvNet (trained on the shapes), then draw the top-9 sheet, filters, maps, saliency.
 
     Returns the metrics (accuracies, receptive-field sizes, timings) and the

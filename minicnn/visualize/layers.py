@@ -12,7 +12,12 @@ is computed).  This needs no hook API from the Module class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from ..nn import Module
+from ..tensor import Tensor
 
 
 class _Stop(Exception):
@@ -33,12 +38,12 @@ def named_layers(model):
     return []
 
 
-def layer_names(model):
+def layer_names(model: Module | Sequence[Module]) -> list[str]:
     """Names of all layers that can be addressed (containers included)."""
     return [n for n, _ in named_layers(model)]
 
 
-def get_layer(model, name):
+def get_layer(model: Module | Sequence[Module], name: str) -> Module:
     """The sub-layer called ``name``; a clear KeyError listing the names otherwise."""
     name = str(name)
     for n, m in named_layers(model):
@@ -56,7 +61,7 @@ def _run(model, x):
     return model(x)
 
 
-def forward_to(model, x, layer):
+def forward_to(model: Module | Sequence[Module], x: Tensor | np.ndarray, layer: str | None) -> Tensor:
     """Run ``model`` on ``x`` and return the output of ``layer`` (a Tensor, graph intact).
 
     ``layer`` is a name or None (the model's final output).  The rest of the

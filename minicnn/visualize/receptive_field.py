@@ -34,9 +34,12 @@ there on the field is the whole input (``is_global``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..nn import Module
 
 # Layers that keep every position where it is (element-wise or per-channel).
 PASSTHROUGH = (
@@ -184,7 +187,9 @@ def _has_children(m):
     return False
 
 
-def receptive_fields(layers, input_shape=None, ndim=None, passthrough=()):
+def receptive_fields(layers: Module | Sequence[Module] | Sequence[tuple[str, Module]],
+                     input_shape: tuple[int, ...] | None = None, ndim: int | None = None,
+                     passthrough: tuple[type, ...] = ()) -> list[LayerRF]:
     """Receptive field of every layer of a chain.
 
     Parameters
@@ -247,7 +252,9 @@ def receptive_fields(layers, input_shape=None, ndim=None, passthrough=()):
     return out
 
 
-def receptive_field(layers, layer=None, input_shape=None, ndim=None, passthrough=()):
+def receptive_field(layers: Module | Sequence[Module] | Sequence[tuple[str, Module]], layer: str | None = None,
+                    input_shape: tuple[int, ...] | None = None, ndim: int | None = None,
+                    passthrough: tuple[type, ...] = ()) -> LayerRF:
     """The :class:`LayerRF` of one layer (by name; the last layer when ``layer`` is None)."""
     rfs = receptive_fields(layers, input_shape=input_shape, ndim=ndim, passthrough=passthrough)
     if layer is None:
@@ -285,7 +292,7 @@ def _infer_ndim(layers):
     raise ValueError("receptive_fields: cannot tell 1D/2D/3D from the layers; pass ndim=")
 
 
-def format_table(rfs):
+def format_table(rfs: Sequence[LayerRF]) -> str:
     """A plain-text table of :func:`receptive_fields` output (one row per layer)."""
     def fmt(t):
         return "x".join(f"{v:g}" for v in t)
