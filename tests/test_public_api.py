@@ -27,6 +27,8 @@ PACKAGES = [
     "minicnn.style",
     "minicnn.visualize",
 ]
+# minicnn.signal is being split into minicnn.ecg and minicnn.volume in issue 15; the lead adds
+# those two here after the rename.
 
 # load_model moves from face/encoder.py to face/checkpoint.py in issue 15; the lead adds it
 # here (with its hints) after the move.
@@ -48,7 +50,7 @@ def _callables(package: str, seen: set):
     module = importlib.import_module(package)
     for name in module.__all__:
         qualname = f"{package}.{name}"
-        obj = getattr(module, name)
+        obj = getattr(module, name, None)  # a missing name fails test_all_names_exist
         if qualname in EXCLUDED or isinstance(obj, types.ModuleType) or not _ours(obj):
             continue
         if inspect.isclass(obj):
