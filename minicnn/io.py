@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import unwrap
+from .tensor import unwrap
 
 META_KEY = "__meta__"
 FORMAT_VERSION = 1

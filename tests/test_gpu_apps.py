@@ -48,7 +48,7 @@ def pair():
 
 
 def _on_device(a):
-    return backend.is_cupy_array(backend.unwrap(a))
+    return backend.is_cupy_array(mc.tensor.unwrap(a))
 
 
 @pytest.mark.parametrize("optimizer, steps", [("adam", 4), ("lbfgs", 3)])

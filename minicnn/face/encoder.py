@@ -21,6 +21,7 @@ import minicnn as mc
 from minicnn import backend
 import minicnn.functional as F
 import minicnn.nn as nn
+from minicnn.tensor import unwrap
 
 from .data import prepare_images
 
@@ -113,7 +114,7 @@ class FaceEncoder(nn.Module):
             if k.startswith("head."):
                 continue
             h.update(k.encode())
-            v = backend.unwrap(v)
+            v = unwrap(v)
             h.update(np.ascontiguousarray(v.get() if backend.is_cupy_array(v) else v).tobytes())
         return h.hexdigest()[:16]
 

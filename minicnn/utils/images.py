@@ -193,7 +193,8 @@ def _resize_plane(plane, out_hw, resample):
 # ----------------------------------------------------------------------------
 def _host(array):
     """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
-    from ..backend import is_cupy_array, unwrap
+    from ..backend import is_cupy_array
+    from ..tensor import unwrap
 
     arr = unwrap(array)
     return arr.get() if is_cupy_array(arr) else np.asarray(arr)
