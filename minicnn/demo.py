@@ -37,10 +37,7 @@ def run_basics(out_dir: Path, quick: bool) -> dict:
     Overfitting a small batch is the standard first check that the forward
     pass, the gradients and the optimizer fit together.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, nothing global to close
     from tqdm import tqdm
 
     import minicnn as mc
@@ -65,14 +62,14 @@ def run_basics(out_dir: Path, quick: bool) -> dict:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.add_subplot()
     ax.semilogy(losses)
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy")
     ax.set_title("A tiny ConvNet memorises one batch")
     fig.tight_layout()
     fig.savefig(out_dir / "basics_loss.png", dpi=100)
-    plt.close(fig)
     return {"loss_first": losses[0], "loss_last": losses[-1], "steps": steps, "figures": ["basics_loss.png"]}
 
 

@@ -85,9 +85,6 @@ def _pct(x) -> str:
 
 
 def _run(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from ..config import fast_mode
     from .lecture import format_shapes, lecture_shapes
 

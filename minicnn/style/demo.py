@@ -21,7 +21,7 @@ def comparison_figure(content, style, result, titles=("content C", "style S", "g
     return fig
 
 
-def run_demo(out_dir, quick=True):
+def run_demo(out_dir, quick: bool = False) -> dict:
     """Offline style transfer (Grace Hopper + the generated painting, random
     multi-scale features); writes ``style_result.png``, ``style_costs.png``
     and ``style_panel.png`` into ``out_dir`` and returns the numbers.
