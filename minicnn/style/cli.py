@@ -27,7 +27,7 @@ from ..cli_args import (ArgumentParser, float_range, int_range, json_text, nonne
                         one_line, positive_float, positive_int)
 from ..config import fast_mode
 from ..random import seed as mc_seed
-from ..utils.images import conversion_note, load_image, save_image
+from ..images import conversion_note, load_image, save_image
 from .features import RandomMultiScale
 from .transfer import ADAM_LR
 from .vgg import VGG19

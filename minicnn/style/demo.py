@@ -29,7 +29,7 @@ def run_demo(out_dir, quick: bool = False) -> dict:
     ``quick``: 128 px and 60 steps (about half a minute on two cores);
     otherwise the command line's defaults (256 px, 150 steps).
     """
-    from ..utils.images import save_image
+    from ..images import save_image
     from .cli import DEFAULTS
     from .samples import default_content_image, default_style_image
     from .transfer import style_transfer
