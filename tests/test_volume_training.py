@@ -9,8 +9,14 @@ import minicnn as mc
 from minicnn.volume import cli
 from minicnn.volume.lecture import conv_output_size, format_shapes, lecture_shapes
 from minicnn.volume.volume_data import make_moving_shapes, make_shapes, split
-from minicnn.volume.volumes import (VolumeNet, _flip_motion, augment_volumes, confusion_matrix, predict,
-                                    train_volume_classifier)
+from minicnn.volume.volumes import (
+    VolumeNet,
+    _flip_motion,
+    augment_volumes,
+    confusion_matrix,
+    predict,
+    train_volume_classifier,
+)
 
 
 # ----------------------------------------------------------------------------- lecture

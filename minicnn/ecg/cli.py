@@ -12,8 +12,16 @@ Exit status: 0 done, 2 bad input (one line on stderr), 1 an output could not be 
 """
 from __future__ import annotations
 
-from ..cli_args import (ArgumentParser, add_output_arguments, output_folder, positive_float, positive_int, report,
-                        run_main, save_figure)
+from ..cli_args import (
+    ArgumentParser,
+    add_output_arguments,
+    output_folder,
+    positive_float,
+    positive_int,
+    report,
+    run_main,
+    save_figure,
+)
 from ..config import fast_mode
 from .ecg_task import run_record, run_synthetic
 

@@ -14,7 +14,8 @@ import numpy as np
 import minicnn as mc
 
 from .encoder import DEFAULTS, KIND, FaceEncoder
-from .ensemble import KIND as ENSEMBLE, build_from_meta
+from .ensemble import KIND as ENSEMBLE
+from .ensemble import build_from_meta
 from .losses import PairHead
 
 

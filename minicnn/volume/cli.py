@@ -11,8 +11,16 @@ output could not be written.
 """
 from __future__ import annotations
 
-from ..cli_args import (ArgumentParser, add_output_arguments, int_range, output_folder, positive_int, report, run_main,
-                        save_figure)
+from ..cli_args import (
+    ArgumentParser,
+    add_output_arguments,
+    int_range,
+    output_folder,
+    positive_int,
+    report,
+    run_main,
+    save_figure,
+)
 from ..config import fast_mode
 from .lecture import format_shapes, lecture_shapes
 from .volumes import run_volumes
