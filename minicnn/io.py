@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import unwrap
 from .hints import PathLike
+from .tensor import unwrap
 
 META_KEY = "__meta__"
 FORMAT_VERSION = 1

@@ -47,7 +47,7 @@ def _tol(dtype):
 
 def host(a):
     """Any array (NumPy or CuPy) or Tensor as a NumPy array."""
-    a = backend.unwrap(a)
+    a = mc.tensor.unwrap(a)
     return a.get() if backend.is_cupy_array(a) else np.asarray(a)
 
 

@@ -79,7 +79,7 @@ def format_shapes(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":      # python -m minicnn.signal.lecture
+if __name__ == "__main__":      # python -m minicnn.volume.lecture
     for d in (1, 3):
         print(f"{d}D stack")
         print(format_shapes(lecture_shapes(d)))
