@@ -99,7 +99,7 @@ class Function:
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         output = self.forward(*(t.data for t in tensors))
         record = is_grad_enabled() and any(self.needs_input_grad)
-        result = _tensor["Tensor"](output, requires_grad=record, _copy=False)
+        result = _tensor["Tensor"](output, requires_grad=record)
         if record:
             self.inputs = tensors
             self._output_id = id(result)

@@ -44,8 +44,7 @@ def _as_array(data, dtype):
 class Tensor:
     __array_priority__ = 200  # so that ndarray + Tensor calls Tensor.__radd__
 
-    def __init__(self, data: Tensor | ArrayLike, requires_grad: bool = False, dtype: DTypeLike | None = None,
-                 _copy=None) -> None:
+    def __init__(self, data: Tensor | ArrayLike, requires_grad: bool = False, dtype: DTypeLike | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
         arr = _as_array(data, dtype)
