@@ -47,8 +47,7 @@ def _tol(dtype):
 
 def host(a):
     """Any array (NumPy or CuPy) or Tensor as a NumPy array."""
-    a = backend.unwrap(a)
-    return a.get() if backend.is_cupy_array(a) else np.asarray(a)
+    return backend.to_numpy(backend.unwrap(a))
 
 
 @pytest.fixture

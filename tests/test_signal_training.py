@@ -10,7 +10,7 @@ import minicnn as mc
 from minicnn.signal import cli
 from minicnn.signal.beats import BeatNet, detect_beats, prepare_lead, train_beat_detector
 from minicnn.signal.ecg_task import plot_detections, run_record
-from minicnn.signal.lecture import conv_output_size, format_shapes, lecture_shapes
+from minicnn.signal.lecture import format_shapes, lecture_shapes
 from minicnn.signal.scoring import score_beats
 from minicnn.signal.synthetic_ecg import synthetic_ecg
 from minicnn.signal.volume_data import make_moving_shapes, make_shapes, split
@@ -37,13 +37,6 @@ def test_lecture_3d_shapes_and_params():
     assert [r["params"] for r in convs] == [16 * (125 + 1), 32 * (125 * 16 + 1)]   # 2016, 64032
     text = format_shapes(rows)
     assert "14 x 14 x 14 x 1" in text and "66048" in text
-
-
-def test_conv_output_size_formula():
-    assert conv_output_size(14, 5) == 10 and conv_output_size(10, 5) == 6
-    assert conv_output_size(15, 3, p=1, s=2) == 8          # floor((15 + 2 - 3) / 2) + 1
-    with pytest.raises(ValueError, match="does not fit"):
-        conv_output_size(3, 5)
 
 
 # ----------------------------------------------------------------------------- ECG

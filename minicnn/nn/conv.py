@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..functional.conv import ntuple
+from ..functional._args import ntuple
 from . import init
 from .module import Module
 from .parameter import Parameter

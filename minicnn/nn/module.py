@@ -20,7 +20,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import io
-from ..backend import get_array_module
+from ..backend import get_array_module, to_numpy
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -275,7 +275,7 @@ class Module:
             updates.append((t, value))
         for t, value in updates:
             xp = get_array_module(t.data)
-            value = xp.asarray(io._host(value) if xp is np else value)
+            value = xp.asarray(to_numpy(value) if xp is np else value)
             t.data[...] = value.astype(t.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 

@@ -8,7 +8,7 @@ They hold no parameters; each ``forward`` calls the matching function of
 from __future__ import annotations
 
 from .. import functional as F
-from ..functional.conv import ntuple
+from ..functional._args import ntuple
 from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",

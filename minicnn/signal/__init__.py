@@ -15,7 +15,7 @@ Command line: ``python -m minicnn.signal {ecg,volume,shapes} ...`` (see :mod:`.c
 from .beats import BeatNet, detect_beats, prepare_lead, train_beat_detector
 from .cli import run_demo
 from .ecg_task import plot_detections, run_record, run_synthetic
-from .lecture import conv_output_size, format_shapes, lecture_shapes, lecture_stack
+from .lecture import format_shapes, lecture_shapes, lecture_stack
 from .scoring import BeatScore, match_beats, score_beats
 from .synthetic_ecg import SyntheticECG, synthetic_ecg
 from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_shapes
@@ -25,7 +25,7 @@ from .wfdb import Annotations, Record, read_annotations, read_header, read_recor
 
 __all__ = [
     "BeatNet", "detect_beats", "prepare_lead", "train_beat_detector", "run_demo", "plot_detections",
-    "run_record", "run_synthetic", "conv_output_size", "format_shapes", "lecture_shapes",
+    "run_record", "run_synthetic", "format_shapes", "lecture_shapes",
     "lecture_stack", "BeatScore", "match_beats", "score_beats", "SyntheticECG", "synthetic_ecg",
     "MOTION_CLASSES", "SHAPE_CLASSES", "make_moving_shapes", "make_shapes", "VolumeNet",
     "run_volumes", "train_volume_classifier", "Annotations", "Record", "load_scipy_ecg",

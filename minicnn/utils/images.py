@@ -191,21 +191,15 @@ def _resize_plane(plane, out_hw, resample):
 # ----------------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------------
-def _host(array):
-    """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
-    from ..backend import is_cupy_array, unwrap
-
-    arr = unwrap(array)
-    return arr.get() if is_cupy_array(arr) else np.asarray(arr)
-
-
 def to_uint8(array):
     """Float image in ``[0, 1]`` (any shape) -> ``uint8`` in ``[0, 255]``, rounded.
 
     Values outside ``[0, 1]`` are clipped; ``uint8`` input is returned
     unchanged; NaN raises ``ValueError``.
     """
-    arr = _host(array)
+    from ..backend import to_numpy, unwrap
+
+    arr = to_numpy(unwrap(array))
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -229,7 +223,9 @@ def save_image(array, path):
     """
     from ..io import atomic_write
 
-    arr = _host(array)
+    from ..backend import to_numpy, unwrap
+
+    arr = to_numpy(unwrap(array))
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim == 3:

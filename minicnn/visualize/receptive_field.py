@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..functional import conv_output_shape
+
 # Layers that keep every position where it is (element-wise or per-channel).
 PASSTHROUGH = (
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "GELU", "Softplus", "Identity",
@@ -239,10 +241,12 @@ def receptive_fields(layers, input_shape=None, ndim=None, passthrough=()):
         j = tuple(ji * si for ji, si in zip(j, s))
         r, start, left = new_r, new_start, new_left
         if spatial is not None:
-            spatial = tuple((n + 2 * pi - ke) // si + 1 for n, pi, ke, si in zip(spatial, p, keff, s))
-            if min(spatial) < 1:
-                raise ValueError(f"receptive_fields: layer {name!r} gets an empty output {spatial} "
-                                 f"for input_shape {tuple(input_shape)}")
+            try:
+                spatial = conv_output_shape(spatial, k, s, p, d)
+            except ValueError:
+                raise ValueError(f"receptive_fields: layer {name!r} gets an empty output (kernel {k}, "
+                                 f"dilation {d}, padding {p}, input {spatial}) for input_shape "
+                                 f"{tuple(input_shape)}") from None
         out.append(LayerRF(name, kind, k, s, p, d, r, j, start, left, spatial))
     return out
 
