@@ -379,20 +379,19 @@ def test_training_steps_match_cpu(device, optimizer):
 
 
 @pytest.mark.slow  # imports torch and torch.optim (~10 s on a busy 2-core machine)
-def test_gpu_benchmark_code_runs_on_the_cpu(tmp_path, monkeypatch):
+def test_gpu_benchmark_code_runs_on_the_cpu(tmp_path):
     """The benchmark cannot be timed without a GPU, but its code (both
     libraries, the style step, the results file) runs with device="cpu"."""
     pytest.importorskip("torch")
     from minicnn.bench import gpu as bench
 
-    # VGG's 13 convolutions with few channels: the same code path, CPU-sized
-    monkeypatch.setattr(bench, "VGG19_TO_CONV5_1", [4, 4, "P", 8, 8, "P"] + [8] * 4 + ["P"] + [8] * 4 + ["P", 8])
-
     cases = [("conv2d 2,3,8x8->4 k3 s1 p1", "conv", 2, 2, 3, (8, 8), 4, 3, 1, 1),
              ("conv1d 2,1,14->3 k5", "conv", 1, 2, 1, (14,), 3, 5, 1, 0),
              ("max_pool2d 2,3,8x8 k2 s2", "max_pool", 2, 2, 3, (8, 8), 3, 2, 2, 0)]
     with mc.use_backend("numpy"):  # no Numba compile time in this test
-        rows = bench.run_gpu_benchmark(cases, repeats=1, warmup=0, style_size=16, device="cpu", progress=False)
+        # VGG's 13 convolutions with 1/16 of the channels: the same code path, CPU-sized
+        rows = bench.run_gpu_benchmark(cases, repeats=1, warmup=0, style_size=16, style_width=1 / 16, device="cpu",
+                                       progress=False)
     assert [r["pass"] for r in rows] == ["forward", "forward+backward"] * 3 + ["step"]
     for r in rows:
         assert r["minicnn_ms"] > 0 and r["torch_ms"] > 0 and r["ratio"] > 0

@@ -13,7 +13,7 @@ from minicnn.signal.ecg_task import plot_detections, run_record
 from minicnn.signal.lecture import format_shapes, lecture_shapes
 from minicnn.signal.scoring import score_beats
 from minicnn.signal.synthetic_ecg import synthetic_ecg
-from minicnn.signal.volume_data import make_moving_shapes, make_shapes, split
+from minicnn.signal.volume_data import make_moving_shapes, make_solid_shapes, split
 from minicnn.signal.volumes import (VolumeNet, _flip_motion, augment_volumes, confusion_matrix, predict,
                                     train_volume_classifier)
 
@@ -94,7 +94,7 @@ def test_volumenet_shapes_and_errors():
 
 def test_augmentations_keep_content_and_labels():
     rng = np.random.default_rng(0)
-    x, _ = make_shapes(4, seed=0)
+    x, _ = make_solid_shapes(4, seed=0)
     a = augment_volumes(x, rng)
     np.testing.assert_allclose(np.sort(a.ravel()), np.sort(x.ravel()))
     clips, y = make_moving_shapes(40, frames=6, size=14, noise=0.0, seed=1)
@@ -107,7 +107,7 @@ def test_augmentations_keep_content_and_labels():
 
 
 def test_volume_classifier_beats_chance():
-    x, y = make_shapes(300, seed=0)
+    x, y = make_solid_shapes(300, seed=0)
     xtr, ytr, xte, yte = split(x, y, 0.3, seed=0)
     model, losses = train_volume_classifier(xtr, ytr, 3, epochs=6, batch_size=16, seed=0, progress=False)
     acc = float(np.mean(predict(model, xte).argmax(1) == yte))

@@ -47,8 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .cases import conv_flops
 from .memory import compile_seconds, peak_memory
-from .torch_side import CASES, LARGE_CONV2D, TRAIN_LABEL, conv_flops, style_label
+from .torch_side import CASES, LARGE_CONV2D, TRAIN_LABEL, style_label
 
 __all__ = ["CASES", "run_benchmark", "summarize", "to_markdown", "environment", "conv_flops",
            "peak_memory", "compile_seconds", "alternate_rounds"]

@@ -18,7 +18,7 @@ from .ecg_task import plot_detections, run_record, run_synthetic
 from .lecture import format_shapes, lecture_shapes, lecture_stack
 from .scoring import BeatScore, match_beats, score_beats
 from .synthetic_ecg import SyntheticECG, synthetic_ecg
-from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_shapes
+from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_solid_shapes
 from .volumes import VolumeNet, run_volumes, train_volume_classifier
 from .scipy_ecg import load_scipy_ecg
 from .wfdb import Annotations, Record, read_annotations, read_header, read_record
@@ -27,7 +27,7 @@ __all__ = [
     "BeatNet", "detect_beats", "prepare_lead", "train_beat_detector", "run_demo", "plot_detections",
     "run_record", "run_synthetic", "format_shapes", "lecture_shapes",
     "lecture_stack", "BeatScore", "match_beats", "score_beats", "SyntheticECG", "synthetic_ecg",
-    "MOTION_CLASSES", "SHAPE_CLASSES", "make_moving_shapes", "make_shapes", "VolumeNet",
+    "MOTION_CLASSES", "SHAPE_CLASSES", "make_moving_shapes", "make_solid_shapes", "VolumeNet",
     "run_volumes", "train_volume_classifier", "Annotations", "Record", "load_scipy_ecg",
     "read_annotations", "read_header", "read_record",
 ]
