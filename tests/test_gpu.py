@@ -431,11 +431,10 @@ def test_gpu_benchmark_command_on_fake_cupy(tmp_path, monkeypatch):
     from minicnn.bench import gpu as bench
 
     fake_cupy.install(monkeypatch)
-    monkeypatch.setattr(bench, "VGG19_TO_CONV5_1", [4, 4, "P", 8, 8, "P"] + [8] * 4 + ["P"] + [8] * 4 + ["P", 8])
     monkeypatch.setattr(bench, "CASES", [("conv2d 2,3,8x8->4 k3 s1 p1", "conv", 2, 2, 3, (8, 8), 4, 3, 1, 1),
                                          ("max_pool2d 2,3,8x8 k2 s2", "max_pool", 2, 2, 3, (8, 8), 3, 2, 2, 0)])
     md, js = tmp_path / "RESULTS-GPU.md", tmp_path / "r.json"
-    bench.main(["--no-torch", "--repeats", "1", "--warmup", "0", "--style-size", "16",
+    bench.main(["--no-torch", "--repeats", "1", "--warmup", "0", "--style-size", "16", "--style-width", "0.0625",
                 "--markdown", str(md), "--json", str(js)])
     text = md.read_text()
     assert "fake GPU" in text and "| max_pool2d 2,3,8x8 k2 s2 | forward+backward |" in text

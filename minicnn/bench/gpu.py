@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cuda
+from ..cli_args import float_range
 from .cases import CASES as CPU_CASES
 from .cases import conv_flops, make_case, style_label, style_step, torch_case, torch_style_step
 
@@ -258,6 +259,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--style-size", type=int, default=STYLE_SIZE, help="0 skips the style-transfer step")
+    ap.add_argument("--style-width", type=float_range(0.0, 1.0, low_open=True), default=1.0,
+                    help="VGG-19's channel counts times this (a smaller network for quick runs)")
     ap.add_argument("--no-torch", action="store_true", help="time minicnn only")
     ap.add_argument("--budget-s", type=float, default=None, help="start no new case after this many seconds")
     ap.add_argument("--markdown", default="benchmarks/RESULTS-GPU.md")
@@ -268,7 +271,7 @@ def main(argv=None):
     meta = environment()
     meta["kernel_compile_s"] = round(kernel_compile_seconds(), 2)
     rows = run_gpu_benchmark(repeats=args.repeats, warmup=args.warmup, torch_compare=not args.no_torch,
-                             style_size=args.style_size or None, budget_s=args.budget_s)
+                             style_size=args.style_size or None, budget_s=args.budget_s, style_width=args.style_width)
     print(write_markdown(rows, args.markdown, meta))
     if args.json:
         from ..io import atomic_write
