@@ -38,12 +38,25 @@ def test_train_history_and_checkpoint(tiny_run):
     assert m.info["train"]["steps_run"] == 6 and m.info["train"]["loss"] == "triplet"
 
 
+def _separation(model, data):
+    """(mean distance between different people - mean between the same person) / mean distance."""
+    e = model.embed(data.images, tta="none").astype(np.float64)
+    d = np.sqrt(((e[:, None] - e[None]) ** 2).sum(-1))
+    same = data.labels[:, None] == data.labels[None]
+    off = ~np.eye(len(e), dtype=bool)
+    return (d[~same].mean() - d[same & off].mean()) / d[off].mean()
+
+
 @pytest.mark.parametrize("loss", ["binary", "contrastive"])
 def test_other_losses_train(loss):
+    """30 steps on fixed data: the loss falls by more than 30 %, and the people move apart: the
+    separation beats the untrained encoder's (about 0.33 here) by 0.1 (trained: 0.55-0.62)."""
     data = synthetic_faces(6, 3, size=(24, 24), seed=1)
-    model, hist = train(data, loss=loss, init="scratch", steps=3, P=3, K=3, model=TINY, progress=False,
-                        log=lambda s: None, augment=False)
-    assert np.isfinite(hist[-1]["loss"])
+    kw = dict(loss=loss, init="scratch", P=3, K=3, model=TINY, progress=False, log=lambda s: None, augment=False)
+    untrained, _ = train(data, steps=1, lr=1e-12, **kw)  # the same initial weights, one step of ~1e-12
+    model, hist = train(data, steps=30, **kw)
+    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"], [h["loss"] for h in hist]
+    assert _separation(model, data) > _separation(untrained, data) + 0.1
     if loss == "binary":
         assert model.head.weight.shape == (16,) and model.decision_rule == "head probability >= 0.5"
 
