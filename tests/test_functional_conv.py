@@ -16,11 +16,20 @@ CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 
 
 @pytest.fixture(autouse=True)
-def _numpy_backend():
-    """Pin the vectorised NumPy kernels (tests that compare backends switch
-    explicitly); the Numba kernels have their own tests."""
-    with mc.use_backend("numpy"):
-        yield
+def kernels(request):
+    """Every test here runs on the vectorised NumPy kernels and on the default Numba ones
+    (whose convolution adds the bias itself); a test with a ``backend`` parameter picks its own."""
+    name = getattr(request, "param", None)
+    if name is None:
+        yield None
+        return
+    with mc.use_backend(name):
+        yield name
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        metafunc.parametrize("kernels", ["numpy", "numba"], indirect=True)
 
 
 def _tensors(c, seed=0, dtype=np.float64, bias=True):
