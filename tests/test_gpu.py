@@ -394,10 +394,12 @@ def test_gpu_benchmark_code_runs_on_the_cpu(tmp_path):
                                        progress=False)
     assert [r["pass"] for r in rows] == ["forward", "forward+backward"] * 3 + ["step"]
     for r in rows:
-        assert r["minicnn_ms"] > 0 and r["torch_ms"] > 0 and r["ratio"] > 0
+        assert r["ratio"] == pytest.approx(r["minicnn_ms"] / r["torch_ms"])
         assert r["max_rel_err"] < 1e-4, r  # the two libraries computed the same thing
+    conv_fb = [r["ratio"] for r in rows if r["pass"] == "forward+backward" and r["case"].startswith("conv")]
     summary = bench.summarize(rows)
-    assert summary["conv_fwd_bwd_geomean"] > 0 and summary["style_step_ratio"] > 0
+    assert summary["conv_fwd_bwd_geomean"] == pytest.approx(np.sqrt(conv_fb[0] * conv_fb[1]))
+    assert summary["style_step_ratio"] == rows[-1]["ratio"]
     text = bench.write_markdown(rows, tmp_path / "R.md", {"gpu": "none (CPU smoke run)", "date": "today"})
     assert (tmp_path / "R.md").read_text() == text and "| conv1d 2,1,14->3 k5 | forward |" in text
     with pytest.raises(ValueError, match="device"):
@@ -441,4 +443,5 @@ def test_gpu_benchmark_command_on_fake_cupy(tmp_path, monkeypatch):
     import json
 
     rows = json.loads(js.read_text())["rows"]
-    assert len(rows) == 5 and all(r["minicnn_ms"] > 0 and r["torch_ms"] is None for r in rows)
+    assert [r["pass"] for r in rows] == ["forward", "forward+backward"] * 2 + ["step"]
+    assert all(r["torch_ms"] is None and r["ratio"] is None for r in rows)
