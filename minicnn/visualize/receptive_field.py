@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..functional import conv_output_shape
+from ..functional._args import ntuple
 
 # Layers that keep every position where it is (element-wise or per-channel).
 PASSTHROUGH = (
@@ -91,7 +92,9 @@ class LayerRF:
             if input_shape is None:
                 raise ValueError(f"box: layer {self.name!r} sees the whole input; pass input_shape")
             return tuple((0, int(n)) for n in _spatial(input_shape, nd))
-        pos = _as_tuple(position, nd, "position")
+        # an int, a tuple, or an array such as a row of np.argwhere (.tolist(): Python ints)
+        pos = ntuple(position.tolist() if isinstance(position, np.ndarray) else position, nd, "position", "box",
+                     minimum=0)
         box = []
         for i in range(nd):
             lo = self.left[i] + pos[i] * self.jump[i]
@@ -111,19 +114,6 @@ def _spatial(input_shape, nd):
     if len(shape) < nd:
         raise ValueError(f"input_shape {shape} has fewer than {nd} spatial axes")
     return shape[-nd:]
-
-
-def _as_tuple(v, nd, what):
-    if isinstance(v, str):
-        raise TypeError(f"{what} must be an int or a tuple of {nd} ints, got {v!r}")
-    if np.ndim(v) == 0:
-        return (int(v),) * nd
-    t = tuple(int(x) for x in v)
-    if len(t) == 1:
-        return t * nd
-    if len(t) != nd:
-        raise ValueError(f"{what} has {len(t)} entries, the layers are {nd}-D: {t}")
-    return t
 
 
 def _class_dim(layer):
@@ -147,10 +137,11 @@ def _kind(layer):
 
 def _geometry(layer, nd):
     """(kernel, stride, padding, dilation) of a conv/pool layer, as nd-tuples."""
-    k = _as_tuple(layer.kernel_size, nd, f"{type(layer).__name__}.kernel_size")
+    where = f"receptive_fields: {type(layer).__name__}"
+    k = ntuple(layer.kernel_size, nd, "kernel_size", where)
     stride = getattr(layer, "stride", None)
-    s = k if stride is None else _as_tuple(stride, nd, "stride")  # pools default stride=kernel
-    d = _as_tuple(getattr(layer, "dilation", 1) or 1, nd, "dilation")
+    s = k if stride is None else ntuple(stride, nd, "stride", where)  # pools default stride=kernel
+    d = ntuple(getattr(layer, "dilation", 1) or 1, nd, "dilation", where)
     pad = getattr(layer, "padding", 0)
     if isinstance(pad, str):
         if pad == "valid":
@@ -161,7 +152,7 @@ def _geometry(layer, nd):
         else:
             raise ValueError(f"{type(layer).__name__}.padding={pad!r}: expected an int, a tuple, 'same' or 'valid'")
     else:
-        p = _as_tuple(pad, nd, "padding")
+        p = ntuple(pad, nd, "padding", where, minimum=0)
     return k, s, p, d
 
 
