@@ -27,6 +27,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import kernels_for
+from ..kernels.reference import output_shape
 from ..tensor import Tensor
 from ._args import check_float, is_int, ntuple, resolve_padding, spatial_names, to_tensor
 
@@ -34,8 +35,11 @@ __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_output_shape"]
 
 
 def conv_output_shape(in_shape, kernel, stride=1, padding=0, dilation=1):
-    """Spatial output shape of a convolution or a pooling window: the one
-    output-size function of minicnn (everything else imports it).
+    """Spatial output shape of a convolution or a pooling window.
+
+    Everything above the kernels calls this function; it checks the arguments
+    and applies the kernels' own formula (:func:`minicnn.kernels.reference.output_size`),
+    so the arithmetic is written once.
 
     Per axis, with input size ``n``, kernel ``k``, stride ``s``, dilation ``d``
     and padding ``p`` on each side::
@@ -62,16 +66,13 @@ def conv_output_shape(in_shape, kernel, stride=1, padding=0, dilation=1):
     stride = ntuple(stride, d, "stride", fn)
     dilation = ntuple(dilation, d, "dilation", fn)
     pads = resolve_padding(padding, kernel, stride, dilation, fn)
-    out = []
-    for n, k, s, (lo, hi), dl in zip(spatial, kernel, stride, pads, dilation):
-        extent = dl * (k - 1) + 1
-        if extent > n + lo + hi:
-            raise ValueError(
-                f"{fn}: kernel {kernel} (dilation {dilation}) is larger than the padded input: "
-                f"input {spatial}, padding {pads}"
-            )
-        out.append((n + lo + hi - extent) // s + 1)
-    return out[0] if scalar else tuple(out)
+    out = output_shape(spatial, kernel, stride, pads, dilation)  # the kernels' own formula
+    if min(out) < 1:
+        raise ValueError(
+            f"{fn}: kernel {kernel} (dilation {dilation}) is larger than the padded input: "
+            f"input {spatial}, padding {pads}"
+        )
+    return out[0] if scalar else out
 
 
 # ----------------------------------------------------------------------------
