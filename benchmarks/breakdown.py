@@ -5,7 +5,7 @@ the CT-scan conv3d it times, on ONE thread (thread CPU time, so other load on
 the machine does not count), the parts of minicnn's Numba GEMM path:
 
 * im2col of the whole batch (compiled), and the matrix products alone (OpenBLAS);
-* the same forward through the NumPy-path kernel (``minicnn.kernels.vectorized``);
+* the same forward through the NumPy-path kernel (``minicnn.kernels.numpy_im2col``);
 * PyTorch's forward on one thread, when installed.
 
 The GEMM-only time is a floor for any im2col + BLAS implementation, the
@@ -20,8 +20,11 @@ import time
 import numpy as np
 
 from minicnn.bench.cases import CASES, case_inputs, conv_flops
-from minicnn.kernels import numba_cpu as nb
-from minicnn.kernels import vectorized as vec
+from minicnn.kernels import numba as nb
+from minicnn.kernels.numba import im2col as nb_im2col
+from minicnn.kernels.numba import shapes as nb_shapes
+from minicnn.kernels.numba import threads as nb_threads
+from minicnn.kernels import numpy_im2col as vec
 
 SELECTED = [CASES[1], CASES[2], CASES[3], CASES[6]]
 
@@ -51,14 +54,14 @@ def main():
         label, _, d, n, c, spatial, o, k, s, p = case
         x, w, _ = case_inputs(case)
         args = ((s,) * d, ((p, p),) * d, (1,) * d)
-        dd, st, dl, lo, hi, s5, k5, out = nb._conv_args(x.shape, w.shape, *args)
+        dd, st, dl, lo, hi, s5, k5, out = nb_shapes.conv_geometry(x.shape, w.shape, *args)
         filt, rows, ow = c * int(np.prod(k5)), out[0] * out[1], out[2]
-        x5 = nb._to5d(x, d)
+        x5 = nb_shapes.to5d(x, d)
         col = np.empty((n, filt, rows * ow), np.float32)
         y = np.empty((n, o, rows * ow), np.float32)
         w2 = w.reshape(o, filt)
-        t_im2col = cpu_ms(lambda: nb._im2col(x5, 0, n, 0, rows, *k5, st, dl, lo, out[1], ow, col))
-        with nb._blas_single_thread():
+        t_im2col = cpu_ms(lambda: nb_im2col._im2col(x5, 0, n, 0, rows, *k5, st, dl, lo, out[1], ow, col))
+        with nb_threads.blas_single_thread():
             t_gemm = cpu_ms(lambda: np.matmul(w2, col, out=y))
             t_vec = cpu_ms(lambda: vec.conv_forward(x, w, *args))
         t_ours = cpu_ms(lambda: nb.conv_forward(x, w, *args))

@@ -23,20 +23,32 @@ from .tensor import Tensor, as_tensor
 
 from . import cuda, functional, nn, optim  # noqa: E402  (they build on the names above)
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The installed distribution's version: written once, in pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("minicnn")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 
 def set_num_threads(n: int) -> None:
     """Threads used by the Numba kernels and by BLAS (see docs/performance.md)."""
-    from .kernels import numba_cpu
+    from .kernels import numba as numba_kernels
 
-    numba_cpu.set_num_threads(n)
+    numba_kernels.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    from .kernels import numba_cpu
+    from .kernels import numba as numba_kernels
 
-    return numba_cpu.get_num_threads()
+    return numba_kernels.get_num_threads()
 
 __all__ = [
     "Tensor", "as_tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",

@@ -41,8 +41,8 @@ except Exception:  # ImportError, or a broken CUDA install raising at import
 BACKENDS = ("reference", "numpy", "numba")
 _KERNEL_MODULES = {
     "reference": "minicnn.kernels.reference",
-    "numpy": "minicnn.kernels.vectorized",
-    "numba": "minicnn.kernels.numba_cpu",
+    "numpy": "minicnn.kernels.numpy_im2col",
+    "numba": "minicnn.kernels.numba",
     "cupy": "minicnn.kernels.cupy_gpu",
 }
 _state = {"backend": None}  # resolved lazily so importing minicnn stays fast

@@ -29,7 +29,7 @@ import minicnn.optim as optim
 from minicnn import backend
 import minicnn.functional as F
 from minicnn.kernels import cupy_gpu, cupy_source
-from minicnn.kernels import vectorized as V
+from minicnn.kernels import numpy_im2col as V
 
 import fake_cupy
 import gpu_sim

@@ -1,7 +1,7 @@
 """The Numba kernels equal the reference loops (and PyTorch, where installed).
 
 Every convolution runs through each formulation of the dispatch rule (flat
-direct for stride 1, im2col + BLAS) by moving the module's thresholds, so a
+direct for stride 1, im2col + BLAS; named as in minicnn/kernels/numba/conv.py) by moving the module's thresholds, so a
 drawn geometry tests both code paths, in float32 and float64.
 """
 
@@ -14,29 +14,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conv_cases import conv_cases, pool_cases
-from minicnn.kernels import numba_cpu as nb
+from minicnn.kernels import numba as nb
+from minicnn.kernels.numba import conv as nb_conv
+from minicnn.kernels.numba import im2col as nb_im2col
 from minicnn.kernels import reference as ref
 
-METHODS = ("auto", "direct", "gemm")
+METHODS = ("auto", "flat", "gemm")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
 @contextlib.contextmanager
 def forced(method="auto", tile_bytes=None, threads=None):
     """Force one formulation (and optionally tiny im2col tiles / a thread count)."""
-    saved = (nb.DIRECT_MAX_FILTER, nb.FLAT_MAX_COUT, nb.TILE_BYTES, nb.get_num_threads())
-    if method == "direct":
-        nb.DIRECT_MAX_FILTER = 10 ** 9
+    saved = (nb_conv.DIRECT_MAX_FILTER, nb_conv.FLAT_MAX_COUT, nb_im2col.TILE_BYTES, nb.get_num_threads())
+    if method == "flat":
+        nb_conv.DIRECT_MAX_FILTER = 10 ** 9
     elif method == "gemm":
-        nb.DIRECT_MAX_FILTER, nb.FLAT_MAX_COUT = 0, 0
+        nb_conv.DIRECT_MAX_FILTER, nb_conv.FLAT_MAX_COUT = 0, 0
     if tile_bytes is not None:
-        nb.TILE_BYTES = tile_bytes
+        nb_im2col.TILE_BYTES = tile_bytes
     if threads is not None:
         nb.set_num_threads(threads)
     try:
         yield
     finally:
-        nb.DIRECT_MAX_FILTER, nb.FLAT_MAX_COUT, nb.TILE_BYTES = saved[:3]
+        nb_conv.DIRECT_MAX_FILTER, nb_conv.FLAT_MAX_COUT, nb_im2col.TILE_BYTES = saved[:3]
         nb.set_num_threads(saved[3])
 
 
@@ -165,7 +167,7 @@ def test_pooling_matches_reference(case, dtype, include):
 @pytest.mark.parametrize("method", METHODS)
 def test_conv_propagates_inf_like_numpy(method):
     """fastmath may reorder sums but must not invent NaN (e.g. 0 * inf from padding taps)."""
-    from minicnn.kernels import vectorized
+    from minicnn.kernels import numpy_im2col as vectorized
 
     x = np.ones((2, 3, 6, 6))
     x[0, 0, 2, 2] = np.inf
@@ -231,7 +233,7 @@ def test_conv_forward_fused_bias(method):
 def test_compile_error_falls_back_to_numpy_with_one_warning(monkeypatch):
     from numba.core.errors import TypingError
 
-    from minicnn.kernels import vectorized
+    from minicnn.kernels import numpy_im2col as vectorized
 
     def broken(*args, **kwargs):
         raise TypingError("simulated compile failure")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minicnn.kernels import reference as R
-from minicnn.kernels import vectorized as V
+from minicnn.kernels import numpy_im2col as V
 
 
 def _tol(dtype):

@@ -9,10 +9,10 @@ import pytest
 
 import minicnn as mc
 import minicnn.functional as F
-from minicnn.kernels import numba_cpu as nb
+from minicnn.kernels import numba as nb
 from minicnn.kernels import reference as ref
 from minicnn.kernels import winograd as wg
-from minicnn.kernels import winograd_numba as wn
+from minicnn.kernels.numba import winograd as wn
 
 PADDINGS = [((1, 1), (1, 1)), ((0, 0), (0, 0)), ((2, 0), (1, 2))]
 SHAPES = [(2, 3, 7, 9), (1, 2, 5, 5), (3, 4, 11, 6)]  # odd sizes: the last tiles hang over the edge

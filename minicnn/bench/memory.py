@@ -48,8 +48,8 @@ if lib == 'torch':
         tf.conv2d(tx, tw, tb, stride=s, padding=p).backward(gy)
 else:
     import minicnn as mc, minicnn.functional as F
-    from minicnn.kernels import numba_cpu
-    numba_cpu.set_num_threads(threads)
+    from minicnn.kernels import numba as numba_kernels
+    numba_kernels.set_num_threads(threads)
     mx, mw, mb = (mc.Tensor(a, requires_grad=True) for a in (x, w, b))
     small = mc.Tensor(x[:1, :, :8, :8].copy(), requires_grad=True)
     F.conv2d(small, mw, mb, stride=s, padding=p).sum().backward()

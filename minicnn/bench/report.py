@@ -99,7 +99,8 @@ def _settings_lines(extra):
     if m:
         env = {k: v for k, v in m.get("env", {}).items() if v is not None}
         lines.append(f"* minicnn worker: {m['threads']} threads, Numba threading layer {m['numba_threading_layer']}, "
-                     f"OMP_WAIT_POLICY for Numba's pool: {m['numba_omp_wait_policy']}, OpenBLAS threads "
+                     f"OMP_WAIT_POLICY for Numba's pool: {m['numba_runtime']['omp_wait_policy']}, parallel chunk size "
+                     f"{m['numba_runtime']['parallel_chunksize']}, OpenBLAS threads "
                      f"{m['blas_threads']} (held at 1 inside minicnn's own tiled products); thread variables set: "
                      f"{env or 'none'}.")
     return lines

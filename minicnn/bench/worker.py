@@ -85,16 +85,15 @@ class MinicnnLib:
         import numba
         import numpy as np
 
-        from minicnn.kernels import numba_cpu
+        from minicnn.kernels import numba as numba_kernels
 
         try:
             layer = numba.threading_layer()
         except ValueError:  # no parallel region has run yet
             layer = "not started"
         return {"versions": {"minicnn": self.mc.__version__, "numpy": np.__version__, "numba": numba.__version__},
-                "threads": numba_cpu.get_num_threads(), "blas_threads": numba_cpu.get_blas_num_threads(),
-                "numba_threading_layer": layer,
-                "numba_omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set by minicnn for Numba's pool)")}
+                "threads": numba_kernels.get_num_threads(), "blas_threads": numba_kernels.get_blas_num_threads(),
+                "numba_threading_layer": layer, "numba_runtime": numba_kernels.runtime_settings()}
 
     def make(self, msg):
         from minicnn.bench import cases

@@ -12,7 +12,7 @@ shading uses the normal of an ellipsoid so side lighting darkens one cheek as on
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -226,9 +226,3 @@ def synthetic_faces(n_identities: int = 40, per_identity: int = 8, size=(64, 64)
             labels.append(k)
     names = [f"{split}-{k:03d}" for k in range(n_identities)]
     return FaceDataset(np.stack(images), np.array(labels), names)
-
-
-def identity_table(ident: FaceIdentity) -> dict:
-    """A FaceIdentity as a plain dict (arrays as lists), e.g. for a lesson's table."""
-    return {fl.name: (getattr(ident, fl.name).tolist() if isinstance(getattr(ident, fl.name), np.ndarray)
-                      else getattr(ident, fl.name)) for fl in fields(ident)}

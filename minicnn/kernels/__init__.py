@@ -5,15 +5,15 @@ Each backend is one module with the same functions, so that
 :mod:`minicnn.functional`:
 
 * :mod:`minicnn.kernels.reference`  -- readable loops (what the lessons quote)
-* :mod:`minicnn.kernels.vectorized` -- NumPy im2col/col2im, N-dimensional
-* :mod:`minicnn.kernels.numba_cpu`  -- Numba-compiled CPU kernels
+* :mod:`minicnn.kernels.numpy_im2col` -- NumPy im2col/col2im, N-dimensional
+* :mod:`minicnn.kernels.numba`  -- Numba-compiled CPU kernels
 * :mod:`minicnn.kernels.cupy_gpu`   -- CuPy GPU kernels
 
 The contract (``d`` = number of spatial dimensions, 1, 2 or 3; all tuples have
 length ``d``; arrays are channels-first; outputs have the dtype of ``x``)::
 
-    conv_forward(x, w, stride, padding, dilation) -> y
-        x (N, C_in, *S), w (C_out, C_in, *K)  ->  y (N, C_out, *O)
+    conv_forward(x, w, stride, padding, dilation, bias=None) -> y
+        x (N, C_in, *S), w (C_out, C_in, *K), bias (C_out,) or None  ->  y (N, C_out, *O)
         padding: tuple of d (lo, hi) pairs (zeros added before/after)
         O_i = (S_i + lo_i + hi_i - dilation_i * (K_i - 1) - 1) // stride_i + 1
 

@@ -25,7 +25,7 @@ CuPy on first use, once per dtype (float32, float64), and cached (CuPy also
 keeps the binary in ``~/.cupy/kernel_cache``).  Nothing leaves the GPU: all
 sizes come from array shapes, never from reading device memory.
 
-Fallback: every function can instead run :mod:`minicnn.kernels.vectorized`,
+Fallback: every function can instead run :mod:`minicnn.kernels.numpy_im2col`,
 which is written against ``xp`` and therefore runs unchanged on CuPy.  That
 path is used for other dtypes (e.g. float16), for more than three spatial
 axes, when the kernels cannot be compiled (a warning says why), or on
@@ -41,7 +41,8 @@ import warnings
 import numpy as np
 
 from ..backend import get_array_module
-from . import cupy_source, vectorized
+from . import cupy_source
+from . import numpy_im2col as vectorized
 from .reference import output_shape
 
 MODES = ("raw", "vectorized")
@@ -194,18 +195,22 @@ def _columns(x, kernel, stride, padding, dilation, out):
 # ----------------------------------------------------------------------------
 # Convolution: three 2D cuBLAS products (cupy.dot takes transposed views without copying)
 # ----------------------------------------------------------------------------
-def conv_forward(x, w, stride, padding, dilation):
-    """x (N, C_in, *S), w (C_out, C_in, *K) -> y (N, C_out, *O);  Y = W (C_out, C_in*K) @ cols."""
+def conv_forward(x, w, stride, padding, dilation, bias=None):
+    """x (N, C_in, *S), w (C_out, C_in, *K), bias (C_out,) or None -> y (N, C_out, *O);
+    Y = W (C_out, C_in*K) @ cols (+ b)."""
     xp = get_array_module(x)
     d = x.ndim - 2
     if not _use_raw(x, d):
-        return vectorized.conv_forward(x, w, stride, padding, dilation)
+        return vectorized.conv_forward(x, w, stride, padding, dilation, bias)
     x = xp.ascontiguousarray(x)
     kernel = tuple(w.shape[2:])
     out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
     cols = _columns(x, kernel, stride, padding, dilation, out)
     w2 = xp.ascontiguousarray(w, dtype=x.dtype).reshape(w.shape[0], -1)
-    return _from_rows(xp.dot(w2, cols), x.shape[0], out)
+    rows = xp.dot(w2, cols)  # (C_out, N * prod(O))
+    if bias is not None:
+        rows += xp.asarray(bias, dtype=x.dtype)[:, None]
+    return _from_rows(rows, x.shape[0], out)
 
 
 def conv_backward_weight(gy, x, w_shape, stride, padding, dilation):

@@ -97,12 +97,12 @@ def _symmetric(padding):
 # ----------------------------------------------------------------------------
 # Convolution
 # ----------------------------------------------------------------------------
-def conv_forward(x, w, stride, padding, dilation):
+def conv_forward(x, w, stride, padding, dilation, bias=None):
     """N-d convolution (cross-correlation, as in every deep-learning library).
 
-    x (N, C_in, *S), w (C_out, C_in, *K)  ->  y (N, C_out, *O) with
+    x (N, C_in, *S), w (C_out, C_in, *K), bias (C_out,) or None  ->  y (N, C_out, *O) with
 
-        y[n, c_out, o] = sum over c_in, k of  w[c_out, c_in, k] * x_pad[n, c_in, o*s + k*d]
+        y[n, c_out, o] = sum over c_in, k of  w[c_out, c_in, k] * x_pad[n, c_in, o*s + k*d]  (+ bias[c_out])
     """
     kernel = w.shape[2:]
     x_pad = pad(x, padding)
@@ -114,6 +114,8 @@ def conv_forward(x, w, stride, padding, dilation):
             for c_out in range(w.shape[0]):
                 # One filter on one window: element-wise product, then sum.
                 y[(n, c_out) + o] = np.sum(patch * w[c_out])
+                if bias is not None:
+                    y[(n, c_out) + o] += bias[c_out]
     return y
 
 

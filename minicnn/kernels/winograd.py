@@ -1,6 +1,6 @@
 """Winograd's minimal filtering for 3x3, stride-1 convolutions: the readable NumPy reference.
 
-The fast path is :mod:`minicnn.kernels.winograd_numba` (which also runs the
+The fast path is :mod:`minicnn.kernels.numba.winograd` (which also runs the
 weight gradient, as the adjoint of the forward); this file is what it must
 agree with, and what lesson 12 derives.
 
@@ -32,7 +32,7 @@ multiplies by 0, +-1 and 1/2 and loses almost nothing; F(4x4, 3x3)'s larger
 coefficients (4, 5, 1/6, 8) cost about one more decimal digit in float32
 (bounds measured in docs/convolution.md).  An ``inf`` in the input becomes
 ``inf - inf = nan`` inside a transform, where the direct convolution would
-give ``inf``; :mod:`winograd_numba` detects non-finite outputs and recomputes
+give ``inf``; :mod:`minicnn.kernels.numba.winograd` detects non-finite outputs and recomputes
 those calls directly.
 """
 

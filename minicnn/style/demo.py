@@ -48,21 +48,3 @@ def run_demo(out_dir, quick=True):
     return {"J_initial": summary["J_initial"], "J_final": summary["J_final"],
             "J_reduction": summary["J_reduction"], "seconds": summary["seconds"],
             "size": summary["size"], "steps": summary["steps"], "files": {k: str(v) for k, v in files.items()}}
-
-
-def side_by_side(images, height=200, gap=4):
-    """Images ``(3, H, W)`` in [0, 1], scaled to ``height`` and placed in a row
-    on white (a compact before/after strip for the docs). Returns ``(3, height, W_total)``."""
-    from .transfer import resize_image
-
-    scaled = []
-    for img in images:
-        img = np.asarray(img, dtype=np.float32)
-        scaled.append(resize_image(img, (height, max(1, round(img.shape[2] * height / img.shape[1])))))
-    width = sum(s.shape[2] for s in scaled) + gap * (len(scaled) - 1)
-    out = np.ones((3, height, width), dtype=np.float32)
-    x = 0
-    for s in scaled:
-        out[:, :, x:x + s.shape[2]] = s
-        x += s.shape[2] + gap
-    return out

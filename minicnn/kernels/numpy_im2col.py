@@ -72,8 +72,8 @@ def _offset_slices(k, kernel_step, stride, out):
 # ----------------------------------------------------------------------------
 # Convolution
 # ----------------------------------------------------------------------------
-def conv_forward(x, w, stride, padding, dilation):
-    """x (N, C_in, *S), w (C_out, C_in, *K) -> y (N, C_out, *O)."""
+def conv_forward(x, w, stride, padding, dilation, bias=None):
+    """x (N, C_in, *S), w (C_out, C_in, *K), bias (C_out,) or None -> y (N, C_out, *O)."""
     xp = get_array_module(x)
     d = x.ndim - 2
     kernel = tuple(w.shape[2:])
@@ -82,6 +82,8 @@ def conv_forward(x, w, stride, padding, dilation):
     # Contract C_in and the kernel axes: y[n, o, c_out] = sum cols[n, c, o, k] * w[c_out, c, k]
     k_axes = list(range(2 + d, 2 + 2 * d))
     y = xp.tensordot(cols, w, axes=([1] + k_axes, [1] + list(range(2, 2 + d))))  # (N, *O, C_out)
+    if bias is not None:
+        y += bias  # broadcast over the last axis, C_out
     return xp.ascontiguousarray(xp.moveaxis(y, -1, 1), dtype=x.dtype)
 
 

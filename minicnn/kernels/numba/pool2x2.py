@@ -1,6 +1,6 @@
 """Max pooling with a 2x2 window and stride 2, no padding: the most common pooling layer, compiled.
 
-:func:`minicnn.kernels.numba_cpu.max_pool_forward` sends such calls here; the
+:func:`minicnn.kernels.numba.pooling.max_pool_forward` sends such calls here; the
 general kernel there loops over each window with bounds for every output,
 which cost 15-20 ns per output (a quarter of the small ConvNet's training
 step).  Here a window is four loads at fixed offsets, so the row loop is

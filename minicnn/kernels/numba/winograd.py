@@ -1,6 +1,6 @@
 """Winograd F(m x m, 3 x 3) convolution, compiled: the fast path of :mod:`minicnn.kernels.winograd`.
 
-Used by :mod:`minicnn.kernels.numba_cpu` for 2D 3x3 convolutions with stride
+Used by :mod:`minicnn.kernels.numba.conv` for 2D 3x3 convolutions with stride
 1, dilation 1 and padding 0-2 (forward, input gradient, and weight gradient
 as the adjoint of the forward: :func:`conv_backward_weight`), where it is
 faster (:func:`choose`).
@@ -11,7 +11,7 @@ How one call runs
    ``(a*a, C_out, C_in)`` (compiled, ranges of filters on the worker threads).
 2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
    rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
-   worker threads (``numba_cpu._run_jobs``; BLAS held to one thread each),
+   worker threads (:func:`.threads.run_jobs`; BLAS held to one thread each),
    sized so that a block's transformed input and products stay near the L2
    cache (``BLOCK_BYTES``) but hold at least ``MIN_TILES`` tiles.  Per block:
 
@@ -44,7 +44,9 @@ import threading
 import numpy as np
 from numba import njit, uint64
 
-from .winograd import applies, winograd_matrices
+from ..winograd import applies, winograd_matrices
+from .loops import FASTMATH
+from .threads import get_num_threads, run_jobs
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode", "MODES", "warm_up"]
 
@@ -53,7 +55,6 @@ _state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
 BLOCK_BYTES = 1 << 20  # transformed input + products of one block, about a core's L2 cache ...
 MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
-_FASTMATH = {"reassoc", "contract"}  # as numba_cpu: reorder and fuse, no finite-math assumptions
 
 
 def set_mode(mode):
@@ -116,16 +117,16 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 # ----------------------------------------------------------------------------
 # Compiled transforms (serial, nogil: the blocks run on minicnn's worker threads)
 # ----------------------------------------------------------------------------
-# The kernels index flat arrays with unsigned offsets (as numba_cpu's im2col
+# The kernels index flat arrays with unsigned offsets (as the im2col
 # does): Numba then drops its negative-index wraparound, and the long loops
 # along p compile to vector code.
 #
 # Tile layout of a block: tile t of tile row g is column p = (g - g0) * (tw + 1) + t.
 # The extra "dummy" tile at t = tw of every row is computed and never written
 # out; it makes every pass below ONE long contiguous loop over the whole
-# block (the same trick as the wide rows of numba_cpu's flat kernels), at the
+# block (the same trick as the wide rows of the flat kernels), at the
 # price of 1/tw more work in the matrix products.
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
     """``V[i, j, c, p] = (BT d B)[i, j]`` for the tiles ``p`` of tile rows ``g0..g1`` (``g = n * th + ty``).
 
@@ -195,7 +196,7 @@ def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
                             V[dst + p] += b * T[src + p]
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _output_transform(M, O, AT, m, g0, g1, th, tw, bias, S, Yt, yf, OH, OW):
     """``y[n, o, ty*m + i, tx*m + j] = (AT M A)[i, j] + bias[o]`` for tile rows ``g0..g1``, clipped to y.
 
@@ -247,7 +248,7 @@ def _output_transform(M, O, AT, m, g0, g1, th, tw, bias, S, Yt, yf, OH, OW):
     return bad
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _filter_kernel(wf, OC, q0, q1, G, T, U):
     """U[i*a + j, q] = sum_kl G[i, k] w[q, k, l] G[j, l] for the filters ``q0 <= q < q1`` of the O*C (flattened).
 
@@ -277,7 +278,6 @@ def _filter_kernel(wf, OC, q0, q1, G, T, U):
 # ----------------------------------------------------------------------------
 def _filter_transform(w, G):
     """U (a*a, O, C) with ``U[i*a + j, o, c] = (G w[o, c] G^T)[i, j]``, on minicnn's worker threads."""
-    from .numba_cpu import _run_jobs, get_num_threads
 
     a, oc = G.shape[0], w.shape[0] * w.shape[1]
     U = np.empty((a * a, w.shape[0], w.shape[1]), w.dtype)
@@ -288,7 +288,7 @@ def _filter_transform(w, G):
         q1 = min(q0 + step, oc)
         _filter_kernel(wf, oc, q0, q1, G, np.empty(a * 3 * (q1 - q0), w.dtype), uf)
 
-    _run_jobs(job, list(range(0, oc, step)))
+    run_jobs(job, list(range(0, oc, step)))
     return U
 
 
@@ -306,7 +306,6 @@ def conv_forward(x, w, padding, m, bias=None):
     Returns y (N, O, H', W'), or ``None`` when an output is not finite (the
     caller then recomputes directly, which keeps inf/nan semantics).
     """
-    from .numba_cpu import _run_jobs, get_num_threads
 
     dtype = x.dtype
     AT, G, BT = (np.ascontiguousarray(M, dtype=dtype) for M in winograd_matrices(m))
@@ -340,7 +339,7 @@ def conv_forward(x, w, padding, m, bias=None):
         np.matmul(U, V.reshape(a * a, c, pb), out=M.reshape(a * a, o, pb))
         return _output_transform(M, o, AT, m, g0, g1, th, tw, b, S, Yt, yf, oh, ow)
 
-    bad = sum(_run_jobs(job, blocks))
+    bad = sum(run_jobs(job, blocks))
     return None if bad != 0 else y
 
 
@@ -362,7 +361,6 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
     ``gw = G^T dU G``.  The input tiles V are transformed exactly as in the
     forward pass.
     """
-    from .numba_cpu import _run_jobs, get_num_threads
 
     dtype = gy.dtype
     AT, G, BT = (np.ascontiguousarray(M, dtype=dtype) for M in winograd_matrices(m))
@@ -392,7 +390,7 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan inputs: detected below, redone directly
             dU += np.matmul(D.reshape(a * a, o, pb), V.reshape(a * a, c, pb).transpose(0, 2, 1))
 
-    _run_jobs(job, blocks)
+    run_jobs(job, blocks)
     with np.errstate(invalid="ignore", over="ignore"):
         dU = sum(parts[-1] for parts in buffers.values()).reshape(a, a, o, c)
         gw = np.tensordot(np.tensordot(G, dU, axes=([0], [0])), G, axes=([1], [0]))  # (3, O, C, 3): G^T dU G
@@ -403,7 +401,6 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
 
 def forward_method(x_shape, w_shape, stride, padding, dilation):
     """``m`` when the numba backend should run this forward call by Winograd, else ``None``."""
-    from .numba_cpu import get_num_threads
 
     if len(x_shape) != 4 or not applies(w_shape, stride, padding, dilation):
         return None
@@ -414,7 +411,6 @@ def forward_method(x_shape, w_shape, stride, padding, dilation):
 
 def backward_input_method(x_shape, w_shape, stride, padding, dilation):
     """The same for the input gradient (a forward call from C_out to C_in channels, output x's size)."""
-    from .numba_cpu import get_num_threads
 
     if len(x_shape) != 4 or not applies(w_shape, stride, padding, dilation):
         return None
@@ -422,7 +418,7 @@ def backward_input_method(x_shape, w_shape, stride, padding, dilation):
 
 
 def warm_up(dtypes=(np.float32, np.float64)):
-    """Compile (or load from the cache) the Winograd kernels for ``dtypes`` (called by ``numba_cpu.warm_up``)."""
+    """Compile (or load from the cache) the Winograd kernels for ``dtypes`` (called by ``minicnn.kernels.numba.warm_up``)."""
     for dtype in dtypes:
         x, w = np.ones((1, 2, 5, 5), dtype), np.ones((2, 2, 3, 3), dtype)
         for m in (2, 4):

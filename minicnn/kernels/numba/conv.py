@@ -1,0 +1,93 @@
+"""Convolution: which formulation runs for a layer (the dispatch rule), and the three passes.
+
+``F = C_in * prod(K)`` is the length of one flattened filter (the inner
+dimension of the matrix product that im2col would build).
+
+0. 2D, 3x3, stride 1, wide enough: **Winograd** (:mod:`.winograd`, whose
+   ``forward_method`` decides), unless an input is not finite.
+1. stride 1 and ``F <= 32`` (narrow), or stride 1, ``C_out <= 16`` and at most
+   1.5 "wide" positions per output: **flat direct convolution** (:mod:`.flat`).
+2. otherwise (wide layers, and every stride > 1): **im2col + BLAS**
+   (:mod:`.im2col`).
+
+Each pass takes arrays of any rank 1-3 and works on their 5-d views
+(:mod:`.shapes`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import flat, im2col, winograd
+from .shapes import contig, conv_geometry, to5d
+
+DIRECT_MAX_FILTER = 32  # F = C_in * prod(K) at or below this: direct convolution
+FLAT_MAX_COUT = 16  # ... or, stride 1, at most this many output channels (a GEMM this thin is slow)
+FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output
+
+
+def method(n, c_in, c_out, g):
+    """The dispatch rule of the module docstring (after Winograd): ``"flat"`` or ``"gemm"``."""
+    _, st, _, lo, hi, s5, k5, out = g
+    if any(s != 1 for s in st):
+        return "gemm"
+    if c_in * k5[0] * k5[1] * k5[2] <= DIRECT_MAX_FILTER:
+        return "flat"
+    if c_out <= FLAT_MAX_COUT:
+        dp, hp, wp = (s + a + b for s, a, b in zip(s5, lo, hi))
+        wide = (n - 1) * dp * hp * wp + ((out[0] - 1) * hp + out[1] - 1) * wp + out[2]
+        if wide <= FLAT_MAX_WASTE * n * out[0] * out[1] * out[2]:
+            return "flat"
+    return "gemm"
+
+
+def _formulation(n, c_in, c_out, g):
+    return flat if method(n, c_in, c_out, g) == "flat" else im2col
+
+
+def conv_forward(x, w, stride, padding, dilation, bias=None):
+    """The contract's conv_forward; ``bias`` (C_out,) or None is added in the same pass
+    (cheaper than a separate ``y += b`` over the whole output)."""
+    m = winograd.forward_method(x.shape, w.shape, stride, padding, dilation)
+    if m is not None:  # None back: an inf/nan, redo directly
+        y = winograd.conv_forward(contig(x, x.dtype), contig(w, x.dtype), padding, m, bias)
+        if y is not None:
+            return y
+    g = conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    d, out = g[0], g[7]
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    y5 = np.empty((n, o) + out, dtype=x.dtype)
+    _formulation(n, c, o, g).forward(to5d(contig(x, x.dtype), d), to5d(contig(w, x.dtype), d), g, bias, y5)
+    return y5.reshape((n, o) + tuple(out[3 - d:]))
+
+
+def conv_backward_input(gy, w, x_shape, stride, padding, dilation):
+    """The contract's conv_backward_input: gx of shape ``x_shape``."""
+    m = winograd.backward_input_method(x_shape, w.shape, stride, padding, dilation)
+    if m is not None:
+        gx = winograd.conv_backward_input(contig(gy, gy.dtype), contig(w, gy.dtype), x_shape, padding, m)
+        if gx is not None:
+            return gx
+    g = conv_geometry(x_shape, w.shape, stride, padding, dilation)
+    d, s5 = g[0], g[5]
+    n, c = x_shape[:2]
+    o = w.shape[0]
+    gx5 = np.empty((n, c) + s5, dtype=gy.dtype)
+    _formulation(n, c, o, g).backward_input(to5d(contig(gy, gy.dtype), d), to5d(contig(w, gy.dtype), d), g, gx5)
+    return gx5.reshape(tuple(x_shape))
+
+
+def conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
+    """The contract's conv_backward_weight: gw of shape ``w_shape``."""
+    m = winograd.forward_method(x.shape, w_shape, stride, padding, dilation)
+    if m is not None:  # the adjoint of the Winograd forward (None: an inf/nan, redo directly)
+        gw = winograd.conv_backward_weight(contig(gy, gy.dtype), contig(x, gy.dtype), w_shape, padding, m)
+        if gw is not None:
+            return gw
+    g = conv_geometry(x.shape, w_shape, stride, padding, dilation)
+    d = g[0]
+    n, c = x.shape[:2]
+    o = w_shape[0]
+    gw = _formulation(n, c, o, g).backward_weight(to5d(contig(gy, gy.dtype), d), to5d(contig(x, gy.dtype), d), g, o)
+    return gw.reshape(tuple(w_shape))

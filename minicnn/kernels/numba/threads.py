@@ -1,0 +1,195 @@
+"""Threads of the Numba kernels: how many, how they wait, and how BLAS stays out of their way.
+
+Three pools of threads could run minicnn's work: Numba's OpenMP team (the
+``prange`` loops), the Python worker threads of the im2col + BLAS path
+(:func:`run_jobs`), and OpenBLAS's own threads inside NumPy's ``@``.  They
+take turns, never run at once:
+
+* :func:`set_num_threads` sets the count of the first two, and OpenBLAS's
+  count for the rest of the program (your own NumPy code).
+* While minicnn's tiles run, OpenBLAS is held to one thread
+  (:class:`blas_single_thread`): the parallelism is across tiles, and on a
+  busy machine OpenBLAS's spinning threads competing with ours turned a
+  0.2 ms product into 100 ms.  OpenBLAS is reached through ``threadpoolctl``.
+
+The runtime settings (:func:`ensure_runtime`, applied before the first kernel
+runs, never at import):
+
+* Numba's OpenMP team starts with ``OMP_WAIT_POLICY=PASSIVE``: idle threads
+  sleep instead of spinning.  GNU OpenMP's default spins between parallel
+  regions, and on a machine whose cores are busy with other work a spinning or
+  descheduled team member turned 0.2 ms kernels into 30 ms ones.  The variable
+  is set only while Numba loads its OpenMP runtime (other libraries keep
+  theirs) and never over a value you set yourself.
+* ``numba.set_parallel_chunksize(1)`` in each thread that calls a kernel:
+  ``prange`` iterations are handed out one at a time (our tasks are coarse), so
+  a core slowed by other programs is given less work instead of stalling all.
+
+:func:`runtime_settings` reports all of these (the benchmark records them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+
+import numba
+import numpy as np
+
+SMALL_WORK = 100_000  # multiply-adds (or cells) below which a kernel runs on the calling thread only
+CHUNK_SIZE = 1  # prange iterations handed out at a time
+
+_runtime = {"started": False, "wait_policy": None}
+_per_thread = threading.local()
+
+
+def ensure_runtime():
+    """Start Numba's OpenMP team with sleeping idle threads, once, and set this thread's chunk size."""
+    if not _runtime["started"]:
+        _runtime["started"] = True
+        user = os.environ.get("OMP_WAIT_POLICY")
+        _runtime["wait_policy"] = user or "PASSIVE"
+        if user is None:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            try:
+                from numba.np.ufunc import parallel
+
+                parallel._launch_threads()
+            except (ImportError, AttributeError):  # a Numba without this hook: keep its default
+                _runtime["wait_policy"] = "Numba's default"
+            finally:
+                del os.environ["OMP_WAIT_POLICY"]
+    if not getattr(_per_thread, "chunked", False):
+        numba.set_parallel_chunksize(CHUNK_SIZE)
+        _per_thread.chunked = True
+
+
+def runtime_settings() -> dict:
+    """What :func:`ensure_runtime` set, and the thread counts now (for reports)."""
+    ensure_runtime()
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        layer = "not started"
+    return {"omp_wait_policy": _runtime["wait_policy"], "parallel_chunksize": numba.get_parallel_chunksize(),
+            "numba_threads": numba.get_num_threads(), "threading_layer": layer,
+            "blas_threads": get_blas_num_threads()}
+
+
+# ----------------------------------------------------------------------------
+# OpenBLAS, through threadpoolctl
+# ----------------------------------------------------------------------------
+_blas = {"libs": None}
+
+
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries loaded now (NumPy's, SciPy's), looked up once."""
+    if _blas["libs"] is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas["libs"] = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas["libs"]
+
+
+class blas_single_thread:
+    """Context manager: BLAS uses one thread inside, its previous count after."""
+
+    def __enter__(self):
+        self.saved = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+        for lib, _ in self.saved:
+            lib.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        for lib, n in self.saved:
+            lib.set_num_threads(n)
+
+
+def get_blas_num_threads():
+    """Threads of NumPy's BLAS, or ``None`` when threadpoolctl finds none."""
+    libs = _blas_libraries()
+    return int(libs[0].get_num_threads()) if libs else None
+
+
+# ----------------------------------------------------------------------------
+# Thread counts
+# ----------------------------------------------------------------------------
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for the compiled loops (Numba) and for BLAS (NumPy's OpenBLAS).
+
+    ``n`` may not exceed ``NUMBA_NUM_THREADS`` (set before Python starts; by
+    default the number of cores).  The two pools run one after the other,
+    never at the same time, so ``n = number of cores`` does not oversubscribe.
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    if n > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"set_num_threads: n={n} exceeds NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS} "
+                         "(set that environment variable before starting Python to allow more)")
+    ensure_runtime()
+    numba.set_num_threads(int(n))
+    for lib in _blas_libraries():
+        lib.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads the compiled loops use (``numba.get_num_threads()``)."""
+    return numba.get_num_threads()
+
+
+class threads_for:
+    """Context manager: one Numba thread when ``work`` is small (waking a sleeping
+    thread costs 10-20 us, more than such a kernel runs), else the configured count."""
+
+    def __init__(self, work):
+        self.small = work < SMALL_WORK
+
+    def __enter__(self):
+        if self.small:
+            self.saved = numba.get_num_threads()
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.small:
+            numba.set_num_threads(self.saved)
+
+
+# ----------------------------------------------------------------------------
+# Python worker threads for the tiles of the im2col + BLAS and Winograd paths
+# ----------------------------------------------------------------------------
+_pool = {"executor": None, "workers": 0}
+if hasattr(os, "register_at_fork"):  # a forked child has no pool threads: make it start its own
+    os.register_at_fork(after_in_child=lambda: _pool.update(executor=None, workers=0))
+
+
+def run_jobs(fn, units):
+    """``[fn(unit) for unit in units]``, spread over ``get_num_threads()`` threads (the caller is one),
+    which pull units from a shared counter, so a thread slowed by other load is simply given less.
+
+    BLAS is held to one thread meanwhile (see the module docstring).
+    """
+    workers = min(get_num_threads(), len(units))
+    with blas_single_thread():
+        if workers <= 1:
+            return [fn(u) for u in units]
+        if _pool["executor"] is None or _pool["workers"] < workers - 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            if _pool["executor"] is not None:
+                _pool["executor"].shutdown(wait=False)
+            _pool["executor"] = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="minicnn-conv")
+            _pool["workers"] = workers - 1
+        counter = itertools.count()  # next() on it is atomic under the GIL
+
+        def worker():
+            done = []
+            for i in iter(lambda: next(counter), None):
+                if i >= len(units):
+                    return done
+                done.append(fn(units[i]))
+
+        futures = [_pool["executor"].submit(worker) for _ in range(workers - 1)]
+        results = worker()
+        for f in futures:
+            results += f.result()
+        return results
