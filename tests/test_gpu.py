@@ -47,7 +47,7 @@ def _tol(dtype):
 
 def host(a):
     """Any array (NumPy or CuPy) or Tensor as a NumPy array."""
-    return backend.to_numpy(backend.unwrap(a))
+    return backend.to_numpy(mc.tensor.unwrap(a))
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def pair():
 
 
 def _on_device(a):
-    return backend.is_cupy_array(backend.unwrap(a))
+    return backend.is_cupy_array(mc.tensor.unwrap(a))
 
 
 @pytest.mark.parametrize("optimizer, steps", [("adam", 4), ("lbfgs", 3)])
@@ -85,7 +85,7 @@ def test_vgg19_input_normalisation_on_cuda(fake_cuda):
 
 
 def test_save_image_takes_device_arrays(tmp_path, fake_cuda):
-    from minicnn.utils.images import load_image, save_image, to_uint8
+    from minicnn.images import load_image, save_image, to_uint8
 
     img = np.random.default_rng(1).uniform(0, 1, (3, 16, 18)).astype(np.float32)
     t = mc.Tensor(img).to("cuda")
@@ -116,7 +116,7 @@ def test_style_cli_device_cuda(tmp_path, fake_cuda, capsys):
     import json
 
     from minicnn.style.cli import main
-    from minicnn.utils.images import load_image
+    from minicnn.images import load_image
 
     args = ["--size", "20", "--steps", "3", "--quiet", "--json", "--tv", "0.1"]
     assert main(args + ["--out", str(tmp_path / "cpu.png")]) == 0

@@ -154,7 +154,7 @@ def test_block_outputs_and_receptive_fields_of_the_default_model():
 
 @pytest.mark.slow
 def test_run_demo_quick(tmp_path):
-    from minicnn.visualize import run_demo
+    from minicnn.visualize.demo import run_demo
     res = run_demo(tmp_path, quick=True)
     assert res["rf_layer_10"] == 18 and res["test_accuracy"] > 0.5
     for name in res["figures"]:

@@ -8,7 +8,7 @@ What it measures (issues 3 and 16; the GPU variant is :mod:`minicnn.bench.gpu`):
   autograd), so Python overhead counts as it does for a user;
 * one training step (forward, loss, backward, SGD step) of a small ConvNet
   built from :mod:`minicnn.nn`, and the same model in PyTorch;
-* one style-transfer step (:func:`minicnn.style.bench_step`) when that exists;
+* one style-transfer step (:func:`minicnn.style.bench.bench_step`);
 * the first-call JIT compile time of the Numba kernels (fresh cache, in a
   subprocess) and the time to load them from the cache;
 * the peak extra memory (resident set, in a subprocess) of the

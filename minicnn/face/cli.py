@@ -87,7 +87,7 @@ def _teacher(a) -> str:
 
 
 def cmd_evaluate(a):
-    from .encoder import load_model
+    from .checkpoint import load_model
     from .evaluate import baselines, error_vs_k_figure, evaluate_encoder, format_report, roc_figure
     from .synthetic import synthetic_faces
 
@@ -145,7 +145,7 @@ def cmd_evaluate(a):
 
 def _evaluate_pairs(a):
     """``evaluate --pairs``: LFW's View 2 protocol on the folder ``--data`` (see lfw.py)."""
-    from .encoder import load_model
+    from .checkpoint import load_model
     from .lfw import evaluate_pairs, format_pairs_report, read_pairs
 
     if not a.data:
@@ -172,7 +172,7 @@ def cmd_crossval(a):
     from .train import TrainConfig
 
     if a.model:
-        from .encoder import load_model
+        from .checkpoint import load_model
 
         model = load_model(a.model)
         data = _load(a.data, model)
@@ -204,7 +204,7 @@ def _db(a, create=False, model=None):
     from minicnn.io import npz_path
 
     from .database import FaceDatabase
-    from .encoder import load_model
+    from .checkpoint import load_model
 
     model = model or load_model(a.model)
     _check_tau_applies(a, model)
@@ -241,7 +241,7 @@ def cmd_enroll(a):
     from minicnn.io import check_replaceable, file_lock, npz_path
 
     from .database import KIND, FaceDatabase
-    from .encoder import load_model
+    from .checkpoint import load_model
 
     check_name(a.name)
     path = npz_path(a.db)

@@ -33,7 +33,8 @@ import minicnn.optim as optim
 from . import mining as M
 from .augment import Augment
 from .data import FaceDataset
-from .encoder import MODEL_KINDS, FaceEncoder, load_model
+from .checkpoint import load_model
+from .encoder import MODEL_KINDS, FaceEncoder
 from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss
 from .metrics import best_threshold, pairwise_sq_dists
 

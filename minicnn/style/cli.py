@@ -26,8 +26,11 @@ from ..backend import get_backend, use_backend
 from ..cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
                         one_line, positive_float, positive_int)
 from ..config import fast_mode
-from ..utils.images import conversion_note, load_image, save_image
+from ..random import seed as mc_seed
+from ..images import conversion_note, load_image, save_image
+from .features import RandomMultiScale
 from .transfer import ADAM_LR
+from .vgg import VGG19
 
 DEFAULTS = dict(size=256, steps=200, alpha=10.0, beta=40.0, optimizer="adam", lr=ADAM_LR, init="content",
                 noise_ratio=0.6, seed=0, tv=0.0, scales=1)
@@ -137,9 +140,29 @@ def _load(path, size, what, say):
     return load_image(path, size=size)
 
 
+def build_network(name="random", weights=None, width=None, pool="avg", seed=0, gain=None):
+    """The feature network for the command line.
+
+    ``name``: ``"random"`` (:class:`RandomMultiScale`, offline default) or
+    ``"vgg19"`` (:class:`~minicnn.style.vgg.VGG19`). ``weights``: a minicnn
+    ``.npz`` for VGG-19 (implies ``"vgg19"``; without it VGG-19 keeps random
+    weights, seeded). ``width``: VGG-19 channel multiplier (default 1 with
+    weights, else 0.25). ``gain``: :class:`RandomMultiScale`'s activation scale.
+    """
+    if weights is not None:
+        name = "vgg19"
+    if name == "random":
+        return RandomMultiScale(seed=seed) if gain is None else RandomMultiScale(gain=gain, seed=seed)
+    if name == "vgg19":
+        if weights is not None:
+            return VGG19.from_npz(weights, pool=pool)
+        mc_seed(seed)
+        return VGG19(pool=pool, width=0.25 if width is None else width)
+    raise ValueError(f"build_network: name must be 'random' or 'vgg19', got {name!r}")
+
+
 def run(args, say=print):
     """Do the work for parsed ``args``; returns the result summary (a dict)."""
-    from .features import build_network
     from .samples import default_content_image, default_style_image
     from .transfer import style_transfer
 

@@ -30,7 +30,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 
-__all__ = ["FeatureNetwork", "RandomMultiScale", "build_network"]
+__all__ = ["FeatureNetwork", "RandomMultiScale"]
 
 
 class FeatureNetwork(nn.Module):
@@ -125,28 +125,3 @@ def _random_conv(rng, c_in, c_out, k, gain):
     conv.weight.data[...] = rng.standard_normal(conv.weight.shape) * std * gain
     conv.bias.data[...] = rng.standard_normal(c_out) * 0.2 * gain
     return conv
-
-
-def build_network(name="random", weights=None, width=None, pool="avg", seed=0, gain=None):
-    """The feature network for the command line.
-
-    ``name``: ``"random"`` (:class:`RandomMultiScale`, offline default) or
-    ``"vgg19"`` (:class:`~minicnn.style.vgg.VGG19`). ``weights``: a minicnn
-    ``.npz`` for VGG-19 (implies ``"vgg19"``; without it VGG-19 keeps random
-    weights, seeded). ``width``: VGG-19 channel multiplier (default 1 with
-    weights, else 0.25). ``gain``: :class:`RandomMultiScale`'s activation scale.
-    """
-    if weights is not None:
-        name = "vgg19"
-    if name == "random":
-        return RandomMultiScale(seed=seed) if gain is None else RandomMultiScale(gain=gain, seed=seed)
-    if name == "vgg19":
-        from .vgg import VGG19
-
-        if weights is not None:
-            return VGG19.from_npz(weights, pool=pool)
-        from ..random import seed as mc_seed
-
-        mc_seed(seed)
-        return VGG19(pool=pool, width=0.25 if width is None else width)
-    raise ValueError(f"build_network: name must be 'random' or 'vgg19', got {name!r}")

@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from .. import cuda, optim
 from ..autograd import no_grad
-from ..backend import get_array_module, to_numpy, unwrap
-from ..tensor import Tensor
+from ..backend import get_array_module, to_numpy
+from ..tensor import Tensor, unwrap
 from .costs import content_cost, gram_matrix, style_cost_from_gram, total_cost, total_variation
 
 __all__ = ["style_transfer", "TransferResult", "Objective", "plot_costs", "resize_image"]
@@ -222,7 +222,7 @@ def _fit(hw, long_side):
 
 def _costs(j, jc, js):
     """The three scalar cost Tensors as Python floats, in one device-to-host copy."""
-    xp = get_array_module(j)
+    xp = get_array_module(j.data)
     return tuple(float(v) for v in to_numpy(xp.stack([t.data.reshape(()) for t in (j, jc, js)])))
 
 
@@ -261,7 +261,7 @@ def _evaluate(objective, G, need_grad):
 def _run_adam(objective, G, steps, lr, history, bar, scale):
     """``steps`` Adam steps on the pixels, clipped to [0, 1]; returns (host G, final costs)."""
     x = Tensor(G[None].copy(), requires_grad=True).to(objective.device)
-    xp = get_array_module(x)
+    xp = get_array_module(x.data)
     opt = optim.Adam([x], lr=lr)
     for _ in range(steps):
         opt.zero_grad()

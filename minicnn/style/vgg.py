@@ -91,7 +91,7 @@ class VGG19(FeatureNetwork):
     def _run(self, x, wanted):
         h = x if isinstance(x, Tensor) else Tensor(x)
         if self.normalize_input:
-            xp = get_array_module(h)  # the constants go where the image is (CPU or GPU)
+            xp = get_array_module(h.data)  # the constants go where the image is (CPU or GPU)
             mean = xp.asarray(IMAGENET_MEAN.reshape(1, 3, 1, 1), dtype=h.dtype)
             std = xp.asarray(IMAGENET_STD.reshape(1, 3, 1, 1), dtype=h.dtype)
             h = (h - mean) / std

@@ -71,9 +71,6 @@ def main(argv=None) -> int:
 
 
 def _run(args):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import numpy as np
 
     from minicnn.config import fast_mode

@@ -110,7 +110,7 @@ def load_images(path, in_channels=3, size=None):
         return x
     if not path.is_dir():
         raise ValueError(f"--data {path}: expected a folder of images or an .npy/.npz file")
-    from minicnn.utils.images import ImageError, load_image
+    from minicnn.images import ImageError, load_image
 
     mode = {1: "L", 3: "RGB"}.get(in_channels)
     if mode is None:

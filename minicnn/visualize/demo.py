@@ -89,15 +89,12 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
     return names
 
 
-def run_demo(out_dir, quick: bool) -> dict:
+def run_demo(out_dir, quick: bool = False) -> dict:
     """Get the default ConvNet (trained on the shapes), then draw the top-9 sheet, filters, maps, saliency.
 
     Returns the metrics (accuracies, receptive-field sizes, timings) and the
     list of figures written into ``out_dir``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from .model import default_or_trained, save_model
     from .receptive_field import receptive_field
 

@@ -7,10 +7,10 @@ The course (channels-last) says:
   --(32 filters 5x5x5x16)--> 6x6x6x32
 
 with ``n_out = floor((n + 2p - f) / s) + 1`` in every spatial dimension
-(:func:`minicnn.functional.conv_output_shape`) (here p = 0, s = 1, so
-14 - 5 + 1 = 10 and 10 - 5 + 1 = 6). minicnn stores tensors channels-first ``(N, C, *spatial)``,
-so the same activations appear as (1, 1, 14), (1, 16, 10), (1, 32, 6). A layer with ``C_out``
-filters of size ``f^d x C_in`` has ``C_out * (C_in * f^d + 1)`` parameters (the +1 is the bias).
+(:func:`minicnn.functional.conv_output_shape`; here p = 0, s = 1, so 14 - 5 + 1 = 10 and
+10 - 5 + 1 = 6). minicnn stores tensors channels-first ``(N, C, *spatial)``, so the same
+activations appear as (1, 1, 14), (1, 16, 10), (1, 32, 6). A layer with ``C_out`` filters of
+size ``f^d x C_in`` has ``C_out * (C_in * f^d + 1)`` parameters (the +1 is the bias).
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def format_shapes(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":      # python -m minicnn.signal.lecture
+if __name__ == "__main__":      # python -m minicnn.volume.lecture
     for d in (1, 3):
         print(f"{d}D stack")
         print(format_shapes(lecture_shapes(d)))

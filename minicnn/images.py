@@ -197,7 +197,8 @@ def to_uint8(array):
     Values outside ``[0, 1]`` are clipped; ``uint8`` input is returned
     unchanged; NaN raises ``ValueError``.
     """
-    from ..backend import to_numpy, unwrap
+    from .backend import to_numpy
+    from .tensor import unwrap
 
     arr = to_numpy(unwrap(array))
     if arr.dtype == np.uint8:
@@ -221,9 +222,9 @@ def save_image(array, path):
     suffix (``.png`` when there is none); PNG is lossless, so saving and
     loading again returns the same ``uint8`` values.
     """
-    from ..io import atomic_write
-
-    from ..backend import to_numpy, unwrap
+    from .backend import to_numpy
+    from .io import atomic_write
+    from .tensor import unwrap
 
     arr = to_numpy(unwrap(array))
     if arr.ndim == 4 and arr.shape[0] == 1:
