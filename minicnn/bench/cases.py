@@ -13,9 +13,22 @@ import math
 
 import numpy as np
 
-from .torch_side import (CASES, LARGE_CONV2D, MEMORY_CASE, TRAIN_BATCH, TRAIN_CLASSES, TRAIN_LABEL,  # noqa: F401
-                         TRAIN_SHAPE, VGG19_TO_RELU5_1, case_by_label, case_inputs, style_label, torch_case,
-                         torch_style_step, train_data)
+from .torch_side import (  # noqa: F401
+    CASES,
+    LARGE_CONV2D,
+    MEMORY_CASE,
+    TRAIN_BATCH,
+    TRAIN_CLASSES,
+    TRAIN_LABEL,
+    TRAIN_SHAPE,
+    VGG19_TO_RELU5_1,
+    case_by_label,
+    case_inputs,
+    style_label,
+    torch_case,
+    torch_style_step,
+    train_data,
+)
 from .torch_side import torch_small_convnet_step as _torch_small_convnet_step
 
 

@@ -91,7 +91,8 @@ def _settings_lines(extra):
     t = extra.get("torch_worker")
     if t:
         env = {k: v for k, v in t.get("env", {}).items() if v is not None}
-        lines.append(f"* PyTorch worker: {t['threads']} threads (interop {t.get('interop_threads')}), imported minicnn: "
+        lines.append(f"* PyTorch worker: {t['threads']} threads (interop {t.get('interop_threads')}), "
+                     f"imported minicnn: "
                      f"{t['imported_minicnn']}, imported Numba: {t['imported_numba']}; "
                      f"{'; '.join(t.get('parallel', [])[:3])}; thread variables set: {env or 'none'} "
                      "(so OMP_WAIT_POLICY is GNU OpenMP's default: spin a short while, then sleep).")

@@ -48,16 +48,19 @@ def resolve_padding(padding, kernel, stride, dilation, fn="conv"):
         if padding == "same":
             if any(s != 1 for s in stride):
                 raise ValueError(
-                    f"{fn}: padding='same' needs stride 1 (the output could not keep the input size), got stride {stride}"
+                    f"{fn}: padding='same' needs stride 1 (the output could not keep the input size), "
+                    f"got stride {stride}"
                 )
             totals = [dl * (k - 1) for k, dl in zip(kernel, dilation)]
             return tuple((t // 2, t - t // 2) for t in totals)
         raise ValueError(f"{fn}: padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
     if isinstance(padding, (tuple, list)) and len(padding) == d and any(isinstance(p, (tuple, list)) for p in padding):
         pairs = []
-        for p in padding:
-            pair = ntuple(p, 2, "padding", fn, minimum=0) if isinstance(p, (tuple, list)) else ntuple(p, 1, "padding", fn, 0) * 2
-            pairs.append(pair)
+        for p in padding:  # (lo, hi), or one int for both sides
+            if isinstance(p, (tuple, list)):
+                pairs.append(ntuple(p, 2, "padding", fn, minimum=0))
+            else:
+                pairs.append(ntuple(p, 1, "padding", fn, minimum=0) * 2)
         return tuple(pairs)
     return tuple((p, p) for p in ntuple(padding, d, "padding", fn, minimum=0))
 
