@@ -71,6 +71,18 @@ def is_cupy_array(a) -> bool:
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 
+def to_numpy(a) -> np.ndarray:
+    """A raw array as a NumPy array: a CuPy array is copied to the host, a
+    NumPy array is returned as it is (no copy), a scalar or list is converted.
+
+    The one way minicnn copies from the GPU (for saving, plotting, hashing,
+    comparing).  It takes raw arrays only: for a :class:`minicnn.Tensor` call
+    ``t.numpy()``, or pass ``t.data``.
+    """
+    # is_cupy_array first: a CuPy stand-in in the tests subclasses numpy.ndarray
+    return a.get() if is_cupy_array(a) else np.asarray(a)
+
+
 def device_of(a) -> str:
     """``"cuda"`` for a CuPy array, else ``"cpu"``."""
     return "cuda" if is_cupy_array(a) else "cpu"

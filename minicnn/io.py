@@ -36,15 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import to_numpy
 from .hints import PathLike
 from .tensor import unwrap
 
 META_KEY = "__meta__"
 FORMAT_VERSION = 1
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 # --------------------------------------------------------------------------- paths
@@ -254,7 +251,7 @@ def save_npz(path, arrays, meta=None, replaces=None):
     for key, value in arrays.items():
         if not isinstance(key, str) or not key or key.startswith("/") or key == META_KEY:
             raise ValueError(f"save_npz: invalid array key {key!r}")
-        payload[key] = _host(value)
+        payload[key] = to_numpy(value)
     _check_arrays(payload, f"save {path}", "save")
     try:
         text = json.dumps({"format_version": FORMAT_VERSION, **meta}, allow_nan=False)

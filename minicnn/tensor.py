@@ -24,7 +24,7 @@ import numpy as np
 from . import ops
 from .autograd import backward as _run_backward
 from .autograd import register_tensor
-from .backend import device_of, get_array_module, is_cupy_array
+from .backend import device_of, get_array_module, is_cupy_array, to_numpy
 from .hints import ArrayLike, DTypeLike
 
 DEFAULT_DTYPE = np.float32
@@ -117,9 +117,7 @@ class Tensor:
     # ------------------------------------------------------------ conversion
     def numpy(self):
         """The data as a NumPy array (copied to the host for a GPU tensor)."""
-        if is_cupy_array(self.data):
-            return self.data.get()
-        return self.data
+        return to_numpy(self.data)
 
     def item(self):
         if self.data.size != 1:
@@ -151,7 +149,7 @@ class Tensor:
                 raise RuntimeError("to('cuda'): CuPy is not installed; pip install 'minicnn[gpu]'")
             data = _cupy.asarray(self.data)
         else:
-            data = self.data.get()
+            data = to_numpy(self.data)
         return Tensor(data, requires_grad=self.requires_grad and self.is_leaf)
 
     def cpu(self):

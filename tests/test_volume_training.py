@@ -7,8 +7,8 @@ import pytest
 
 import minicnn as mc
 from minicnn.volume import cli
-from minicnn.volume.lecture import conv_output_size, format_shapes, lecture_shapes
-from minicnn.volume.volume_data import make_moving_shapes, make_shapes, split
+from minicnn.volume.lecture import format_shapes, lecture_shapes
+from minicnn.volume.volume_data import make_moving_shapes, make_solid_shapes, split
 from minicnn.volume.volumes import (
     VolumeNet,
     _flip_motion,
@@ -40,13 +40,6 @@ def test_lecture_3d_shapes_and_params():
     assert "14 x 14 x 14 x 1" in text and "66048" in text
 
 
-def test_conv_output_size_formula():
-    assert conv_output_size(14, 5) == 10 and conv_output_size(10, 5) == 6
-    assert conv_output_size(15, 3, p=1, s=2) == 8          # floor((15 + 2 - 3) / 2) + 1
-    with pytest.raises(ValueError, match="does not fit"):
-        conv_output_size(3, 5)
-
-
 # ----------------------------------------------------------------------------- volumes
 def test_volumenet_shapes_and_errors():
     net = VolumeNet((8, 16, 16), n_classes=4)
@@ -59,7 +52,7 @@ def test_volumenet_shapes_and_errors():
 
 def test_augmentations_keep_content_and_labels():
     rng = np.random.default_rng(0)
-    x, _ = make_shapes(4, seed=0)
+    x, _ = make_solid_shapes(4, seed=0)
     a = augment_volumes(x, rng)
     np.testing.assert_allclose(np.sort(a.ravel()), np.sort(x.ravel()))
     clips, y = make_moving_shapes(40, frames=6, size=14, noise=0.0, seed=1)
@@ -72,7 +65,7 @@ def test_augmentations_keep_content_and_labels():
 
 
 def test_volume_classifier_beats_chance():
-    x, y = make_shapes(300, seed=0)
+    x, y = make_solid_shapes(300, seed=0)
     xtr, ytr, xte, yte = split(x, y, 0.3, seed=0)
     model, losses = train_volume_classifier(xtr, ytr, 3, epochs=6, batch_size=16, seed=0, progress=False)
     acc = float(np.mean(predict(model, xte).argmax(1) == yte))

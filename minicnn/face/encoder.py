@@ -116,7 +116,7 @@ class FaceEncoder(nn.Module):
                 continue
             h.update(k.encode())
             v = unwrap(v)
-            h.update(np.ascontiguousarray(v.get() if backend.is_cupy_array(v) else v).tobytes())
+            h.update(np.ascontiguousarray(backend.to_numpy(v)).tobytes())
         return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------ forward

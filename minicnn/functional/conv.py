@@ -14,7 +14,7 @@ error).  Semantics follow ``torch.nn.functional.conv*d`` (without groups):
   at the end, exactly as PyTorch does.
 
 Output size per axis (:func:`conv_output_shape`), the course formula
-``floor((n + 2p - f) / s) + 1`` with ``f = dilation * (K - 1) + 1``.
+``floor((n + 2p - f) / s) + 1`` with the dilated extent ``f = dilation * (K - 1) + 1``.
 
 The arithmetic runs in the kernels of the current backend
 (``minicnn.set_backend("reference" | "numpy" | "numba")``; CuPy arrays use the
@@ -23,85 +23,44 @@ GPU kernels), chosen by :func:`minicnn.backend.kernels_for`.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..autograd import Function
 from ..backend import kernels_for
 from ..hints import ArrayLike, Padding, Size
-from ..tensor import Tensor, as_tensor
+from ..kernels.reference import output_shape
+from ..tensor import Tensor
+from ._args import check_float, is_int, ntuple, resolve_padding, spatial_names, to_tensor
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_output_shape"]
 
 
-# ----------------------------------------------------------------------------
-# Argument normalisation (shared with minicnn.functional.pool)
-# ----------------------------------------------------------------------------
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def ntuple(value, d, name, fn, minimum=1):
-    """``3 -> (3, 3)`` for ``d = 2``; a tuple must have ``d`` entries, each an
-    int ``>= minimum``.  Raises TypeError/ValueError naming ``fn`` and ``name``."""
-    if _is_int(value):
-        values = (int(value),) * d
-    elif isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
-        if len(value) != d:
-            raise ValueError(f"{fn}: {name} must be an int or a tuple of {d} ints, got {tuple(value)!r}")
-        values = tuple(int(v) for v in value)
-    else:
-        raise TypeError(f"{fn}: {name} must be an int or a tuple of {d} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        what = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{fn}: {name} must be {what}, got {values}")
-    return values
-
-
-def resolve_padding(padding, kernel, stride, dilation, fn="conv"):
-    """Padding as one ``(lo, hi)`` pair per spatial axis.
-
-    Accepts ``"valid"``, ``"same"``, an int, or a tuple whose entries are ints
-    (both sides) or ``(lo, hi)`` pairs.
-    """
-    d = len(kernel)
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * d
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(
-                    f"{fn}: padding='same' needs stride 1 (the output could not keep the input size), got stride {stride}"
-                )
-            totals = [dl * (k - 1) for k, dl in zip(kernel, dilation)]
-            return tuple((t // 2, t - t // 2) for t in totals)
-        raise ValueError(f"{fn}: padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
-    if isinstance(padding, (tuple, list)) and len(padding) == d and any(isinstance(p, (tuple, list)) for p in padding):
-        pairs = []
-        for p in padding:
-            pair = ntuple(p, 2, "padding", fn, minimum=0) if isinstance(p, (tuple, list)) else ntuple(p, 1, "padding", fn, 0) * 2
-            pairs.append(pair)
-        return tuple(pairs)
-    return tuple((p, p) for p in ntuple(padding, d, "padding", fn, minimum=0))
-
-
 def conv_output_shape(in_shape: Size, kernel: Size, stride: Size = 1, padding: Padding = 0,
                       dilation: Size = 1) -> Size:
-    """Spatial output shape of a convolution (or pooling, with ``dilation=1``).
+    """Spatial output shape of a convolution or a pooling window.
 
-    ``O = floor((n + lo + hi - f) / s) + 1`` with ``f = dilation * (k - 1) + 1``;
-    for symmetric padding ``lo = hi = p`` this is the course's
-    ``floor((n + 2p - f) / s) + 1``.  ``in_shape`` is the *spatial* shape: an
-    int (then an int is returned) or a tuple (then a tuple).  ``padding`` may
-    also be ``"same"`` or ``"valid"``.
+    Everything above the kernels calls this function; it checks the arguments
+    and applies the kernels' own formula (:func:`minicnn.kernels.reference.output_size`),
+    so the arithmetic is written once.
+
+    Per axis, with input size ``n``, kernel ``k``, stride ``s``, dilation ``d``
+    and padding ``p`` on each side::
+
+        O = floor((n + 2p - d(k - 1) - 1) / s) + 1
+
+    ``d(k - 1) + 1`` is the extent of the dilated kernel, so for ``d = 1``
+    this is the course's ``floor((n + 2p - f) / s) + 1``; with uneven padding
+    ``2p`` is ``lo + hi``.  ``in_shape`` is the *spatial* shape: an int (then
+    an int is returned) or a tuple (then a tuple).  ``padding`` may also be
+    ``"same"`` or ``"valid"``, or one ``(lo, hi)`` pair per axis.  Raises
+    ValueError when the kernel does not fit the padded input.
 
     >>> conv_output_shape(14, 5)
     10
     >>> conv_output_shape((64, 64, 64), 4, stride=2)
     (31, 31, 31)
     """
-    scalar = _is_int(in_shape)
+    scalar = is_int(in_shape)
     spatial = (int(in_shape),) if scalar else tuple(int(n) for n in in_shape)
     d = len(spatial)
     fn = "conv_output_shape"
@@ -109,44 +68,21 @@ def conv_output_shape(in_shape: Size, kernel: Size, stride: Size = 1, padding: P
     stride = ntuple(stride, d, "stride", fn)
     dilation = ntuple(dilation, d, "dilation", fn)
     pads = resolve_padding(padding, kernel, stride, dilation, fn)
-    out = []
-    for n, k, s, (lo, hi), dl in zip(spatial, kernel, stride, pads, dilation):
-        extent = dl * (k - 1) + 1
-        if extent > n + lo + hi:
-            raise ValueError(
-                f"{fn}: kernel {kernel} (dilation {dilation}) is larger than the padded input: "
-                f"input {spatial}, padding {pads}"
-            )
-        out.append((n + lo + hi - extent) // s + 1)
-    return out[0] if scalar else tuple(out)
+    out = output_shape(spatial, kernel, stride, pads, dilation)  # the kernels' own formula
+    if min(out) < 1:
+        raise ValueError(
+            f"{fn}: kernel {kernel} (dilation {dilation}) is larger than the padded input: "
+            f"input {spatial}, padding {pads}"
+        )
+    return out[0] if scalar else out
 
 
 # ----------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------
-def to_tensor(value, name, fn):
-    """``as_tensor`` with an error message that names the argument."""
-    try:
-        return as_tensor(value)
-    except TypeError as exc:
-        raise TypeError(f"{fn}: {name} must be a floating-point array or Tensor ({exc})") from None
-
-
-def check_float(t, name, fn):
-    if t.dtype.kind != "f":
-        raise TypeError(
-            f"{fn}: {name} must be a floating-point array, got dtype {t.dtype} (shape {t.shape}); "
-            "convert with .astype(np.float32)"
-        )
-
-
-def _spatial_names(d):
-    return {1: "L", 2: "H, W", 3: "D, H, W"}.get(d, ", ".join(f"S{i}" for i in range(d)))
-
-
 def _validate(x, w, b, d, stride, padding, dilation, fn):
     """Check everything before any kernel runs; return normalised arguments."""
-    names = _spatial_names(d)
+    names = spatial_names(d)
     if x.ndim != d + 2:
         raise ValueError(f"{fn}: input must have shape (N, C_in, {names}) ({d + 2} dims), got shape {x.shape}")
     if w.ndim != d + 2:

@@ -12,7 +12,7 @@ from ..autograd import Function
 from ..hints import ArrayLike
 from ..random import get_rng
 from ..tensor import Tensor
-from .activation import _float_input
+from ._args import float_input
 
 __all__ = ["dropout"]
 
@@ -39,7 +39,7 @@ def dropout(x: Tensor | ArrayLike, p: float = 0.5, training: bool = True) -> Ten
     when ``training``; return ``x`` unchanged otherwise. Any shape."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
-    x = _float_input("dropout", x)
+    x = float_input("dropout", x)
     if not training or p == 0.0:
         return x
     return Dropout(float(p))(x)

@@ -17,7 +17,8 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..hints import ArrayLike
 from ..tensor import Tensor, as_tensor
-from .activation import _float_input, log_softmax
+from ._args import float_input
+from .activation import log_softmax
 
 __all__ = ["mse_loss", "l1_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
            "cross_entropy", "nll_loss"]
@@ -39,8 +40,8 @@ def _reduce(loss, reduction):
 
 
 def _same_shape(fn_name, x, y):
-    x = _float_input(fn_name, x)
-    y = _float_input(fn_name, as_tensor(y, like=(x,)), "target")
+    x = float_input(fn_name, x)
+    y = float_input(fn_name, as_tensor(y, like=(x,)), "target")
     if x.shape != y.shape:
         raise ValueError(f"{fn_name}: input shape {x.shape} and target shape {y.shape} differ; "
                          "they must be equal")
@@ -198,7 +199,7 @@ def nll_loss(input: Tensor | ArrayLike, target: Tensor | ArrayLike, weight: Tens
     at the integer classes ``target`` (N, *spatial). ``weight`` (C,) weights
     the classes; the mean is then divided by the summed weights, as PyTorch."""
     _check_reduction("nll_loss", reduction)
-    x = _float_input("nll_loss", input)
+    x = float_input("nll_loss", input)
     if x.ndim < 2:
         raise ValueError(f"nll_loss: input must have shape (N, C, *spatial), got {x.shape}")
     t = _class_targets("nll_loss", x, target)
@@ -215,7 +216,7 @@ def cross_entropy(input: Tensor | ArrayLike, target: Tensor | ArrayLike, weight:
     (even 1e4) give a finite loss.
     """
     _check_reduction("cross_entropy", reduction)
-    x = _float_input("cross_entropy", input)
+    x = float_input("cross_entropy", input)
     if x.ndim < 2:
         raise ValueError(f"cross_entropy: input must have shape (N, C, *spatial), got {x.shape}")
     logp = log_softmax(x, dim=1)

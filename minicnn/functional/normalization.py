@@ -24,7 +24,7 @@ import numpy as np
 from ..autograd import Function
 from ..hints import ArrayLike
 from ..tensor import Tensor
-from .activation import _float_input
+from ._args import float_input
 
 __all__ = ["batch_norm"]
 
@@ -93,7 +93,7 @@ def batch_norm(input: Tensor | ArrayLike, running_mean: Tensor | np.ndarray | No
     statistics only). ``weight`` (gamma) and ``bias`` (beta): (C,) or None.
     Returns a tensor of the input's shape.
     """
-    x = _float_input("batch_norm", input)
+    x = float_input("batch_norm", input)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must have shape (N, C, *spatial), got {x.shape}")
     c = x.shape[1]
@@ -109,7 +109,7 @@ def batch_norm(input: Tensor | ArrayLike, running_mean: Tensor | np.ndarray | No
     if training and x.size // max(c, 1) <= 1:
         raise ValueError(f"batch_norm: need more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
-    affine = [_float_input("batch_norm", t, name) for name, t in (("weight", weight), ("bias", bias))
+    affine = [float_input("batch_norm", t, name) for name, t in (("weight", weight), ("bias", bias))
               if t is not None]
     fn = BatchNorm(rm, rv, weight is not None, bias is not None, bool(training), float(momentum), float(eps))
     return fn(x, *affine)

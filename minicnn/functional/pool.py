@@ -30,7 +30,7 @@ from ..autograd import Function
 from ..backend import kernels_for
 from ..hints import ArrayLike, Size
 from ..tensor import Tensor
-from .conv import _spatial_names, check_float, ntuple, to_tensor
+from ._args import check_float, ntuple, spatial_names, to_tensor
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -40,7 +40,7 @@ __all__ = [
 
 def _check_input(x, d, fn):
     if x.ndim != d + 2:
-        raise ValueError(f"{fn}: input must have shape (N, C, {_spatial_names(d)}) ({d + 2} dims), got shape {x.shape}")
+        raise ValueError(f"{fn}: input must have shape (N, C, {spatial_names(d)}) ({d + 2} dims), got shape {x.shape}")
     check_float(x, "input", fn)
 
 

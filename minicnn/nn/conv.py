@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..functional.conv import ntuple
+from ..functional._args import ntuple
 from ..hints import Padding, Size
 from ..tensor import Tensor
 from . import init

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
-from ..backend import get_array_module
+from ..backend import get_array_module, to_numpy
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -276,7 +276,7 @@ class Module:
             updates.append((t, value))
         for t, value in updates:
             xp = get_array_module(t.data)
-            value = xp.asarray(io._host(value) if xp is np else value)
+            value = xp.asarray(to_numpy(value) if xp is np else value)
             t.data[...] = value.astype(t.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 

@@ -8,7 +8,7 @@ They hold no parameters; each ``forward`` calls the matching function of
 from __future__ import annotations
 
 from .. import functional as F
-from ..functional.conv import ntuple
+from ..functional._args import ntuple
 from ..hints import Size
 from ..tensor import Tensor
 from .module import Module

@@ -33,9 +33,8 @@ from tqdm import tqdm
 
 from .. import cuda, optim
 from ..autograd import no_grad
-from ..backend import get_array_module, is_cupy_array
-from ..tensor import unwrap
-from ..tensor import Tensor
+from ..backend import get_array_module, to_numpy
+from ..tensor import Tensor, unwrap
 from .costs import content_cost, gram_matrix, style_cost_from_gram, total_cost, total_variation
 from .features import FeatureNetwork
 
@@ -231,20 +230,14 @@ def _fit(hw, long_side):
     return (max(16, round(hw[0] * f)), max(16, round(hw[1] * f)))
 
 
-def _host(a):
-    """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
-    a = unwrap(a)
-    return a.get() if is_cupy_array(a) else np.asarray(a)
-
-
 def _costs(j, jc, js):
     """The three scalar cost Tensors as Python floats, in one device-to-host copy."""
     xp = get_array_module(j.data)
-    return tuple(float(v) for v in _host(xp.stack([t.data.reshape(()) for t in (j, jc, js)])))
+    return tuple(float(v) for v in to_numpy(xp.stack([t.data.reshape(()) for t in (j, jc, js)])))
 
 
 def _check_image(img, name):
-    arr = _host(img)
+    arr = to_numpy(unwrap(img))
     if arr.ndim != 3 or arr.shape[0] != 3:
         raise ValueError(f"style_transfer: {name} must be an RGB image (3, H, W), got shape {arr.shape}")
     if arr.dtype.kind != "f" or not np.isfinite(arr).all():
@@ -272,7 +265,7 @@ def _evaluate(objective, G, need_grad):
         return _costs(j, jc, js), None
     j, jc, js = objective(x)
     j.backward()
-    return _costs(j, jc, js), _host(x.grad[0])
+    return _costs(j, jc, js), to_numpy(x.grad[0])
 
 
 def _run_adam(objective, G, steps, lr, history, bar, scale):
@@ -287,7 +280,7 @@ def _run_adam(objective, G, steps, lr, history, bar, scale):
         _record(history, bar, scale, *_costs(j, jc, js))
         opt.step()
         xp.clip(x.data, 0.0, 1.0, out=x.data)  # keep a valid image
-    G = _host(x.data[0]).copy()
+    G = to_numpy(x.data[0]).copy()
     final, _ = _evaluate(objective, G, need_grad=False)
     return G, final
 

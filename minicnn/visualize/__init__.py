@@ -13,7 +13,7 @@
 Every figure function returns a :class:`matplotlib.figure.Figure`.
 """
 
-from .data import CLASSES, load_images, make_shapes
+from .data import CLASSES, load_images, make_shape_images
 from .layers import forward_to, get_layer, layer_names
 from .maximize import maximize_activation, maximize_figure
 from .receptive_field import LayerRF, format_table, receptive_field, receptive_fields
@@ -23,7 +23,7 @@ from .top_patches import TopK, TopPatches, extract_patch, top_patches
 from .views import activation_maps_figure, activations, filters_figure
 
 __all__ = [
-    "CLASSES", "load_images", "make_shapes", "forward_to", "get_layer", "layer_names",
+    "CLASSES", "load_images", "make_shape_images", "forward_to", "get_layer", "layer_names",
     "maximize_activation", "maximize_figure", "LayerRF", "format_table", "receptive_field",
     "receptive_fields", "input_gradient", "saliency", "saliency_figure", "top_patches_figure",
     "top_patches_sheet", "TopK", "TopPatches", "extract_patch", "top_patches",

@@ -52,7 +52,7 @@ def _mask(kind, yy, xx, rng):
     raise ValueError(f"unknown shape kind {kind!r}; expected one of {CLASSES}")
 
 
-def make_shapes(n: int, size: int = 32, seed: int = 0, noise: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+def make_shape_images(n: int, size: int = 32, seed: int = 0, noise: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images of the six shape classes, balanced and shuffled.
 
     Returns
@@ -61,7 +61,7 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, noise: float = 0.03) -> t
     labels : int64 (n,) index into :data:`CLASSES`
     """
     if n < 1 or size < 8:
-        raise ValueError(f"make_shapes: need n >= 1 and size >= 8, got n={n}, size={size}")
+        raise ValueError(f"make_shape_images: need n >= 1 and size >= 8, got n={n}, size={size}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5

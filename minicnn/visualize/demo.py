@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..hints import PathLike
-from .data import CLASSES, make_shapes
+from .data import CLASSES, make_shape_images
 from .layers import named_layers, to_array
 
 
@@ -108,7 +108,7 @@ def run_demo(out_dir: PathLike, quick: bool = False) -> dict:
     save_model(model, out_dir / "visualize_model.npz", meta=meta)
     info = {k: meta[k] for k in ("train_accuracy", "test_accuracy", "n_train", "epochs") if k in meta}
     info["model"] = how
-    images, labels = make_shapes(300 if quick else 1200, seed=123)
+    images, labels = make_shape_images(300 if quick else 1200, seed=123)
     # A shape (not a texture) makes the clearest activation maps and saliency.
     figures = draw_views(model, images, out_dir, quick=quick, class_names=meta.get("classes"),
                          image_index=int(np.argmax(labels == CLASSES.index("cross"))))

@@ -103,18 +103,13 @@ def model_input(model, array, requires_grad=False):
 
 
 def to_array(t):
-    """The raw ndarray behind a Tensor (or an array), moved to the CPU."""
-    from minicnn.backend import is_cupy_array
+    """A minicnn Tensor, a PyTorch tensor or an array as a NumPy array (copied from the GPU if needed)."""
+    from minicnn.backend import is_cupy_array, to_numpy
 
-    if is_cupy_array(t):  # first: a stand-in CuPy array may subclass numpy.ndarray
-        return t.get()
-    if isinstance(t, np.ndarray):
-        return t
-    numpy = getattr(t, "numpy", None)  # a Tensor (host copy of a GPU tensor)
-    if callable(numpy):
-        return np.asarray(numpy())
-    get = getattr(t, "get", None)  # a CuPy array
-    return np.asarray(get() if callable(get) else t)
+    if is_cupy_array(t) or isinstance(t, np.ndarray):  # cupy first: its test stand-in subclasses ndarray
+        return to_numpy(t)
+    numpy = getattr(t, "numpy", None)  # a minicnn or PyTorch tensor
+    return np.asarray(numpy()) if callable(numpy) else to_numpy(t)
 
 
 def check_units(units, n_units, layer):

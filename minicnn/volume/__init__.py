@@ -9,12 +9,12 @@
 
 Command line: ``python -m minicnn.volume ...`` (:mod:`.cli`, not imported here).
 """
-from .lecture import conv_output_size, format_shapes, lecture_shapes, lecture_stack
-from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_shapes
+from .lecture import format_shapes, lecture_shapes, lecture_stack
+from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_solid_shapes
 from .volumes import VolumeNet, run_volumes, train_volume_classifier
 
 __all__ = [
-    "conv_output_size", "format_shapes", "lecture_shapes", "lecture_stack", "MOTION_CLASSES",
-    "SHAPE_CLASSES", "make_moving_shapes", "make_shapes", "VolumeNet", "run_volumes",
+    "format_shapes", "lecture_shapes", "lecture_stack", "MOTION_CLASSES",
+    "SHAPE_CLASSES", "make_moving_shapes", "make_solid_shapes", "VolumeNet", "run_volumes",
     "train_volume_classifier",
 ]

@@ -176,10 +176,13 @@ class FaceDetector:
 
     def _fits(self, size) -> bool:
         """Whether an input of ``size`` (H, W) leaves at least one output cell."""
-        for (kh, kw), (sh, sw), (ph, pw) in self.convs:
-            size = ((size[0] + 2 * ph - kh) // sh + 1, (size[1] + 2 * pw - kw) // sw + 1)
-            if min(size) < 1:
-                return False
+        from minicnn.functional import conv_output_shape
+
+        try:
+            for kernel, stride, padding in self.convs:
+                size = conv_output_shape(tuple(size), kernel, stride, padding)
+        except ValueError:  # the kernel does not fit
+            return False
         return True
 
     def __call__(self, image, upsample: int = 0, threshold: float = 0.0):
