@@ -9,17 +9,23 @@ ensemble, which therefore never need to import each other in a circle.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 import minicnn as mc
 
+from ..hints import PathLike
 from .encoder import DEFAULTS, KIND, FaceEncoder
 from .ensemble import KIND as ENSEMBLE
-from .ensemble import build_from_meta
+from .ensemble import FaceEnsemble, build_from_meta
 from .losses import PairHead
 
+if TYPE_CHECKING:  # the dlib reader is imported only when it is asked for
+    from .dlib_models.model import DlibFaceModel
 
-def load_model(path, allow_partial: bool = False):
+
+def load_model(path: PathLike, allow_partial: bool = False) -> FaceEncoder | FaceEnsemble | DlibFaceModel:
     """Rebuild a :class:`FaceEncoder` (or :class:`~minicnn.face.ensemble.FaceEnsemble`) saved by
     ``train`` / ``save``; ``"dlib"`` gives dlib's pretrained face networks
     (:class:`~minicnn.face.dlib_models.model.DlibFaceModel`; a file named ``dlib`` is ``./dlib``).

@@ -33,7 +33,7 @@ class VolumeNet(nn.Module):
     where things are, which a global average would throw away)."""
 
     def __init__(self, in_shape: tuple[int, int, int] = (16, 16, 16), n_classes: int = 3,
-                 channels: tuple[int, int, int] = (8, 16, 16)):
+                 channels: tuple[int, int, int] = (8, 16, 16)) -> None:
         super().__init__()
         if len(in_shape) != 3 or any(s < 4 or s % 4 for s in in_shape):
             raise ValueError(f"in_shape must be 3 sizes divisible by 4 (two 2x pools), got {in_shape}")
@@ -46,7 +46,7 @@ class VolumeNet(nn.Module):
         flat = c3 * int(np.prod([s // 4 for s in in_shape]))
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, n_classes))
 
-    def forward(self, x):
+    def forward(self, x: mc.Tensor) -> mc.Tensor:
         return self.head(self.features(x))
 
 
