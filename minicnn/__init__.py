@@ -13,18 +13,14 @@ the full table; tests/test_layers.py checks it)::
                 -> command lines and python -m minicnn.demo
 """
 
-from . import random
+from . import cuda, functional, nn, optim, random  # noqa: E402  (they build on the names above)
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module, get_backend, set_backend, use_backend
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
-from .ops import (abs, clip, concatenate, exp, log, matmul, maximum, mean, minimum, pad, sqrt, stack,
-                  where)
+from .ops import abs, clip, concatenate, exp, log, matmul, maximum, mean, minimum, pad, sqrt, stack, where
 from .random import seed
 from .tensor import Tensor, as_tensor
-
-from . import cuda, functional, nn, optim  # noqa: E402  (they build on the names above)
-
 
 
 def _version() -> str:

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from minicnn.bench.__main__ import main as bench_main
+from minicnn.ecg.cli import main as ecg_main
 from minicnn.face.cli import main as face_main
 from minicnn.face.database import FaceDatabase
 from minicnn.face.encoder import FaceEncoder
-from minicnn.ecg.cli import main as ecg_main
 from minicnn.style.cli import main as style_main
 from minicnn.visualize.__main__ import main as visualize_main
 from minicnn.volume.cli import main as volume_main
@@ -464,7 +464,8 @@ def test_data_folder_links_loops_and_fifos_are_skipped(tmp_path):
 
 
 # ------------------------------------------------------------------ property checks
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st
 
 
 @given(st.text(max_size=12))

@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-
 import pytest
 
 from minicnn.bench import Worker, alternate_rounds, ratio_stats, run_benchmark, summarize, to_markdown, write_reports

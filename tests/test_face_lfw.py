@@ -11,7 +11,7 @@ import minicnn as mc
 from minicnn.face import cli
 from minicnn.face.encoder import FaceEncoder
 from minicnn.face.lfw import encode_pairs, evaluate_pairs, image_path, read_pairs
-from minicnn.face.metrics import (evaluate_embeddings, people_fold_pairs, roc_auc, verification_accuracy)
+from minicnn.face.metrics import evaluate_embeddings, people_fold_pairs, roc_auc, verification_accuracy
 from minicnn.face.synthetic import synthetic_faces
 
 FOLDS, PER = 10, 3          # 10 folds of 3 matched + 3 mismatched pairs

@@ -8,8 +8,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minicnn as mc
-from minicnn.functional.pool import (adaptive_avg_pool, avg_pool, avg_pool1d, avg_pool2d, avg_pool3d,
-                                     global_avg_pool, max_pool, max_pool1d, max_pool2d, max_pool3d)
+from minicnn.functional.pool import (
+    adaptive_avg_pool,
+    avg_pool,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    global_avg_pool,
+    max_pool,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+)
 
 MAX = {1: max_pool1d, 2: max_pool2d, 3: max_pool3d}
 AVG = {1: avg_pool1d, 2: avg_pool2d, 3: avg_pool3d}

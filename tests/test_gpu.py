@@ -16,6 +16,8 @@ machine without a GPU:
 import shutil
 import subprocess
 
+import fake_cupy
+import gpu_sim
 import numpy as np
 import pytest
 from conv_cases import conv_cases, pool_cases
@@ -24,15 +26,12 @@ from hypothesis import strategies as st
 
 import minicnn as mc
 import minicnn.cuda
+import minicnn.functional as F
 import minicnn.nn as nn
 import minicnn.optim as optim
 from minicnn import backend
-import minicnn.functional as F
 from minicnn.kernels import cupy_gpu, cupy_source
 from minicnn.kernels import numpy_im2col as V
-
-import fake_cupy
-import gpu_sim
 
 # "fake-cuda": CuPy replaced by tests/fake_cupy.py (NumPy arrays of a distinct
 # type, kernels simulated on the CPU): the GPU code paths, run without a GPU.

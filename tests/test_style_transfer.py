@@ -7,12 +7,11 @@ import pytest
 from PIL import Image
 
 import minicnn as mc
-
+from minicnn.images import load_image
 from minicnn.style.cli import main
 from minicnn.style.features import RandomMultiScale
 from minicnn.style.samples import procedural_scene, swirl_painting
 from minicnn.style.transfer import style_transfer
-from minicnn.images import load_image
 
 SMALL = dict(channels=(8, 16, 16), first_kernel=3)
 

@@ -8,8 +8,7 @@ import pytest
 import minicnn as mc
 from minicnn import nn
 from minicnn.visualize.layers import forward_to
-from minicnn.visualize.top_patches import (TopK, exhaustive_top_patches, extract_patch, top_patches,
-                                           topk_indices)
+from minicnn.visualize.top_patches import TopK, exhaustive_top_patches, extract_patch, top_patches, topk_indices
 
 
 @pytest.fixture(autouse=True)

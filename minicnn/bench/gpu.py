@@ -174,6 +174,7 @@ def kernel_compile_seconds():
     """Seconds the first float32 GPU convolution takes in this process (NVRTC compile + launch)."""
     import minicnn as mc
     import minicnn.functional as F
+
     from ..kernels import cupy_gpu
 
     if cupy_gpu._ready:

@@ -14,10 +14,10 @@ selection, P x K batches), data / synthetic / augment (faces in), train, metrics
 the command line (cli, ``python -m minicnn.face``) and demo.run_demo are not imported here. A model trained
 with the binary loss decides by its head's probability instead of tau (docs/face.md, 6.1).
 """
+from .checkpoint import load_model
 from .data import FaceDataset, load_folder, prepare_images, split_identities
 from .database import FaceDatabase
 from .dlib_models import detect_faces, face_chip, landmarks
-from .checkpoint import load_model
 from .encoder import FaceEncoder
 from .ensemble import FaceEnsemble
 from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss

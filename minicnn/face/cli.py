@@ -6,10 +6,17 @@ import os
 import sys
 import time
 
-import numpy as np
-
-from minicnn.cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
-                              one_line, positive_float, positive_int)
+from minicnn.cli_args import (
+    ArgumentParser,
+    float_range,
+    int_range,
+    json_text,
+    nonnegative_float,
+    nonnegative_int,
+    one_line,
+    positive_float,
+    positive_int,
+)
 from minicnn.config import fast_mode
 
 from .dlib_models.files import PretrainedNotInstalled
@@ -203,8 +210,8 @@ def _db(a, create=False, model=None):
     existence check, the load and the save, so nothing else is ever overwritten."""
     from minicnn.io import npz_path
 
-    from .database import FaceDatabase
     from .checkpoint import load_model
+    from .database import FaceDatabase
 
     model = model or load_model(a.model)
     _check_tau_applies(a, model)
@@ -240,8 +247,8 @@ def cmd_enroll(a):
     from minicnn.cli_args import check_name
     from minicnn.io import check_replaceable, file_lock, npz_path
 
-    from .database import KIND, FaceDatabase
     from .checkpoint import load_model
+    from .database import KIND, FaceDatabase
 
     check_name(a.name)
     path = npz_path(a.db)

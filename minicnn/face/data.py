@@ -73,7 +73,7 @@ class FaceDataset:
         """Distinct (non-duplicate) images per identity name."""
         return {self.names[k]: len(np.unique(self.groups[self.labels == k])) for k in np.unique(self.labels)}
 
-    def subset(self, index) -> "FaceDataset":
+    def subset(self, index) -> FaceDataset:
         """The images at ``index`` (bool mask or int array); labels are re-numbered 0..K-1."""
         index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
         old = self.labels[index]
@@ -81,7 +81,7 @@ class FaceDataset:
         return FaceDataset(self.images[index], new.astype(np.int64), [self.names[k] for k in kept],
                            [self.paths[i] for i in index], self.groups[index].copy(), list(self.skipped))
 
-    def by_names(self, names) -> "FaceDataset":
+    def by_names(self, names) -> FaceDataset:
         """The images of the given identity names."""
         wanted = set(names)
         unknown = wanted - set(self.names)

@@ -263,7 +263,7 @@ class FaceDatabase:
         return save_npz(path, {"encodings": enc, "owner": owner.astype(np.int64)}, meta)
 
     @classmethod
-    def load(cls, path, model=None, tau: float | None = None) -> "FaceDatabase":
+    def load(cls, path, model=None, tau: float | None = None) -> FaceDatabase:
         """Read a database; with ``model``, check it is the model the encodings came from."""
         arrays, meta = load_npz(path)
         if meta.get("kind") != KIND or "encodings" not in arrays:

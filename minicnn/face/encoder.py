@@ -18,9 +18,9 @@ import hashlib
 import numpy as np
 
 import minicnn as mc
-from minicnn import backend
 import minicnn.functional as F
 import minicnn.nn as nn
+from minicnn import backend
 from minicnn.hints import ArrayLike
 from minicnn.tensor import unwrap
 

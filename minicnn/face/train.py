@@ -34,8 +34,8 @@ from minicnn.hints import PathLike
 
 from . import mining as M
 from .augment import Augment
-from .data import FaceDataset
 from .checkpoint import load_model
+from .data import FaceDataset
 from .encoder import MODEL_KINDS, FaceEncoder
 from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss
 from .metrics import best_threshold, pairwise_sq_dists

@@ -8,8 +8,15 @@
 * ``python -m minicnn.style`` -- the command line (:mod:`~minicnn.style.cli`)
 """
 
-from .costs import (content_cost, gram_matrix, layer_style_cost, style_cost, style_cost_from_gram, total_cost,
-                    total_variation)
+from .costs import (
+                    content_cost,
+                    gram_matrix,
+                    layer_style_cost,
+                    style_cost,
+                    style_cost_from_gram,
+                    total_cost,
+                    total_variation,
+)
 from .features import FeatureNetwork, RandomMultiScale
 from .transfer import Objective, TransferResult, plot_costs, style_transfer
 from .vgg import VGG19

@@ -23,12 +23,21 @@ import sys
 from pathlib import Path
 
 from ..backend import get_backend, use_backend
-from ..cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
-                        one_line, positive_float, positive_int)
+from ..cli_args import (
+    ArgumentParser,
+    float_range,
+    int_range,
+    json_text,
+    nonnegative_float,
+    nonnegative_int,
+    one_line,
+    positive_float,
+    positive_int,
+)
 from ..config import fast_mode
 from ..hints import PathLike
-from ..random import seed as mc_seed
 from ..images import conversion_note, load_image, save_image
+from ..random import seed as mc_seed
 from .features import FeatureNetwork, RandomMultiScale
 from .transfer import ADAM_LR
 from .vgg import VGG19
@@ -165,10 +174,9 @@ def build_network(name: str = "random", weights: PathLike | None = None, width: 
 
 def run(args, say=print):
     """Do the work for parsed ``args``; returns the result summary (a dict)."""
+    from ..io import atomic_write
     from .samples import default_content_image, default_style_image
     from .transfer import style_transfer
-
-    from ..io import atomic_write
 
     size = args.size if args.size is not None else (128 if fast_mode() else DEFAULTS["size"])
     steps = args.steps if args.steps is not None else (40 if fast_mode() else DEFAULTS["steps"])
