@@ -9,13 +9,13 @@
 """
 
 from .costs import (
-                    content_cost,
-                    gram_matrix,
-                    layer_style_cost,
-                    style_cost,
-                    style_cost_from_gram,
-                    total_cost,
-                    total_variation,
+    content_cost,
+    gram_matrix,
+    layer_style_cost,
+    style_cost,
+    style_cost_from_gram,
+    total_cost,
+    total_variation,
 )
 from .features import FeatureNetwork, RandomMultiScale
 from .transfer import Objective, TransferResult, plot_costs, style_transfer
