@@ -21,10 +21,10 @@ import numpy as np
 
 from minicnn.bench.cases import CASES, case_inputs, conv_flops
 from minicnn.kernels import numba as nb
+from minicnn.kernels import numpy_im2col as vec
 from minicnn.kernels.numba import im2col as nb_im2col
 from minicnn.kernels.numba import shapes as nb_shapes
 from minicnn.kernels.numba import threads as nb_threads
-from minicnn.kernels import numpy_im2col as vec
 
 SELECTED = [CASES[1], CASES[2], CASES[3], CASES[6]]
 

@@ -25,8 +25,8 @@ TASKS = ("encode32", "pipeline")
 
 
 def _photos(folder, n=8):
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     paths = sorted(p for p in Path(folder).iterdir() if p.is_file())[:n]
     return [np.asarray(Image.open(p).convert("RGB")) for p in paths]

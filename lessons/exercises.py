@@ -18,7 +18,6 @@ notebooks run from top to bottom) the stubs are replaced by ``lessons/solutions/
 from __future__ import annotations
 
 import numpy as np  # noqa: F401  (for your code)
-
 from exercise_checks import *  # noqa: F401,F403  (the check_* functions)
 from exercise_checks import solutions_enabled
 

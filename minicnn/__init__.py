@@ -1,28 +1,26 @@
 """minicnn: a from-scratch convolutional-network library that teaches, and
 really runs, the special applications of ConvNets.
 
-Layers of the design, each using only those before it::
+Layers of the design, each using only itself and those before it (docs/architecture.md has
+the full table; tests/test_layers.py checks it)::
 
     backend (NumPy / Numba / CuPy arrays and kernels)
-      -> Tensor and autograd (minicnn.tensor, minicnn.autograd, minicnn.ops)
+      -> Tensor and autograd (minicnn.autograd, minicnn.ops, minicnn.tensor)
         -> minicnn.functional
           -> minicnn.nn, minicnn.optim
-            -> applications: minicnn.face, minicnn.style, minicnn.visualize, minicnn.signal
-              -> command lines and python -m minicnn.demo
+            -> minicnn.images, minicnn.cli_args (shared by the applications)
+              -> applications: minicnn.face, minicnn.style, minicnn.visualize, minicnn.ecg, minicnn.volume
+                -> command lines and python -m minicnn.demo
 """
 
-from . import random
+from . import cuda, functional, nn, optim, random  # noqa: E402  (they build on the names above)
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module, get_backend, set_backend, use_backend
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
-from .ops import (abs, clip, concatenate, exp, log, matmul, maximum, mean, minimum, pad, sqrt, stack,
-                  where)
+from .ops import abs, clip, concatenate, exp, log, matmul, maximum, mean, minimum, pad, sqrt, stack, where
 from .random import seed
 from .tensor import Tensor, as_tensor
-
-from . import cuda, functional, nn, optim  # noqa: E402  (they build on the names above)
-
 
 
 def _version() -> str:

@@ -18,15 +18,36 @@ that :func:`backward` can later apply the chain rule.
 
 Keeping ``backward`` on raw arrays (like ``torch.autograd.Function``) means a
 fast Numba or CuPy kernel can be dropped in as the body of ``backward``.
+
+This module sits below :mod:`minicnn.tensor` (``Tensor.backward`` calls
+:func:`backward` here), so it never imports it: ``tensor.py`` hands over the
+``Tensor`` class and its ``as_tensor`` converter with :func:`register_tensor`
+as soon as they are defined.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from .backend import device_of, get_array_module, unwrap
+import numpy as np
+
+from .backend import device_of, get_array_module
+from .hints import ArrayLike
+
+if TYPE_CHECKING:  # tensor.py imports this module
+    from .tensor import Tensor
 
 _grad_enabled = [True]
+_tensor = {}  # "Tensor" and "as_tensor", set by minicnn/tensor.py through register_tensor
+
+
+def register_tensor(tensor_class, as_tensor) -> None:
+    """Called once by ``minicnn/tensor.py``: the class that wraps every result of a
+    :class:`Function`, and the converter for its inputs (scalars, arrays, Tensors)."""
+    _tensor["Tensor"] = tensor_class
+    _tensor["as_tensor"] = as_tensor
 
 
 def is_grad_enabled() -> bool:
@@ -34,7 +55,7 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def no_grad():
+def no_grad() -> Iterator[None]:
     """Within this block operations are not recorded (inference, optimizer steps)."""
     previous = _grad_enabled[0]
     _grad_enabled[0] = False
@@ -45,7 +66,7 @@ def no_grad():
 
 
 @contextlib.contextmanager
-def enable_grad():
+def enable_grad() -> Iterator[None]:
     previous = _grad_enabled[0]
     _grad_enabled[0] = True
     try:
@@ -64,9 +85,8 @@ class Function:
     inputs: tuple = ()
     freed = False
 
-    def __call__(self, *inputs):
-        from .tensor import Tensor, as_tensor
-
+    def __call__(self, *inputs: Tensor | ArrayLike) -> Tensor:
+        as_tensor = _tensor["as_tensor"]
         tensors = tuple(as_tensor(x, like=inputs) for x in inputs)
         devices = {device_of(t.data) for t in tensors}
         if len(devices) > 1:
@@ -79,14 +99,14 @@ class Function:
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         output = self.forward(*(t.data for t in tensors))
         record = is_grad_enabled() and any(self.needs_input_grad)
-        result = Tensor(output, requires_grad=record, _copy=False)
+        result = _tensor["Tensor"](output, requires_grad=record)
         if record:
             self.inputs = tensors
             self._output_id = id(result)
             result._ctx = self
         return result
 
-    def forward(self, *arrays):
+    def forward(self, *arrays: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def backward(self, gy):
@@ -140,7 +160,7 @@ def backward(root, grad=None, retain_graph=False):
             )
         grad = xp.ones_like(root.data)
     else:
-        grad = xp.asarray(unwrap(grad), dtype=root.data.dtype)
+        grad = xp.asarray(grad.data if isinstance(grad, _tensor["Tensor"]) else grad, dtype=root.data.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {root.shape}")
 

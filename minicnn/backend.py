@@ -30,8 +30,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
+from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
+
+from .hints import ArrayLike
 
 try:  # CuPy is optional: the CPU install never needs it.
     import cupy as _cupy
@@ -49,33 +53,16 @@ _state = {"backend": None}  # resolved lazily so importing minicnn stays fast
 _loaded = {}
 
 
-_tensor_type = []  # minicnn.Tensor, looked up on first use (tensor.py imports this module)
-
-
-def unwrap(a):
-    """The raw array inside a :class:`minicnn.Tensor`; anything else unchanged.
-
-    Not ``getattr(a, "data", a)``: NumPy and CuPy arrays have a ``.data``
-    attribute of their own (a memoryview; a device pointer), which must never
-    be mistaken for the array.
-    """
-    if not _tensor_type:
-        from .tensor import Tensor
-
-        _tensor_type.append(Tensor)
-    return a.data if isinstance(a, _tensor_type[0]) else a
-
-
-def get_array_module(*arrays):
+def get_array_module(*arrays: ArrayLike) -> ModuleType:
     """Return ``numpy`` or ``cupy``, whichever owns the given arrays.
 
-    Accepts raw arrays, :class:`minicnn.Tensor` objects and Python scalars
-    (which count as NumPy).
+    Takes raw arrays and Python scalars (which count as NumPy). This module sits
+    below :class:`minicnn.Tensor`: pass ``t.data``, not the Tensor.
     """
     if _cupy is None:
         return np
     for a in arrays:
-        if isinstance(unwrap(a), _cupy.ndarray):
+        if isinstance(a, _cupy.ndarray):
             return _cupy
     return np
 
@@ -84,9 +71,21 @@ def is_cupy_array(a) -> bool:
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 
+def to_numpy(a) -> np.ndarray:
+    """A raw array as a NumPy array: a CuPy array is copied to the host, a
+    NumPy array is returned as it is (no copy), a scalar or list is converted.
+
+    The one way minicnn copies from the GPU (for saving, plotting, hashing,
+    comparing).  It takes raw arrays only: for a :class:`minicnn.Tensor` call
+    ``t.numpy()``, or pass ``t.data``.
+    """
+    # is_cupy_array first: a CuPy stand-in in the tests subclasses numpy.ndarray
+    return a.get() if is_cupy_array(a) else np.asarray(a)
+
+
 def device_of(a) -> str:
-    """``"cuda"`` for a CuPy array (or a Tensor holding one), else ``"cpu"``."""
-    return "cuda" if is_cupy_array(unwrap(a)) else "cpu"
+    """``"cuda"`` for a CuPy array, else ``"cpu"``."""
+    return "cuda" if is_cupy_array(a) else "cpu"
 
 
 def _default_backend() -> str:
@@ -123,7 +122,7 @@ def set_backend(name: str) -> None:
 
 
 @contextlib.contextmanager
-def use_backend(name: str):
+def use_backend(name: str) -> Iterator[None]:
     """Context manager: ``with use_backend("reference"): ...`` then restore."""
     previous = get_backend()
     set_backend(name)
@@ -141,6 +140,6 @@ def _kernel_module(name: str):
 
 def kernels_for(x):
     """The kernel module that should process array ``x`` (CuPy kernels for CuPy arrays)."""
-    if is_cupy_array(unwrap(x)):
+    if is_cupy_array(x):
         return _kernel_module("cupy")
     return _kernel_module(get_backend())

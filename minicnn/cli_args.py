@@ -7,18 +7,23 @@ allowed range, instead of silently meaning "the default" or producing NaN later:
     p.add_argument("--steps", type=positive_int)
     p.add_argument("--lr", type=float_range(0, None, low_open=True))   # 0 < lr < inf
 
-Also :func:`json_text` (JSON that is always valid: NaN/Inf become ``null``) and
-:func:`check_name` (printable names only).
+Also :func:`json_text` (JSON that is always valid: NaN/Inf become ``null``),
+:func:`check_name` (printable names only), and what the ``ecg`` and ``volume`` commands share:
+their output options, the ``--out`` check, atomic figure/JSON writing and the exit statuses.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import sys
 import unicodedata
+from pathlib import Path
 
 __all__ = ["ArgumentParser", "int_range", "float_range", "positive_int", "nonnegative_int", "positive_float",
-           "nonnegative_float", "json_text", "finite_or_none", "check_name", "one_line", "check_writable_folder"]
+           "nonnegative_float", "json_text", "finite_or_none", "check_name", "one_line", "check_writable_folder",
+           "save_figure", "write_json", "add_output_arguments", "output_folder", "run_main", "report"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -97,7 +102,6 @@ def json_text(obj, **kwargs) -> str:
 def check_writable_folder(folder, flag) -> None:
     """Create ``folder`` if needed and make sure a file can be written in it, before a long
     job rather than after (raises ``OSError`` naming ``flag`` and the folder)."""
-    import os
     import tempfile
 
     if os.path.exists(folder) and not os.path.isdir(folder):
@@ -108,6 +112,67 @@ def check_writable_folder(folder, flag) -> None:
             pass
     except OSError as exc:  # a plain OSError: the command lines answer it with exit status 1
         raise OSError(f"{flag} {folder}: cannot write there ({exc.strerror or exc})") from None
+
+
+def add_output_arguments(p, default_out: str) -> None:
+    """``--out DIR``, ``--json``, ``--quick`` and ``--seed``, as ``python -m minicnn.ecg`` and
+    ``python -m minicnn.volume`` share them."""
+    p.add_argument("--out", default=default_out, help="folder for the figure and the metrics JSON "
+                   "(default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--quick", action="store_true", help="a smaller run (also MINICNN_FAST=1)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+
+
+def output_folder(out) -> Path:
+    """``--out`` checked before training, not after: a folder that can be written."""
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise FileExistsError(f"--out {out} exists and is not a folder; give a folder for the figures "
+                              f"and metrics")
+    check_writable_folder(out, "--out")
+    return out
+
+
+def run_main(run, argv, parser, prog) -> int:
+    """Parse, run, and turn errors into one line and an exit status (2 bad input, 1 cannot write)."""
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, TypeError, FileExistsError) as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def report(metrics: dict, fig_path: Path, summary: str, out: Path, as_json: bool) -> None:
+    """Write ``<task>_metrics.json`` and print the summary (or the metrics as JSON)."""
+    metrics["figure"] = str(fig_path)
+    write_json(metrics, out / f"{metrics['task']}_metrics.json")
+    if as_json:
+        print(json_text(metrics))
+    else:
+        print(summary)
+        print(f"figure: {fig_path}  ({metrics['seconds']:.1f} s)")
+
+
+def save_figure(fig, path, dpi: int = 110):
+    """Write a matplotlib Figure as PNG atomically (a reader never sees half a file); returns the path."""
+    from .io import atomic_write
+
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+
+
+def write_json(obj, path) -> None:
+    """Write ``obj`` as indented JSON atomically; NaN and Inf become ``null`` (valid JSON)."""
+    from .io import atomic_write
+
+    def write(tmp):
+        with open(tmp, "w") as fh:
+            json.dump(finite_or_none(obj), fh, indent=2, allow_nan=False)
+    atomic_write(path, write)
 
 
 def one_line(message) -> str:

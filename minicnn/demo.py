@@ -7,7 +7,8 @@ Parts, in teaching order (all offline, on data the project generates):
                    faces; verification, one-shot recognition, a face database
 * ``style``     -- neural style transfer with the offline feature network
 * ``visualize`` -- what the ConvNet learned: top-9 patches, filters, saliency
-* ``signal``    -- 1D (an ECG beat detector) and 3D (a volume classifier) ConvNets
+* ``ecg``       -- a 1D ConvNet that finds the heartbeats in an ECG
+* ``volume``    -- a 3D ConvNet that classifies volumes; the lecture's 1D/3D layer shapes
 
 Without a part name every part runs. Figures and a ``report.md`` go to the
 output folder, whose path is printed at the end.
@@ -24,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-PARTS = ("basics", "faces", "style", "visualize", "signal")
+PARTS = ("basics", "faces", "style", "visualize", "ecg", "volume")
 _FIGURE_PREFIX = {"basics": "basics_", "faces": "face_", "style": "style_", "visualize": "visualize_",
-                  "signal": "signal_"}
-_APP_MODULES = {"faces": "minicnn.face", "style": "minicnn.style",
-                "visualize": "minicnn.visualize", "signal": "minicnn.signal"}
+                  "ecg": "ecg_", "volume": "volume_"}
+# Each application's part: a run_demo(out_dir, quick) -> dict in its demo module.
+_DEMO_MODULES = {"faces": "minicnn.face.demo", "style": "minicnn.style.demo", "visualize": "minicnn.visualize.demo",
+                 "ecg": "minicnn.ecg.demo", "volume": "minicnn.volume.demo"}
 
 
 def run_basics(out_dir: Path, quick: bool) -> dict:
@@ -37,10 +39,7 @@ def run_basics(out_dir: Path, quick: bool) -> dict:
     Overfitting a small batch is the standard first check that the forward
     pass, the gradients and the optimizer fit together.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, nothing global to close
     from tqdm import tqdm
 
     import minicnn as mc
@@ -65,21 +64,21 @@ def run_basics(out_dir: Path, quick: bool) -> dict:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.add_subplot()
     ax.semilogy(losses)
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy")
     ax.set_title("A tiny ConvNet memorises one batch")
     fig.tight_layout()
     fig.savefig(out_dir / "basics_loss.png", dpi=100)
-    plt.close(fig)
     return {"loss_first": losses[0], "loss_last": losses[-1], "steps": steps, "figures": ["basics_loss.png"]}
 
 
 def _run_part(name: str, out_dir: Path, quick: bool) -> dict:
     if name == "basics":
         return run_basics(out_dir, quick)
-    module = importlib.import_module(_APP_MODULES[name])
+    module = importlib.import_module(_DEMO_MODULES[name])
     return module.run_demo(out_dir, quick)
 
 

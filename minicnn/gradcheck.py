@@ -14,10 +14,13 @@ difference quotient is larger than the tolerances.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from .autograd import no_grad
-from .backend import get_array_module
+from .backend import get_array_module, to_numpy
+from .hints import ArrayLike
 from .tensor import Tensor
 
 
@@ -25,11 +28,8 @@ class GradcheckError(AssertionError):
     """Analytic and numerical gradients disagree."""
 
 
-def _numpy(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor | ArrayLike], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0) -> bool:
     """Raise :class:`GradcheckError` unless the gradients of ``fn`` are right.
 
     Parameters
@@ -55,7 +55,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         raise ValueError("gradcheck: no input has requires_grad=True, nothing to check")
 
     out = fn(*tensors)
-    if not np.isfinite(_numpy(out.data)).all():
+    if not np.isfinite(to_numpy(out.data)).all():
         raise GradcheckError(f"gradcheck: the output (shape {out.shape}) holds NaN or Inf; nothing can be compared")
     xp = get_array_module(out.data)
     r = xp.asarray(np.random.default_rng(seed).standard_normal(out.shape), dtype=out.dtype)
@@ -70,7 +70,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
 
     for i in checked:
         t = tensors[i]
-        analytic = np.zeros(t.shape) if t.grad is None else _numpy(t.grad).astype(np.float64)
+        analytic = np.zeros(t.shape) if t.grad is None else to_numpy(t.grad).astype(np.float64)
         numeric = np.zeros(t.shape)
         flat = t.data.reshape(-1)  # a view: perturbing it perturbs t
         for j in range(flat.size):

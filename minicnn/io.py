@@ -31,18 +31,17 @@ import stat
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .backend import unwrap
+from .backend import to_numpy
+from .hints import PathLike
+from .tensor import unwrap
 
 META_KEY = "__meta__"
 FORMAT_VERSION = 1
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 # --------------------------------------------------------------------------- paths
@@ -252,7 +251,7 @@ def save_npz(path, arrays, meta=None, replaces=None):
     for key, value in arrays.items():
         if not isinstance(key, str) or not key or key.startswith("/") or key == META_KEY:
             raise ValueError(f"save_npz: invalid array key {key!r}")
-        payload[key] = _host(value)
+        payload[key] = to_numpy(value)
     _check_arrays(payload, f"save {path}", "save")
     try:
         text = json.dumps({"format_version": FORMAT_VERSION, **meta}, allow_nan=False)
@@ -289,7 +288,7 @@ def load_npz(path):
     return arrays, meta
 
 
-def save(obj, path, meta=None, replaces=None):
+def save(obj: object, path: PathLike, meta: dict | None = None, replaces: Iterable[str] | None = None) -> Path:
     """Save a :class:`minicnn.nn.Module` (its ``state_dict``) or a dict of arrays.
 
     ``meta`` is any JSON-able dict stored beside the arrays (for example the
@@ -302,6 +301,6 @@ def save(obj, path, meta=None, replaces=None):
     return save_npz(path, {k: unwrap(v) for k, v in state.items()}, info, replaces=replaces)
 
 
-def load(path):
+def load(path: PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Load a file written by :func:`save`; returns ``(state_dict, meta)``."""
     return load_npz(path)

@@ -17,11 +17,15 @@ Conventions (as in PyTorch):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from . import ops
 from .autograd import backward as _run_backward
-from .backend import device_of, get_array_module, is_cupy_array, unwrap
+from .autograd import register_tensor
+from .backend import device_of, get_array_module, is_cupy_array, to_numpy
+from .hints import ArrayLike, DTypeLike
 
 DEFAULT_DTYPE = np.float32
 
@@ -40,7 +44,7 @@ def _as_array(data, dtype):
 class Tensor:
     __array_priority__ = 200  # so that ndarray + Tensor calls Tensor.__radd__
 
-    def __init__(self, data, requires_grad=False, dtype=None, _copy=None):
+    def __init__(self, data: Tensor | ArrayLike, requires_grad: bool = False, dtype: DTypeLike | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
         arr = _as_array(data, dtype)
@@ -113,9 +117,7 @@ class Tensor:
     # ------------------------------------------------------------ conversion
     def numpy(self):
         """The data as a NumPy array (copied to the host for a GPU tensor)."""
-        if is_cupy_array(self.data):
-            return self.data.get()
-        return self.data
+        return to_numpy(self.data)
 
     def item(self):
         if self.data.size != 1:
@@ -147,7 +149,7 @@ class Tensor:
                 raise RuntimeError("to('cuda'): CuPy is not installed; pip install 'minicnn[gpu]'")
             data = _cupy.asarray(self.data)
         else:
-            data = self.data.get()
+            data = to_numpy(self.data)
         return Tensor(data, requires_grad=self.requires_grad and self.is_leaf)
 
     def cpu(self):
@@ -212,7 +214,9 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __getitem__(self, index):
-        return ops.getitem(self, index)
+        if isinstance(index, tuple):  # the op takes raw arrays: a Tensor index is unwrapped here
+            return ops.getitem(self, tuple(unwrap(i) for i in index))
+        return ops.getitem(self, unwrap(index))
 
     # ------------------------------------------------------------ math
     def exp(self):
@@ -268,7 +272,7 @@ def _pick(numpy_name, torch_name):
     return numpy_name if torch_name is None else torch_name
 
 
-def as_tensor(x, like=()):
+def as_tensor(x: Tensor | ArrayLike, like: Sequence = ()) -> Tensor:
     """Wrap ``x`` as a Tensor. Python scalars take the dtype and device of the
     first Tensor in ``like``, so that ``x * 2`` stays float32 on its device."""
     if isinstance(x, Tensor):
@@ -279,3 +283,16 @@ def as_tensor(x, like=()):
         dtype = ref.dtype if ref.dtype.kind == "f" else None
         return Tensor(xp.asarray(x, dtype=dtype))
     return Tensor(x)
+
+
+def unwrap(a):
+    """The raw array inside a :class:`Tensor`; anything else unchanged.
+
+    Not ``getattr(a, "data", a)``: NumPy and CuPy arrays have a ``.data``
+    attribute of their own (a memoryview; a device pointer), which must never
+    be mistaken for the array.
+    """
+    return a.data if isinstance(a, Tensor) else a
+
+
+register_tensor(Tensor, as_tensor)  # Function.__call__ wraps its results in this class

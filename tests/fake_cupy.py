@@ -21,9 +21,8 @@ from __future__ import annotations
 import re
 import types
 
-import numpy as np
-
 import gpu_sim
+import numpy as np
 
 
 class _MemoryPointer:

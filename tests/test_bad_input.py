@@ -17,15 +17,16 @@ import pytest
 from PIL import Image
 
 from minicnn.bench.__main__ import main as bench_main
+from minicnn.ecg.cli import main as ecg_main
 from minicnn.face.cli import main as face_main
 from minicnn.face.database import FaceDatabase
 from minicnn.face.encoder import FaceEncoder
-from minicnn.signal.cli import main as signal_main
 from minicnn.style.cli import main as style_main
 from minicnn.visualize.__main__ import main as visualize_main
+from minicnn.volume.cli import main as volume_main
 
-MAINS = {"face": face_main, "style": style_main, "visualize": visualize_main, "signal": signal_main,
-         "bench": bench_main}
+MAINS = {"face": face_main, "style": style_main, "visualize": visualize_main, "ecg": ecg_main,
+         "volume": volume_main, "bench": bench_main}
 
 
 def run_cli(which, argv, capsys):
@@ -129,10 +130,10 @@ def work(face, tmp_path):
     ("visualize", ["--out", "{d}/v.png", "--k", "0"], "--k"),
     ("visualize", ["--out", "{d}/v.png", "--n-images", "0"], "--n-images"),
     ("visualize", ["--out", "{d}/v.png", "--units", "-1"], "--units"),
-    ("signal", ["ecg", "--out", "{d}/sig", "--steps", "0"], "--steps"),
-    ("signal", ["ecg", "--out", "{d}/sig", "--train-minutes", "nan"], "--train-minutes"),
-    ("signal", ["volume", "--out", "{d}/sig", "--epochs", "0"], "--epochs"),
-    ("signal", ["volume", "--out", "{d}/sig", "--n-train", "0"], "--n-train"),
+    ("ecg", ["--out", "{d}/sig", "--steps", "0"], "--steps"),
+    ("ecg", ["--out", "{d}/sig", "--train-minutes", "nan"], "--train-minutes"),
+    ("volume", ["--out", "{d}/sig", "--epochs", "0"], "--epochs"),
+    ("volume", ["--out", "{d}/sig", "--n-train", "0"], "--n-train"),
     ("bench", ["--threads", "0"], "--threads"),
     ("bench", ["--threads", "many"], "--threads"),
 ])
@@ -383,7 +384,7 @@ def test_visualize_truncated_npz(tmp_path, capsys, flag):
     assert_one_line(code, err, 2, "bad.npz")
 
 
-# ------------------------------------------------------------------ signal (items 18, 19)
+# ------------------------------------------------------------------ ecg and volume (items 18, 19)
 def _record(folder, header, dat=b"\x00" * 30):
     (folder / "r.dat").write_bytes(dat)
     (folder / "r.atr").write_bytes(b"\x00\x00")
@@ -407,20 +408,20 @@ def test_bad_wfdb_records(tmp_path, capsys, header, needle):
         rec = tmp_path / "r"
     else:
         rec = _record(tmp_path, header)
-    code, _, err = run_cli("signal", ["ecg", "--record", rec, "--out", tmp_path / "out", "--quick"], capsys)
+    code, _, err = run_cli("ecg", ["--record", rec, "--out", tmp_path / "out", "--quick"], capsys)
     assert_one_line(code, err, 2, needle)
 
 
-def test_signal_out_is_an_existing_file(tmp_path, capsys):
+def test_ecg_out_is_an_existing_file(tmp_path, capsys):
     (tmp_path / "metrics").write_text("keep me")
-    code, _, err = run_cli("signal", ["ecg", "--out", tmp_path / "metrics", "--quick"], capsys)
+    code, _, err = run_cli("ecg", ["--out", tmp_path / "metrics", "--quick"], capsys)
     assert_one_line(code, err, 2, "--out", "metrics")
     assert (tmp_path / "metrics").read_text() == "keep me"
 
 
-def test_signal_out_that_cannot_be_created_is_exit_1(tmp_path, capsys):
+def test_volume_out_that_cannot_be_created_is_exit_1(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    code, _, err = run_cli("signal", ["volume", "--out", tmp_path / "file" / "sub", "--quick"], capsys)
+    code, _, err = run_cli("volume", ["--out", tmp_path / "file" / "sub", "--quick"], capsys)
     assert_one_line(code, err, 1, "--out")
 
 
@@ -429,13 +430,13 @@ def test_read_only_output_folder_is_exit_1(tmp_path, capsys):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
-    code, _, err = run_cli("signal", ["volume", "--out", ro, "--quick"], capsys)
+    code, _, err = run_cli("volume", ["--out", ro, "--quick"], capsys)
     assert_one_line(code, err, 1, "--out")
 
 
 def test_default_output_folders_are_ignored_by_git():
     ignore = open(os.path.join(os.path.dirname(__file__), "..", ".gitignore")).read().split()
-    for name in ("minicnn-signal-output/", "stylized.png", "visualize_sheet.png"):
+    for name in ("minicnn-ecg-output/", "minicnn-volume-output/", "stylized.png", "visualize_sheet.png"):
         assert name in ignore or "/" + name in ignore, name
 
 
@@ -463,7 +464,8 @@ def test_data_folder_links_loops_and_fifos_are_skipped(tmp_path):
 
 
 # ------------------------------------------------------------------ property checks
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st
 
 
 @given(st.text(max_size=12))

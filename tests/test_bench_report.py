@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-
 import pytest
 
 from minicnn.bench import Worker, alternate_rounds, ratio_stats, run_benchmark, summarize, to_markdown, write_reports
@@ -81,12 +80,26 @@ def test_a_busy_machine_leaves_the_targets_unjudged_unless_cpu_time_was_measured
 
 
 def test_cases_run_through_the_public_api():
+    import minicnn.functional as F
+
     small = ("conv2d tiny", "conv", 2, 2, 3, (6, 6), 4, 3, 1, 1)
     fwd, fwd_bwd = make_case(small)
-    assert fwd().shape == (2, 4, 6, 6)
+    x, w, b = case_inputs(small)
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(fwd().numpy(), F.conv2d(x, w, b, padding=1).numpy(), rtol=1e-6)
     fwd_bwd()
     assert conv_flops(small) == 2.0 * 2 * 4 * 36 * 3 * 9
-    assert case_inputs(small)[0].dtype == np.float32
+    strided = next(c for c in CASES if c[0] == "conv2d 8,32,64x64->64 k5 s2 p2")
+    assert conv_flops(strided) == 2.0 * 8 * 64 * 32 * 32 * 32 * 25   # floor((64 + 4 - 5) / 2) + 1 = 32
+
+
+def test_the_pytorch_style_step_normalises_its_input_like_minicnns_vgg():
+    """torch_side.py cannot import minicnn, so it holds its own copy of the ImageNet statistics."""
+    from minicnn.bench import torch_side
+    from minicnn.style.vgg import IMAGENET_MEAN, IMAGENET_STD
+
+    np.testing.assert_array_equal(np.float32(torch_side.IMAGENET_MEAN), IMAGENET_MEAN)
+    np.testing.assert_array_equal(np.float32(torch_side.IMAGENET_STD), IMAGENET_STD)
 
 
 def test_workers_time_their_own_library_and_torch_never_imports_minicnn():
@@ -97,7 +110,7 @@ def test_workers_time_their_own_library_and_torch_never_imports_minicnn():
         for w in workers:
             w.call(op="setup", key="k", kind="case", label=label, warmup=1, **{"pass": "forward+backward"})
             times = w.call(op="time", key="k", n=3)["ms"] + w.call(op="time", key="k", n=2, clock="thread")["ms"]
-            assert len(times) == 5 and all(t > 0 for t in times)
+            assert len(times) == 5  # n=3 wall-clock times, then n=2 thread-clock times
         info = workers[1].call(op="info")
         assert info["imported_minicnn"] is False and info["imported_numba"] is False and info["threads"] == 1
         assert workers[0].call(op="info")["imported_minicnn"] is True

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from minicnn.face.dlib_models import files
-from minicnn.face.dlib_models.detector import MMODOptions, box_overlap, nms, read_mmod_options
+from minicnn.face.dlib_models.detector import box_overlap, nms
+from minicnn.face.dlib_models.dnn import MMODOptions, read_mmod_options
 from minicnn.face.dlib_models.pyramid import pyramid_up, tiled_pyramid_layout
 from minicnn.face.dlib_models.serialize import DlibFormatError, Reader
 

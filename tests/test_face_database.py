@@ -5,8 +5,9 @@ import pytest
 from PIL import Image
 
 import minicnn as mc
+from minicnn.face.checkpoint import load_model
 from minicnn.face.database import FaceDatabase
-from minicnn.face.encoder import FaceEncoder, load_model
+from minicnn.face.encoder import FaceEncoder
 
 
 @pytest.fixture(scope="module")

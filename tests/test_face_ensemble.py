@@ -5,7 +5,8 @@ import pytest
 
 import minicnn as mc
 from minicnn.face import FaceDatabase
-from minicnn.face.encoder import FaceEncoder, load_model
+from minicnn.face.checkpoint import load_model
+from minicnn.face.encoder import FaceEncoder
 from minicnn.face.ensemble import FaceEnsemble
 from minicnn.face.metrics import pairwise_sq_dists
 from minicnn.face.synthetic import synthetic_faces

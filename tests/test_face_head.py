@@ -8,8 +8,9 @@ import pytest
 
 import minicnn as mc
 from minicnn.face import cli
+from minicnn.face.checkpoint import load_model
 from minicnn.face.database import FaceDatabase
-from minicnn.face.encoder import RULE_DISTANCE, RULE_HEAD, FaceEncoder, load_model
+from minicnn.face.encoder import RULE_DISTANCE, RULE_HEAD, FaceEncoder
 from minicnn.face.ensemble import FaceEnsemble
 from minicnn.face.evaluate import evaluate_encoder
 from minicnn.face.losses import PairHead

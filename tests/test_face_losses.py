@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.face.losses import (PairHead, contrastive_loss, fit_distance_calibration, pair_bce, pair_features,
-                                 pair_logits, same_probability, triplet_loss)
+from minicnn.face.losses import (
+    PairHead,
+    contrastive_loss,
+    fit_distance_calibration,
+    pair_bce,
+    pair_features,
+    pair_logits,
+    same_probability,
+    triplet_loss,
+)
 
 
 def T(x):

@@ -9,7 +9,7 @@ import pytest
 from minicnn.config import shared_data_dir
 from minicnn.face import cli
 from minicnn.face.augment import Augment, random_affine
-from minicnn.face.encoder import load_model
+from minicnn.face.checkpoint import load_model
 from minicnn.face.evaluate import EigenfaceEncoder, RawPixelEncoder, evaluate_encoder
 from minicnn.face.synthetic import synthetic_faces
 from minicnn.face.train import TrainConfig, lr_at, train
@@ -32,18 +32,32 @@ def test_train_history_and_checkpoint(tiny_run):
     assert hist and hist[-1]["steps"] == 6
     for rec in hist:
         assert abs(rec["easy"] + rec["semihard"] + rec["hard"] - 1) < 1e-9
-        assert 0 <= rec["active"] <= 1 and rec["spread"] >= 0 and np.isfinite(rec["loss"])
+        assert np.isfinite(rec["loss"]) and rec["spread"] > 0  # not collapsed to one point
+    assert hist[0]["active"] > 0.9  # untrained: nearly every triplet violates the margin
     m = load_model(out)
     assert m.model_id == model.model_id and m.threshold is not None and m.calibration is not None
     assert m.info["train"]["steps_run"] == 6 and m.info["train"]["loss"] == "triplet"
 
 
+def _separation(model, data):
+    """(mean distance between different people - mean between the same person) / mean distance."""
+    e = model.embed(data.images, tta="none").astype(np.float64)
+    d = np.sqrt(((e[:, None] - e[None]) ** 2).sum(-1))
+    same = data.labels[:, None] == data.labels[None]
+    off = ~np.eye(len(e), dtype=bool)
+    return (d[~same].mean() - d[same & off].mean()) / d[off].mean()
+
+
 @pytest.mark.parametrize("loss", ["binary", "contrastive"])
 def test_other_losses_train(loss):
+    """30 steps on fixed data: the loss falls by more than 30 %, and the people move apart: the
+    separation beats the untrained encoder's (about 0.33 here) by 0.1 (trained: 0.55-0.62)."""
     data = synthetic_faces(6, 3, size=(24, 24), seed=1)
-    model, hist = train(data, loss=loss, init="scratch", steps=3, P=3, K=3, model=TINY, progress=False,
-                        log=lambda s: None, augment=False)
-    assert np.isfinite(hist[-1]["loss"])
+    kw = dict(loss=loss, init="scratch", P=3, K=3, model=TINY, progress=False, log=lambda s: None, augment=False)
+    untrained, _ = train(data, steps=1, lr=1e-12, **kw)  # the same initial weights, one step of ~1e-12
+    model, hist = train(data, steps=30, **kw)
+    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"], [h["loss"] for h in hist]
+    assert _separation(model, data) > _separation(untrained, data) + 0.1
     if loss == "binary":
         assert model.head.weight.shape == (16,) and model.decision_rule == "head probability >= 0.5"
 
@@ -95,7 +109,8 @@ def test_baseline_encoders():
     pca = EigenfaceEncoder((24, 24), n_components=4).fit(data.images)
     assert pca.embed(data.images).shape == (15, 4)
     r = evaluate_encoder(pca, data, ways=3, trials=50)
-    assert 0 <= r["verification_accuracy"] <= 1 and r["error_vs_k"]["k"] == [2, 3, 4, 5]
+    assert r["oneshot_accuracy"] > 0.6 and r["verification_accuracy"] > 0.65  # chance: 1/3 and 1/2; got 0.76, 0.77
+    assert r["error_vs_k"]["k"] == [2, 3, 4, 5]
 
 
 def test_cli_evaluate_enroll_verify_identify(tiny_run, tmp_path, capsys):
@@ -148,7 +163,7 @@ def test_yale_pipeline_smoke():
     tr, te = split_identities(ds, 5, seed=0)
     model, _ = train(tr, init="scratch", steps=3, P=5, K=3, model=TINY, progress=False, log=lambda s: None)
     r = evaluate_encoder(model, te, ways=5, trials=50)
-    assert r["n_identities"] == 5 and 0 <= r["oneshot_accuracy"] <= 1
+    assert r["n_identities"] == 5 and r["oneshot_accuracy"] > 0.35  # 5-way: chance is 0.2; measured 0.54
 
 
 def test_cross_validate_tiny():
@@ -162,4 +177,5 @@ def test_cross_validate_tiny():
         assert set(fold) >= {"encoder", "raw_pixels", "eigenfaces", "train_seconds"}
     names = [set(f["test_identities"]) for f in res["folds"]]
     assert not names[0] & names[1]  # each person is tested exactly once
-    assert 0 <= res["mean"]["encoder"]["oneshot_accuracy"] <= 1
+    assert res["mean"]["encoder"]["oneshot_accuracy"] == pytest.approx(
+        np.mean([f["encoder"]["oneshot_accuracy"] for f in res["folds"]]))

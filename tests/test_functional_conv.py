@@ -1,6 +1,8 @@
 """minicnn.functional convolution: gradients (central differences), PyTorch as
 an oracle, the course's shapes, edge cases and error messages."""
 
+import itertools
+
 import numpy as np
 import pytest
 from conv_cases import conv_cases
@@ -14,11 +16,20 @@ CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 
 
 @pytest.fixture(autouse=True)
-def _numpy_backend():
-    """Pin the vectorised NumPy kernels (tests that compare backends switch
-    explicitly); the Numba kernels have their own tests."""
-    with mc.use_backend("numpy"):
-        yield
+def kernels(request):
+    """Every test here runs on the vectorised NumPy kernels and on the default Numba ones
+    (whose convolution adds the bias itself); a test with a ``backend`` parameter picks its own."""
+    name = getattr(request, "param", None)
+    if name is None:
+        yield None
+        return
+    with mc.use_backend(name):
+        yield name
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        metafunc.parametrize("kernels", ["numpy", "numba"], indirect=True)
 
 
 def _tensors(c, seed=0, dtype=np.float64, bias=True):
@@ -148,8 +159,15 @@ def test_conv_output_shape_helper():
     assert conv_output_shape((7, 6), (3, 2), stride=(2, 1), padding=1, dilation=(2, 1)) == (3, 7)
     assert conv_output_shape((9, 8), 4, padding="same") == (9, 8)
     assert conv_output_shape(5, 5) == 1
+    assert conv_output_shape(15, 3, stride=2, padding=1) == 8          # floor((15 + 2 - 3) / 2) + 1
     with pytest.raises(ValueError, match="larger than the padded input"):
         conv_output_shape(4, 5)
+    # Against its definition: the number of window starts 0, s, 2s, ... whose dilated
+    # window (last cell at start + d(k - 1)) still lies inside the padded input.
+    for n, k, s, p, dl in itertools.product(range(1, 9), range(1, 4), range(1, 4), range(3), range(1, 3)):
+        if dl * (k - 1) + 1 <= n + 2 * p:
+            starts = [i for i in range(0, n + 2 * p, s) if i + dl * (k - 1) <= n + 2 * p - 1]
+            assert conv_output_shape(n, k, s, p, dl) == len(starts), (n, k, s, p, dl)
 
 
 # ---------------------------------------------------------------- edge cases

@@ -8,18 +8,38 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minicnn as mc
-from minicnn.functional.pool import (adaptive_avg_pool, avg_pool, avg_pool1d, avg_pool2d, avg_pool3d,
-                                     global_avg_pool, max_pool, max_pool1d, max_pool2d, max_pool3d)
+from minicnn.functional.pool import (
+    adaptive_avg_pool,
+    avg_pool,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    global_avg_pool,
+    max_pool,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+)
 
 MAX = {1: max_pool1d, 2: max_pool2d, 3: max_pool3d}
 AVG = {1: avg_pool1d, 2: avg_pool2d, 3: avg_pool3d}
 
 
 @pytest.fixture(autouse=True)
-def _numpy_backend():
-    """Pin the vectorised NumPy kernels; tests that compare backends switch explicitly."""
-    with mc.use_backend("numpy"):
-        yield
+def kernels(request):
+    """Every test here runs on the vectorised NumPy kernels and on the default Numba ones
+    (whose convolution adds the bias itself); a test with a ``backend`` parameter picks its own."""
+    name = getattr(request, "param", None)
+    if name is None:
+        yield None
+        return
+    with mc.use_backend(name):
+        yield name
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        metafunc.parametrize("kernels", ["numpy", "numba"], indirect=True)
 
 
 def _input(c, seed=0, dtype=np.float64):

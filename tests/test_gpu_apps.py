@@ -5,6 +5,8 @@ equal the CPU run; ``--device cuda`` without a GPU is a one-line error, exit 2.
 The real-GPU run of the same code is ``pytest -m gpu`` (tests/test_gpu.py).
 """
 
+import fake_cupy
+import gpu_sim
 import numpy as np
 import pytest
 
@@ -16,9 +18,6 @@ from minicnn.style.features import RandomMultiScale
 from minicnn.style.samples import procedural_scene, swirl_painting
 from minicnn.style.transfer import Objective, style_transfer
 from minicnn.style.vgg import VGG19
-
-import fake_cupy
-import gpu_sim
 
 SMALL = dict(channels=(4, 8, 8), first_kernel=3)
 F32 = dict(rtol=2e-4, atol=2e-5)
@@ -48,7 +47,7 @@ def pair():
 
 
 def _on_device(a):
-    return backend.is_cupy_array(backend.unwrap(a))
+    return backend.is_cupy_array(mc.tensor.unwrap(a))
 
 
 @pytest.mark.parametrize("optimizer, steps", [("adam", 4), ("lbfgs", 3)])
@@ -85,7 +84,7 @@ def test_vgg19_input_normalisation_on_cuda(fake_cuda):
 
 
 def test_save_image_takes_device_arrays(tmp_path, fake_cuda):
-    from minicnn.utils.images import load_image, save_image, to_uint8
+    from minicnn.images import load_image, save_image, to_uint8
 
     img = np.random.default_rng(1).uniform(0, 1, (3, 16, 18)).astype(np.float32)
     t = mc.Tensor(img).to("cuda")
@@ -115,8 +114,8 @@ def test_visualize_views_on_cuda_equal_cpu(fake_cuda):
 def test_style_cli_device_cuda(tmp_path, fake_cuda, capsys):
     import json
 
+    from minicnn.images import load_image
     from minicnn.style.cli import main
-    from minicnn.utils.images import load_image
 
     args = ["--size", "20", "--steps", "3", "--quiet", "--json", "--tv", "0.1"]
     assert main(args + ["--out", str(tmp_path / "cpu.png")]) == 0

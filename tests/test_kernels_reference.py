@@ -9,8 +9,8 @@ from conv_cases import conv_cases, pool_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minicnn.kernels import reference as R
 from minicnn.kernels import numpy_im2col as V
+from minicnn.kernels import reference as R
 
 
 def _tol(dtype):

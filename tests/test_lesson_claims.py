@@ -1,5 +1,5 @@
 """Statements the lessons and docs make, checked: Gram unrollings, chi-square at 0, Adam's step bound,
-sum vs mean, one style-transfer learning rate."""
+sum vs mean, one style-transfer learning rate, the reference kernels the lessons quote."""
 import inspect
 
 import numpy as np
@@ -82,3 +82,22 @@ def test_sum_versus_mean_rescales_the_lr_for_sgd_only():
 def test_one_style_transfer_learning_rate():
     default = inspect.signature(style_transfer).parameters["lr"].default
     assert default == DEFAULTS["lr"] == ADAM_LR == 0.05
+
+
+def test_the_lessons_quote_the_reference_kernels_as_code():
+    """Lessons 01 and 02 print the reference backward passes with ``inspect.getsource`` (the code
+    itself, not a copy that could drift), and those functions are the loops of kernels/reference.py."""
+    import json
+    from pathlib import Path
+
+    from minicnn.kernels import reference
+
+    lessons = Path(__file__).resolve().parent.parent / "lessons"
+    quoted = {"01_convolution_step_by_step": ["conv_forward", "conv_backward_input", "conv_backward_weight"],
+              "02_pooling_and_a_small_convnet": ["max_pool_backward"]}
+    for name, functions in quoted.items():
+        cells = json.loads((lessons / f"{name}.ipynb").read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for fn in functions:
+            assert f"print(inspect.getsource(reference.{fn}))" in code, (name, fn)
+            assert inspect.getmodule(getattr(reference, fn)) is reference

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from minicnn.kernels import numba as nb
-from minicnn.kernels.numba import pooling as nb_pooling
-from minicnn.kernels.numba import pool2x2 as pp
 from minicnn.kernels import reference as ref
+from minicnn.kernels.numba import pool2x2 as pp
+from minicnn.kernels.numba import pooling as nb_pooling
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 import minicnn as mc
+from minicnn.face.checkpoint import load_model
 from minicnn.face.database import FaceDatabase
-from minicnn.face.encoder import FaceEncoder, load_model
+from minicnn.face.encoder import FaceEncoder
 from minicnn.io import atomic_write, file_lock, load_npz, npz_path, save_npz
 
 TINY = dict(input_size=(16, 16), widths=(4, 8), embedding_dim=8)

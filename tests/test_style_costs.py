@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.style.costs import (content_cost, gram_matrix, layer_style_cost, style_cost, style_cost_from_gram,
-                                 total_cost, total_variation)
+from minicnn.style.costs import (
+    content_cost,
+    gram_matrix,
+    layer_style_cost,
+    style_cost,
+    style_cost_from_gram,
+    total_cost,
+    total_variation,
+)
 
 
 def test_total_cost_course_values():

@@ -1,10 +1,10 @@
-"""minicnn.utils.images: loading with documented conversions, clear errors, atomic lossless saving."""
+"""minicnn.images: loading with documented conversions, clear errors, atomic lossless saving."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn.utils.images import ImageError, conversion_note, load_image, save_image, to_uint8
+from minicnn.images import ImageError, conversion_note, load_image, save_image, to_uint8
 
 
 def _write(tmp_path, name, img):

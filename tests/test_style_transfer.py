@@ -7,12 +7,11 @@ import pytest
 from PIL import Image
 
 import minicnn as mc
-
+from minicnn.images import load_image
 from minicnn.style.cli import main
 from minicnn.style.features import RandomMultiScale
 from minicnn.style.samples import procedural_scene, swirl_painting
 from minicnn.style.transfer import style_transfer
-from minicnn.utils.images import load_image
 
 SMALL = dict(channels=(8, 16, 16), first_kernel=3)
 
@@ -134,7 +133,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, args, message):
 
 @pytest.mark.slow
 def test_run_demo_quick(tmp_path):
-    from minicnn.style import run_demo
+    from minicnn.style.demo import run_demo
 
     metrics = run_demo(tmp_path, quick=True)
     assert metrics["J_reduction"] >= 10  # the target of the default settings

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.style.convert_vgg19 import conv_indices, convert_state_dict, main as convert_main
+from minicnn.style.convert_vgg19 import conv_indices, convert_state_dict
+from minicnn.style.convert_vgg19 import main as convert_main
 from minicnn.style.features import RandomMultiScale
 from minicnn.style.vgg import VGG19, VGG19_CONFIG, vgg19_layer_names
 

@@ -208,6 +208,8 @@ def test_matmul_vectors_and_errors():
     v, M = T(_rand(3, 0)), T(_rand((3, 2), 1))
     assert (v @ M).shape == (2,) and (M.T @ v).shape == (2,) and (v @ v).shape == ()
     mc.gradcheck(lambda v, M: v @ M, [v, M])
+    mc.gradcheck(lambda M, v: M.T @ v, [M, v])  # the 1-D operand on the right
+    mc.gradcheck(lambda v: v @ v, [v])
     with pytest.raises(ValueError, match=r"inner dimensions differ.*\(3, 2\).*\(3, 2\)"):
         M @ M
 

@@ -8,8 +8,7 @@ import pytest
 import minicnn as mc
 from minicnn import nn
 from minicnn.visualize.layers import forward_to
-from minicnn.visualize.top_patches import (TopK, exhaustive_top_patches, extract_patch, top_patches,
-                                           topk_indices)
+from minicnn.visualize.top_patches import TopK, exhaustive_top_patches, extract_patch, top_patches, topk_indices
 
 
 @pytest.fixture(autouse=True)
@@ -154,11 +153,26 @@ def test_errors_name_what_exists(data):
         top_patches(model, iter([]), "0")
 
 
-def test_model_mode_restored(data):
-    model = small_model()
-    model.train()
-    top_patches(model, data, "0", k=2)
-    assert model.training
+class ModeSpy(nn.Module):
+    """Passes its input on and records the mode it ran in."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(self.training)
+        return x
+
+
+@pytest.mark.parametrize("start_training", [True, False])
+def test_model_runs_in_eval_mode_and_the_mode_is_restored(data, start_training):
+    spy = ModeSpy()
+    model = nn.Sequential(spy, *small_model())
+    model.train(start_training)
+    top_patches(model, data, "1", k=2, passthrough=(ModeSpy,))   # layer "1": the first convolution
+    assert spy.seen and not any(spy.seen)  # every batch ran in eval mode
+    assert model.training is start_training and spy.training is start_training
 
 
 def test_extract_patch_fills_outside():

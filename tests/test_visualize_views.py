@@ -9,9 +9,18 @@ from PIL import Image
 
 import minicnn as mc
 from minicnn import nn
-from minicnn.visualize import (activation_maps_figure, activations, filters_figure, input_gradient,
-                               maximize_activation, maximize_figure, saliency, saliency_figure,
-                               top_patches_figure, top_patches_sheet)
+from minicnn.visualize import (
+    activation_maps_figure,
+    activations,
+    filters_figure,
+    input_gradient,
+    maximize_activation,
+    maximize_figure,
+    saliency,
+    saliency_figure,
+    top_patches_figure,
+    top_patches_sheet,
+)
 from minicnn.visualize.receptive_field import receptive_field
 from minicnn.visualize.saliency import unit_score
 

@@ -9,12 +9,36 @@ PyTorch worker process can load it alone.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .torch_side import (CASES, LARGE_CONV2D, MEMORY_CASE, TRAIN_BATCH, TRAIN_CLASSES, TRAIN_LABEL,  # noqa: F401
-                         TRAIN_SHAPE, VGG19_TO_RELU5_1, case_by_label, case_inputs, conv_flops, style_label,
-                         torch_case, torch_style_step, train_data)
+from .torch_side import (  # noqa: F401
+    CASES,
+    LARGE_CONV2D,
+    MEMORY_CASE,
+    TRAIN_BATCH,
+    TRAIN_CLASSES,
+    TRAIN_LABEL,
+    TRAIN_SHAPE,
+    VGG19_TO_RELU5_1,
+    case_by_label,
+    case_inputs,
+    style_label,
+    torch_case,
+    torch_style_step,
+    train_data,
+)
 from .torch_side import torch_small_convnet_step as _torch_small_convnet_step
+
+
+def conv_flops(case):
+    """Multiply-adds times two of one forward convolution: ``2 N C_out prod(O) C_in k^d``."""
+    from ..functional import conv_output_shape
+
+    _, _, d, n, c_in, spatial, c_out, k, s, p = case
+    out = conv_output_shape(tuple(spatial), k, s, p)
+    return 2.0 * n * c_out * math.prod(out) * c_in * k ** d
 
 
 def make_case(case, device="cpu"):
@@ -41,7 +65,7 @@ def make_case(case, device="cpu"):
         with mc.no_grad():
             return run()
 
-    gy = np.ones(fwd().shape, dtype=np.float32)
+    gy = mc.Tensor(np.ones(fwd().shape, dtype=np.float32)).to(device)
 
     def fwd_bwd():
         for t in (x, w, b):
@@ -98,10 +122,9 @@ def small_convnet_weights():
     return [np.asarray(p.data) for p in small_convnet_step().model.parameters()]
 
 
-def style_step(size):
-    """minicnn's style-transfer step, or ``None`` when minicnn.style.bench_step does not exist."""
-    try:
-        from ..style.bench import bench_step
-    except Exception:  # no style package (or an older one without the benchmark hook)
-        return None
-    return bench_step(size)
+def style_step(size, width=1.0, device="cpu"):
+    """minicnn's style-transfer step (:func:`minicnn.style.bench.bench_step`); a broken
+    import fails the benchmark instead of dropping its row."""
+    from ..style.bench import bench_step
+
+    return bench_step(size, width=width, device=device)

@@ -33,7 +33,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cuda
+from ..cli_args import float_range
 from .cases import CASES as CPU_CASES
+from .cases import conv_flops, make_case, style_label, style_step, torch_case, torch_style_step
 
 # (label, op, d, N, C_in, spatial, C_out, kernel, stride, padding): the CPU
 # benchmark's cases (minicnn.bench.cases, issue 3) followed by GPU-sized ones.
@@ -43,10 +45,6 @@ GPU_EXTRA_CASES = [
 ]
 CASES = list(CPU_CASES) + GPU_EXTRA_CASES
 STYLE_SIZE = 512
-# VGG-19 up to conv5_1 ("P" = 2x2 average pooling, as Gatys et al. suggest for synthesis)
-VGG19_TO_CONV5_1 = [64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P", 512, 512, 512, 512, "P", 512]
-STYLE_LAYERS = (0, 2, 4, 8, 12)  # conv1_1, conv2_1, conv3_1, conv4_1, conv5_1 (index among convs)
-CONTENT_LAYER = 9  # conv4_2
 
 
 def _median_ms(fn, sync, repeats, warmup):
@@ -67,77 +65,6 @@ def _rel_err(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
-def _conv_flops(case):
-    _, _, d, n, c_in, spatial, c_out, k, s, p = case
-    out = [(x + 2 * p - k) // s + 1 for x in spatial]
-    return 2.0 * n * c_out * math.prod(out) * c_in * k ** d
-
-
-# ----------------------------------------------------------------------------
-# One case, both libraries
-# ----------------------------------------------------------------------------
-def _case_inputs(case, seed=0):
-    label, op, d, n, c_in, spatial, c_out, k, s, p = case
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in) + tuple(spatial)).astype(np.float32)
-    w = (rng.standard_normal((c_out, c_in) + (k,) * d) / math.sqrt(c_in * k ** d)).astype(np.float32)
-    b = rng.standard_normal(c_out).astype(np.float32)
-    return x, w, b
-
-
-def _minicnn_case(case, xs, device):
-    import minicnn as mc
-    import minicnn.functional as F
-
-    _, op, d, _, _, _, _, k, s, p = case
-    x, w, b = (mc.Tensor(a, requires_grad=True).to(device) for a in xs)
-    if op == "conv":
-        def run():
-            return getattr(F, f"conv{d}d")(x, w, b, stride=s, padding=p)
-    else:
-        def run():
-            return getattr(F, f"max_pool{d}d")(x, k, s, p)
-
-    def fwd():  # inference, like PyTorch's under no_grad
-        with mc.no_grad():
-            return run()
-
-    gy = mc.Tensor(np.ones(fwd().shape, dtype=np.float32)).to(device)
-
-    def fwd_bwd():
-        for t in (x, w, b):
-            t.grad = None
-        run().backward(gy)
-
-    return fwd, fwd_bwd
-
-
-def _torch_case(case, xs, device):
-    import torch
-    import torch.nn.functional as TF
-
-    _, op, d, _, _, _, _, k, s, p = case
-    x, w, b = (torch.tensor(a, device=device, requires_grad=True) for a in xs)
-    conv = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}[d]
-    pool = {1: TF.max_pool1d, 2: TF.max_pool2d, 3: TF.max_pool3d}[d]
-
-    def fwd():
-        with torch.no_grad():
-            return conv(x, w, b, stride=s, padding=p) if op == "conv" else pool(x, k, s, p)
-
-    def fwd_grad():
-        return conv(x, w, b, stride=s, padding=p) if op == "conv" else pool(x, k, s, p)
-
-    gy = torch.ones_like(fwd())
-
-    def fwd_bwd():
-        for t in (x, w, b):
-            t.grad = None
-        fwd_grad().backward(gy)
-
-    return fwd, fwd_bwd
-
-
 def _torch_ready(device="cuda"):
     try:
         import torch
@@ -152,124 +79,10 @@ def _torch_ready(device="cuda"):
 
 
 # ----------------------------------------------------------------------------
-# Style-transfer step (VGG-19-shaped, random weights: the time does not depend on them)
-# ----------------------------------------------------------------------------
-def _vgg_weights(seed=0):
-    rng = np.random.default_rng(seed)
-    params, c_in = [], 3
-    for v in VGG19_TO_CONV5_1:
-        if v == "P":
-            continue
-        w = (rng.standard_normal((v, c_in, 3, 3)) * math.sqrt(2.0 / (9 * c_in))).astype(np.float32)
-        params.append((w, np.zeros(v, np.float32)))
-        c_in = v
-    return params
-
-
-def _features(x, params, conv, relu, pool):
-    """Activations of the style layers and the content layer (same code for both libraries)."""
-    feats, i = {}, 0
-    for v in VGG19_TO_CONV5_1:
-        if v == "P":
-            x = pool(x)
-            continue
-        x = relu(conv(x, *params[i]))
-        if i in STYLE_LAYERS or i == CONTENT_LAYER:
-            feats[i] = x
-        i += 1
-    return feats
-
-
-def _style_cost(feats, targets, gram, mse):
-    cost = mse(feats[CONTENT_LAYER], targets[CONTENT_LAYER])
-    for i in STYLE_LAYERS:
-        cost = cost + 0.2 * mse(gram(feats[i]), targets[i])
-    return cost
-
-
-def _minicnn_style_step(size, device, seed=0):
-    import minicnn as mc
-    import minicnn.functional as F
-    import minicnn.optim as optim
-
-    rng = np.random.default_rng(seed)
-    params = [tuple(mc.Tensor(a).to(device) for a in wb) for wb in _vgg_weights(seed)]
-
-    def conv(x, w, b):
-        return F.conv2d(x, w, b, padding=1)
-
-    def pool(x):
-        return F.avg_pool2d(x, 2)
-
-    def gram(f):
-        c = f.shape[1]
-        m = f.reshape(c, -1)
-        return (m @ m.T) / float(m.shape[1])
-
-    def mse(a, b):
-        return ((a - b) ** 2).mean()
-
-    content, style = (mc.Tensor(rng.random((1, 3, size, size), dtype=np.float32)).to(device) for _ in range(2))
-    with mc.no_grad():
-        cf = _features(content, params, conv, F.relu, pool)
-        sf = _features(style, params, conv, F.relu, pool)
-        targets = {CONTENT_LAYER: cf[CONTENT_LAYER], **{i: gram(sf[i]) for i in STYLE_LAYERS}}
-    image = mc.Tensor(content.data.copy(), requires_grad=True)
-    opt = optim.Adam([image], lr=0.02)
-    last = {}
-
-    def step():
-        opt.zero_grad()
-        cost = _style_cost(_features(image, params, conv, F.relu, pool), targets, gram, mse)
-        cost.backward()
-        opt.step()
-        last["cost"] = cost
-
-    return step, last
-
-
-def _torch_style_step(size, device, seed=0):
-    import torch
-    import torch.nn.functional as TF
-
-    rng = np.random.default_rng(seed)
-    params = [tuple(torch.tensor(a, device=device) for a in wb) for wb in _vgg_weights(seed)]
-
-    def conv(x, w, b):
-        return TF.conv2d(x, w, b, padding=1)
-
-    def gram(f):
-        m = f.reshape(f.shape[1], -1)
-        return (m @ m.T) / float(m.shape[1])
-
-    def mse(a, b):
-        return ((a - b) ** 2).mean()
-
-    content, style = (torch.tensor(rng.random((1, 3, size, size), dtype=np.float32), device=device) for _ in range(2))
-    with torch.no_grad():
-        pool = lambda x: TF.avg_pool2d(x, 2)  # noqa: E731
-        cf = _features(content, params, conv, TF.relu, pool)
-        sf = _features(style, params, conv, TF.relu, pool)
-        targets = {CONTENT_LAYER: cf[CONTENT_LAYER], **{i: gram(sf[i]) for i in STYLE_LAYERS}}
-    image = content.clone().requires_grad_(True)
-    opt = torch.optim.Adam([image], lr=0.02)
-    last = {}
-
-    def step():
-        opt.zero_grad()
-        cost = _style_cost(_features(image, params, conv, TF.relu, pool), targets, gram, mse)
-        cost.backward()
-        opt.step()
-        last["cost"] = cost
-
-    return step, last
-
-
-# ----------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------
 def run_gpu_benchmark(cases=None, repeats=10, warmup=2, torch_compare=True, style_size=STYLE_SIZE,
-                      budget_s=None, progress=True, device="cuda"):
+                      budget_s=None, progress=True, device="cuda", style_width=1.0):
     """Time every case on the GPU; returns a list of row dicts.
 
     Each row: ``case``, ``pass`` (``"forward"``, ``"forward+backward"`` or
@@ -278,7 +91,9 @@ def run_gpu_benchmark(cases=None, repeats=10, warmup=2, torch_compare=True, styl
     ``max_rel_err`` (forward output, or the style cost after the timed steps,
     minicnn vs torch).  A row ``{"case", "skipped": reason}`` marks a case
     not run.  ``cases`` is a list of tuples like :data:`CASES`;
-    ``style_size=None`` skips the style-transfer step; ``budget_s`` stops
+    ``style_size=None`` skips the style-transfer step (the one of
+    :func:`minicnn.style.bench.bench_step`, VGG-19 channels times
+    ``style_width``); ``budget_s`` stops
     starting new cases once that many seconds have passed.
     ``device="cpu"`` runs the same code on the CPU (used to test this module).
     """
@@ -300,12 +115,12 @@ def run_gpu_benchmark(cases=None, repeats=10, warmup=2, torch_compare=True, styl
     jobs = list(cases) + ([("style",)] if style_size else [])
     bar = {} if progress else {"disable": True}
     for case in tqdm(jobs, desc="GPU benchmark", unit="case", **bar):
-        label = f"style step {style_size}x{style_size} (VGG-19 to conv5_1)" if case[0] == "style" else case[0]
+        label = style_label(style_size) if case[0] == "style" else case[0]
         if budget_s is not None and time.perf_counter() - start > budget_s:
             rows.append(dict(case=label, skipped="time budget"))
             continue
         if case[0] == "style":
-            rows.append(_style_row(label, style_size, torch, sync, max(3, repeats // 2), device))
+            rows.append(_style_row(label, style_size, style_width, torch, sync, max(3, repeats // 2), device))
         else:
             rows.extend(_case_rows(case, torch, sync, repeats, warmup, device))
         if device == "cuda":
@@ -316,13 +131,12 @@ def run_gpu_benchmark(cases=None, repeats=10, warmup=2, torch_compare=True, styl
 
 
 def _case_rows(case, torch, sync, repeats, warmup, device):
-    xs = _case_inputs(case)
-    m_fwd, m_fb = _minicnn_case(case, xs, device)
+    m_fwd, m_fb = make_case(case, device)
     t_fwd = t_fb = err = None
     if torch is not None:
-        t_fwd, t_fb = _torch_case(case, xs, device)
+        t_fwd, t_fb = torch_case(case, torch, device)  # the same inputs (minicnn.bench.cases.case_inputs)
         err = _rel_err(m_fwd().numpy(), t_fwd().cpu().numpy())
-    flops = _conv_flops(case) if case[1] == "conv" else None
+    flops = conv_flops(case) if case[1] == "conv" else None
     rows = []
     for name, mf, tf, mult in (("forward", m_fwd, t_fwd, 1), ("forward+backward", m_fb, t_fb, 3)):
         m_ms = _median_ms(mf, sync, repeats, warmup)
@@ -333,15 +147,25 @@ def _case_rows(case, torch, sync, repeats, warmup, device):
     return rows
 
 
-def _style_row(label, size, torch, sync, repeats, device):
-    m_step, m_last = _minicnn_style_step(size, device)
+def _style_row(label, size, width, torch, sync, repeats, device):
+    """The style step of the CPU benchmark (minicnn.style.bench_step and its PyTorch twin)."""
+    step = style_step(size, width=width, device=device)
+    costs = {}
+
+    def m_step():
+        costs["minicnn"] = step()
+
     m_ms = _median_ms(m_step, sync, repeats, 1)
     t_ms = err = None
     if torch is not None:
-        t_step, t_last = _torch_style_step(size, device)
-        t_ms = _median_ms(t_step, sync, repeats, 1)
+        t_step = torch_style_step(size, torch, device=device, weights=step.weights)
+
+        def t_run():
+            costs["torch"] = t_step()
+
+        t_ms = _median_ms(t_run, sync, repeats, 1)
         # same weights, images and number of Adam steps: the costs must agree
-        err = _rel_err(m_last["cost"].item(), t_last["cost"].item())
+        err = _rel_err(costs["minicnn"], costs["torch"].item())
     return {"case": label, "pass": "step", "device": device, "minicnn_ms": m_ms, "torch_ms": t_ms,
             "ratio": (m_ms / t_ms) if t_ms else None, "gflops": None, "max_rel_err": err}
 
@@ -350,6 +174,7 @@ def kernel_compile_seconds():
     """Seconds the first float32 GPU convolution takes in this process (NVRTC compile + launch)."""
     import minicnn as mc
     import minicnn.functional as F
+
     from ..kernels import cupy_gpu
 
     if cupy_gpu._ready:
@@ -433,6 +258,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--style-size", type=int, default=STYLE_SIZE, help="0 skips the style-transfer step")
+    ap.add_argument("--style-width", type=float_range(0.0, 1.0, low_open=True), default=1.0,
+                    help="VGG-19's channel counts times this (a smaller network for quick runs)")
     ap.add_argument("--no-torch", action="store_true", help="time minicnn only")
     ap.add_argument("--budget-s", type=float, default=None, help="start no new case after this many seconds")
     ap.add_argument("--markdown", default="benchmarks/RESULTS-GPU.md")
@@ -443,7 +270,7 @@ def main(argv=None):
     meta = environment()
     meta["kernel_compile_s"] = round(kernel_compile_seconds(), 2)
     rows = run_gpu_benchmark(repeats=args.repeats, warmup=args.warmup, torch_compare=not args.no_torch,
-                             style_size=args.style_size or None, budget_s=args.budget_s)
+                             style_size=args.style_size or None, budget_s=args.budget_s, style_width=args.style_width)
     print(write_markdown(rows, args.markdown, meta))
     if args.json:
         from ..io import atomic_write

@@ -34,6 +34,9 @@ MEMORY_CASE = CASES[1]  # 8,64,56x56 -> 64
 TRAIN_LABEL = "train step: small ConvNet, batch 32, 3x32x32"
 TRAIN_BATCH, TRAIN_SHAPE, TRAIN_CLASSES = 32, (3, 32, 32), 10
 VGG19_TO_RELU5_1 = [64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P", 512, 512, 512, 512, "P", 512]
+# minicnn.style.vgg's input normalisation (this file cannot import minicnn; tests/test_bench_report.py compares)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def style_label(size):
@@ -45,13 +48,6 @@ def case_by_label(label):
         if case[0] == label:
             return case
     raise ValueError(f"no benchmark case {label!r}")
-
-
-def conv_flops(case):
-    """Multiply-adds times two of one forward convolution."""
-    _, _, d, n, c_in, spatial, c_out, k, s, p = case
-    out = [(x + 2 * p - k) // s + 1 for x in spatial]
-    return 2.0 * n * c_out * math.prod(out) * c_in * k ** d
 
 
 def case_inputs(case, seed=0):
@@ -131,20 +127,32 @@ def torch_small_convnet_step(torch, weights=None):
     return step
 
 
-def torch_style_step(size, torch, seed=0):
-    """A PyTorch step shaped like minicnn.style.bench_step: VGG-19 (average pooling) to relu5_1,
-    random weights, Gram style costs on relu{1..5}_1, content on relu4_2, Adam on the pixels."""
+def torch_style_step(size, torch, seed=0, device="cpu", weights=None):
+    """PyTorch's side of ``minicnn.style.bench_step``: VGG-19 (average pooling) to relu5_1 with the
+    ImageNet input normalisation, Gram style costs on relu{1..5}_1, content on relu4_2, Adam on
+    the pixels, clipped to [0, 1].  The content and style images are minicnn's (same seed).
+
+    ``weights``: minicnn's ``(weight, bias)`` arrays per convolution (``bench_step(...).weights``),
+    so that both libraries compute the same cost; ``None`` draws random ones here (the time does
+    not depend on them).  ``step()`` returns the cost before the update (a 0-d tensor).
+    """
     tf = torch.nn.functional
     rng = np.random.default_rng(seed)
-    params, c_in = [], 3
-    for v in VGG19_TO_RELU5_1:
-        if v != "P":
-            params.append((torch.tensor(rng.standard_normal((v, c_in, 3, 3)).astype(np.float32)
-                                        * math.sqrt(2.0 / (9 * c_in))), torch.zeros(v)))
-            c_in = v
-    style_idx, content_idx = (0, 2, 4, 8, 12), 9
+    content, style = (torch.tensor(rng.random((1, 3, size, size), dtype=np.float32), device=device)
+                      for _ in range(2))
+    if weights is None:
+        w_rng, weights, c_in = np.random.default_rng(seed + 1), [], 3
+        for v in VGG19_TO_RELU5_1:
+            if v != "P":
+                w = w_rng.standard_normal((v, c_in, 3, 3)) * math.sqrt(2.0 / (9 * c_in))  # He initialisation
+                weights.append((w.astype(np.float32), np.zeros(v, np.float32)))
+                c_in = v
+    params = [tuple(torch.tensor(np.asarray(a), device=device) for a in wb) for wb in weights]
+    mean, std = (torch.tensor(v, device=device).reshape(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    style_idx, content_idx = (0, 2, 4, 8, 12), 9   # relu{1..5}_1 and relu4_2, counted among the convs
 
     def features(x):
+        x = (x - mean) / std
         feats, i = {}, 0
         for v in VGG19_TO_RELU5_1:
             if v == "P":
@@ -159,7 +167,6 @@ def torch_style_step(size, torch, seed=0):
         m = f.reshape(f.shape[1], -1)
         return m @ m.T
 
-    content, style = (torch.tensor(rng.random((1, 3, size, size), dtype=np.float32)) for _ in range(2))
     with torch.no_grad():
         cf, sf = features(content), features(style)
         targets = {i: gram(sf[i]) for i in style_idx}
@@ -177,6 +184,6 @@ def torch_style_step(size, torch, seed=0):
         opt.step()
         with torch.no_grad():
             image.clamp_(0, 1)
-        return cost
+        return cost.detach()
 
     return step

@@ -110,8 +110,6 @@ class MinicnnLib:
                 np.savez(msg["weights"], **{f"p{i}": np.asarray(p.data) for i, p in enumerate(fn.model.parameters())})
         else:
             fn = cases.style_step(msg["size"])
-            if fn is None:
-                return None
 
         def run():
             with self.mc.use_backend(backend):

@@ -6,10 +6,17 @@ import os
 import sys
 import time
 
-import numpy as np
-
-from minicnn.cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
-                              one_line, positive_float, positive_int)
+from minicnn.cli_args import (
+    ArgumentParser,
+    float_range,
+    int_range,
+    json_text,
+    nonnegative_float,
+    nonnegative_int,
+    one_line,
+    positive_float,
+    positive_int,
+)
 from minicnn.config import fast_mode
 
 from .dlib_models.files import PretrainedNotInstalled
@@ -87,7 +94,7 @@ def _teacher(a) -> str:
 
 
 def cmd_evaluate(a):
-    from .encoder import load_model
+    from .checkpoint import load_model
     from .evaluate import baselines, error_vs_k_figure, evaluate_encoder, format_report, roc_figure
     from .synthetic import synthetic_faces
 
@@ -145,7 +152,7 @@ def cmd_evaluate(a):
 
 def _evaluate_pairs(a):
     """``evaluate --pairs``: LFW's View 2 protocol on the folder ``--data`` (see lfw.py)."""
-    from .encoder import load_model
+    from .checkpoint import load_model
     from .lfw import evaluate_pairs, format_pairs_report, read_pairs
 
     if not a.data:
@@ -172,7 +179,7 @@ def cmd_crossval(a):
     from .train import TrainConfig
 
     if a.model:
-        from .encoder import load_model
+        from .checkpoint import load_model
 
         model = load_model(a.model)
         data = _load(a.data, model)
@@ -203,8 +210,8 @@ def _db(a, create=False, model=None):
     existence check, the load and the save, so nothing else is ever overwritten."""
     from minicnn.io import npz_path
 
+    from .checkpoint import load_model
     from .database import FaceDatabase
-    from .encoder import load_model
 
     model = model or load_model(a.model)
     _check_tau_applies(a, model)
@@ -240,8 +247,8 @@ def cmd_enroll(a):
     from minicnn.cli_args import check_name
     from minicnn.io import check_replaceable, file_lock, npz_path
 
+    from .checkpoint import load_model
     from .database import KIND, FaceDatabase
-    from .encoder import load_model
 
     check_name(a.name)
     path = npz_path(a.db)

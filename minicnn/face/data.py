@@ -18,10 +18,13 @@ import hashlib
 import os
 import stat
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..hints import PathLike
 
 #: Formats the loader is documented to read; any other format Pillow decodes also works.
 KNOWN_FORMATS = ("PPM", "PNG", "JPEG", "GIF", "BMP")  # Pillow calls PGM/PBM "PPM"
@@ -70,7 +73,7 @@ class FaceDataset:
         """Distinct (non-duplicate) images per identity name."""
         return {self.names[k]: len(np.unique(self.groups[self.labels == k])) for k in np.unique(self.labels)}
 
-    def subset(self, index) -> "FaceDataset":
+    def subset(self, index) -> FaceDataset:
         """The images at ``index`` (bool mask or int array); labels are re-numbered 0..K-1."""
         index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
         old = self.labels[index]
@@ -78,7 +81,7 @@ class FaceDataset:
         return FaceDataset(self.images[index], new.astype(np.int64), [self.names[k] for k in kept],
                            [self.paths[i] for i in index], self.groups[index].copy(), list(self.skipped))
 
-    def by_names(self, names) -> "FaceDataset":
+    def by_names(self, names) -> FaceDataset:
         """The images of the given identity names."""
         wanted = set(names)
         unknown = wanted - set(self.names)
@@ -145,7 +148,7 @@ def fit_image(image: np.ndarray, size) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def prepare_images(images, size, channels: int) -> np.ndarray:
+def prepare_images(images: np.ndarray | Sequence[np.ndarray], size: tuple[int, int], channels: int) -> np.ndarray:
     """Any-size uint8/float images -> model input (N, channels, h, w) float32 in [0, 1]."""
     a = match_channels(to_float_images(images), channels)
     if a.shape[2:] == tuple(size):
@@ -234,8 +237,8 @@ def scan_folder(root: str) -> list:
     return items
 
 
-def load_folder(root: str, size=(64, 64), channels: int = 1, min_identities: int = 2,
-                transform=None) -> FaceDataset:
+def load_folder(root: PathLike, size: tuple[int, int] = (64, 64), channels: int = 1, min_identities: int = 2,
+                transform: Callable[[np.ndarray], np.ndarray] | None = None) -> FaceDataset:
     """Load a face folder (either layout) into a :class:`FaceDataset`.
 
     Each photo is centre-cropped and resized to ``size``; a ``transform`` (one (C, H, W)
@@ -287,7 +290,7 @@ def load_folder(root: str, size=(64, 64), channels: int = 1, min_identities: int
     return ds
 
 
-def split_identities(ds: FaceDataset, n_test: int, seed: int = 0):
+def split_identities(ds: FaceDataset, n_test: int, seed: int = 0) -> tuple[FaceDataset, FaceDataset]:
     """Disjoint identity split -> (train, test) datasets; ``n_test`` identities go to test."""
     k = ds.n_identities
     if not 1 <= n_test < k:

@@ -110,8 +110,8 @@ class FaceDatabase:
     default the model's own (chosen on held-out identities at training time), else 1.0.
     """
 
-    def __init__(self, model=None, tau: float | None = None, embedding_dim: int | None = None,
-                 model_id: str | None = None):
+    def __init__(self, model: object | None = None, tau: float | None = None, embedding_dim: int | None = None,
+                 model_id: str | None = None) -> None:
         self.model = model
         self.embedding_dim = int(embedding_dim if embedding_dim is not None else getattr(model, "embedding_dim", 128))
         self.model_id = model_id if model_id is not None else getattr(model, "model_id", None)
@@ -263,7 +263,7 @@ class FaceDatabase:
         return save_npz(path, {"encodings": enc, "owner": owner.astype(np.int64)}, meta)
 
     @classmethod
-    def load(cls, path, model=None, tau: float | None = None) -> "FaceDatabase":
+    def load(cls, path, model=None, tau: float | None = None) -> FaceDatabase:
         """Read a database; with ``model``, check it is the model the encodings came from."""
         arrays, meta = load_npz(path)
         if meta.get("kind") != KIND or "encodings" not in arrays:

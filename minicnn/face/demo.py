@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.config import fast_mode
+from minicnn.hints import PathLike
 
 
 def face_sheet(images: np.ndarray, rows: int, cols: int, title: str = ""):
@@ -23,7 +24,7 @@ def face_sheet(images: np.ndarray, rows: int, cols: int, title: str = ""):
     return fig
 
 
-def run_demo(out_dir, quick: bool = False) -> dict:
+def run_demo(out_dir: PathLike, quick: bool = False) -> dict:
     """Train an encoder on synthetic training identities, evaluate on unseen ones, enroll a
     few of them in a FaceDatabase and identify new photos. Writes figures into ``out_dir``;
     returns the metrics (and the figure file names under "figures")."""

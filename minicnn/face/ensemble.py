@@ -20,11 +20,13 @@ with a head, some without) has no single rule and is refused.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import numpy as np
 
 import minicnn as mc
 import minicnn.nn as nn
+from minicnn.hints import ArrayLike
 
 from .encoder import MODEL_KINDS, RULE_DISTANCE, RULE_HEAD, FaceEncoder, _head_probability
 
@@ -34,7 +36,7 @@ KIND = "minicnn.face.FaceEnsemble"
 class FaceEnsemble(nn.Module):
     """Several :class:`FaceEncoder` with the same input -> (N, sum of their D) unit vectors."""
 
-    def __init__(self, members):
+    def __init__(self, members: Iterable[FaceEncoder]) -> None:
         super().__init__()
         members = list(members)
         if not members or not all(isinstance(m, FaceEncoder) for m in members):
@@ -64,7 +66,7 @@ class FaceEnsemble(nn.Module):
         """Fingerprint of all members' weights (databases refuse a different model)."""
         return hashlib.sha1("".join(m.model_id for m in self.members).encode()).hexdigest()[:16]
 
-    def forward(self, x):
+    def forward(self, x: mc.Tensor | ArrayLike) -> mc.Tensor:
         """(N, C, H, W) -> (N, sum D) Tensor; each member's part is scaled by 1/sqrt(M)."""
         scale = 1.0 / np.sqrt(len(self.members))
         return mc.concatenate([m(x) * scale for m in self.members], axis=1)

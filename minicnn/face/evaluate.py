@@ -35,7 +35,7 @@ class EigenfaceEncoder(RawPixelEncoder):
         self.n_components = n_components
         self.mean = self.components = None
 
-    def fit(self, images) -> "EigenfaceEncoder":
+    def fit(self, images) -> EigenfaceEncoder:
         x = super().embed(images).astype(np.float64)
         self.mean = x.mean(0)
         _, _, vt = np.linalg.svd(x - self.mean, full_matrices=False)  # rows of vt: eigenfaces

@@ -16,6 +16,7 @@ import numpy as np
 import minicnn as mc
 import minicnn.functional as F
 import minicnn.nn as nn
+from minicnn.hints import ArrayLike
 
 REDUCTIONS = ("sum", "mean", "mean_nonzero", "none")
 
@@ -54,7 +55,8 @@ def sq_distance(a, b):
     return (diff * diff).sum(axis=-1)
 
 
-def triplet_loss(anchor, positive, negative, alpha: float = 0.2, reduction: str = "sum"):
+def triplet_loss(anchor: mc.Tensor, positive: mc.Tensor, negative: mc.Tensor, alpha: float = 0.2,
+                 reduction: str = "sum") -> mc.Tensor:
     """FaceNet triplet loss ``sum_i max(||f(A_i)-f(P_i)||^2 - ||f(A_i)-f(N_i)||^2 + alpha, 0)``.
 
     anchor, positive, negative: Tensors (N, D) or (D,). reduction: "sum" (the notes' cost J),
@@ -68,7 +70,8 @@ def triplet_loss(anchor, positive, negative, alpha: float = 0.2, reduction: str 
     return _reduce("triplet_loss", terms, reduction)
 
 
-def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean", eps: float = 1e-9):
+def contrastive_loss(x1: mc.Tensor, x2: mc.Tensor, same: ArrayLike, margin: float = 1.0, reduction: str = "mean",
+                     eps: float = 1e-9) -> mc.Tensor:
     """Contrastive loss (Hadsell, Chopra, LeCun 2006) on pairs.
 
     ``L = y d^2 + (1 - y) max(margin - d, 0)^2`` with ``d = ||x1 - x2||_2`` (not squared) and
@@ -124,7 +127,7 @@ class PairHead(nn.Module):
     Forward returns logits (N,); :meth:`probability` the sigmoid.
     """
 
-    def __init__(self, dim: int = 128, kind: str = "abs"):
+    def __init__(self, dim: int = 128, kind: str = "abs") -> None:
         super().__init__()
         if kind not in ("abs", "chi2"):
             raise ValueError(f"PairHead: kind must be 'abs' or 'chi2', got {kind!r}")
@@ -132,7 +135,7 @@ class PairHead(nn.Module):
         self.weight = nn.Parameter(np.full((dim,), -1.0, dtype=np.float32))
         self.bias = nn.Parameter(np.ones((1,), dtype=np.float32))
 
-    def forward(self, f1, f2):
+    def forward(self, f1: mc.Tensor, f2: mc.Tensor) -> mc.Tensor:
         return pair_logits(f1, f2, self.weight, self.bias, self.kind)
 
     def probability(self, f1, f2) -> np.ndarray:
@@ -144,7 +147,7 @@ class PairHead(nn.Module):
         return pair_bce(self.forward(f1, f2), same, reduction)
 
 
-def fit_distance_calibration(dist, same, iters: int = 50) -> tuple:
+def fit_distance_calibration(dist: ArrayLike, same: ArrayLike, iters: int = 50) -> tuple[float, float]:
     """Platt scaling: fit ``p(same | d) = sigmoid(a d + b)`` by Newton's method on the BCE.
 
     dist, same: (N,) arrays. Returns (a, b) as floats (a < 0 when smaller d means "same").

@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from ..hints import ArrayLike
+
 MININGS = ("semihard", "hard", "all")
 
 
@@ -37,7 +39,8 @@ def _check(dist, labels):
     return dist
 
 
-def batch_all(dist, labels, groups=None):
+def batch_all(dist: ArrayLike, labels: ArrayLike, groups: ArrayLike | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every valid triplet -> (a, p, n) int arrays (B * #pos * #neg of them at most)."""
     dist = _check(dist, labels)
     pos, neg = _masks(labels, groups)
@@ -45,7 +48,8 @@ def batch_all(dist, labels, groups=None):
     return a, p, n
 
 
-def batch_hard(dist, labels, groups=None):
+def batch_hard(dist: ArrayLike, labels: ArrayLike, groups: ArrayLike | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per anchor with a positive and a negative: hardest positive, hardest negative."""
     dist = _check(dist, labels)
     pos, neg = _masks(labels, groups)
@@ -56,7 +60,8 @@ def batch_hard(dist, labels, groups=None):
     return a, p, n
 
 
-def semi_hard(dist, labels, alpha: float = 0.2, groups=None):
+def semi_hard(dist: ArrayLike, labels: ArrayLike, alpha: float = 0.2, groups: ArrayLike | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FaceNet's rule, one triplet per positive pair (A, P).
 
     N = argmin d(A,N) over negatives with d(A,N) > d(A,P) (semi-hard if it is also
@@ -164,7 +169,8 @@ class PKSampler:
     identity appears about equally often. Iterate to get (P*K,) index arrays.
     """
 
-    def __init__(self, labels, P: int = 8, K: int = 4, seed: int = 0, batches_per_epoch: int | None = None):
+    def __init__(self, labels: ArrayLike, P: int = 8, K: int = 4, seed: int = 0,
+                 batches_per_epoch: int | None = None) -> None:
         labels = np.asarray(labels)
         ids, counts = np.unique(labels, return_counts=True)
         self.ids = ids[counts >= 2]

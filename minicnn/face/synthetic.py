@@ -205,7 +205,7 @@ def render_face(ident: FaceIdentity, rng: np.random.Generator, size=(64, 64), ch
     return img.astype(np.float32)
 
 
-def synthetic_faces(n_identities: int = 40, per_identity: int = 8, size=(64, 64), channels: int = 1,
+def synthetic_faces(n_identities: int = 40, per_identity: int = 8, size: tuple[int, int] = (64, 64), channels: int = 1,
                     split: str = "train", seed: int = 0, nuisance: float = 0.6) -> FaceDataset:
     """A :class:`FaceDataset` of ``n_identities`` x ``per_identity`` synthetic photos.
 

@@ -22,6 +22,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -29,11 +30,13 @@ from tqdm import tqdm
 
 import minicnn as mc
 import minicnn.optim as optim
+from minicnn.hints import PathLike
 
 from . import mining as M
 from .augment import Augment
+from .checkpoint import load_model
 from .data import FaceDataset
-from .encoder import MODEL_KINDS, FaceEncoder, load_model
+from .encoder import MODEL_KINDS, FaceEncoder
 from .losses import PairHead, contrastive_loss, fit_distance_calibration, triplet_loss
 from .metrics import best_threshold, pairwise_sq_dists
 
@@ -172,8 +175,9 @@ def teacher_encodings(data: FaceDataset, cfg: TrainConfig, teacher=None, cache_p
     return enc
 
 
-def train(data: FaceDataset, config: TrainConfig | None = None, out=None, progress: bool = True,
-          log=None, teacher_model=None, teacher_cache=None, **overrides):
+def train(data: FaceDataset, config: TrainConfig | None = None, out: PathLike | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None, teacher_model: object | None = None,
+          teacher_cache: PathLike | None = None, **overrides: object) -> tuple[mc.nn.Module, list[dict]]:
     """Train an encoder on ``data`` -> (model, history).
 
     data: FaceDataset whose images match the model input (load it with the model's

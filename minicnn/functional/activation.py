@@ -12,24 +12,11 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import kernels_for
-from ..tensor import Tensor, as_tensor
+from ..hints import ArrayLike
+from ..tensor import Tensor
+from ._args import check_dim, float_input
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
-
-
-def _float_input(fn_name, x, arg="input"):
-    """``x`` as a Tensor, checked to hold floating-point numbers (gradients need them)."""
-    t = as_tensor(x)
-    if t.dtype.kind != "f":
-        raise TypeError(f"{fn_name}: {arg} must be a floating-point tensor, got dtype {t.dtype} "
-                        f"(shape {t.shape}); convert with .astype(np.float32)")
-    return t
-
-
-def _dim(fn_name, dim, ndim):
-    if ndim == 0 or not -ndim <= dim < ndim:
-        raise ValueError(f"{fn_name}: dim={dim} is out of range for a tensor with {ndim} dimensions")
-    return dim % ndim
 
 
 class ReLU(Function):
@@ -128,33 +115,33 @@ class LogSoftmax(Function):
         return (gy - self.xp.exp(self.y) * gy.sum(axis=self.dim, keepdims=True),)
 
 
-def relu(x) -> Tensor:
+def relu(x: Tensor | ArrayLike) -> Tensor:
     """max(x, 0) elementwise; any shape."""
-    return ReLU()(_float_input("relu", x))
+    return ReLU()(float_input("relu", x))
 
 
-def leaky_relu(x, negative_slope=0.01) -> Tensor:
+def leaky_relu(x: Tensor | ArrayLike, negative_slope: float = 0.01) -> Tensor:
     """x if x > 0 else negative_slope * x, elementwise; any shape."""
-    return LeakyReLU(float(negative_slope))(_float_input("leaky_relu", x))
+    return LeakyReLU(float(negative_slope))(float_input("leaky_relu", x))
 
 
-def sigmoid(x) -> Tensor:
+def sigmoid(x: Tensor | ArrayLike) -> Tensor:
     """1 / (1 + exp(-x)) elementwise, computed without overflow for large |x|."""
-    return Sigmoid()(_float_input("sigmoid", x))
+    return Sigmoid()(float_input("sigmoid", x))
 
 
-def tanh(x) -> Tensor:
+def tanh(x: Tensor | ArrayLike) -> Tensor:
     """Hyperbolic tangent elementwise; any shape."""
-    return Tanh()(_float_input("tanh", x))
+    return Tanh()(float_input("tanh", x))
 
 
-def softmax(x, dim=-1) -> Tensor:
+def softmax(x: Tensor | ArrayLike, dim: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (each slice along ``dim`` sums to 1)."""
-    x = _float_input("softmax", x)
-    return Softmax(_dim("softmax", dim, x.ndim))(x)
+    x = float_input("softmax", x)
+    return Softmax(check_dim("softmax", dim, x.ndim))(x)
 
 
-def log_softmax(x, dim=-1) -> Tensor:
+def log_softmax(x: Tensor | ArrayLike, dim: int = -1) -> Tensor:
     """log(softmax(x, dim)) computed stably with the log-sum-exp trick."""
-    x = _float_input("log_softmax", x)
-    return LogSoftmax(_dim("log_softmax", dim, x.ndim))(x)
+    x = float_input("log_softmax", x)
+    return LogSoftmax(check_dim("log_softmax", dim, x.ndim))(x)

@@ -14,7 +14,7 @@ error).  Semantics follow ``torch.nn.functional.conv*d`` (without groups):
   at the end, exactly as PyTorch does.
 
 Output size per axis (:func:`conv_output_shape`), the course formula
-``floor((n + 2p - f) / s) + 1`` with ``f = dilation * (K - 1) + 1``.
+``floor((n + 2p - f) / s) + 1`` with the dilated extent ``f = dilation * (K - 1) + 1``.
 
 The arithmetic runs in the kernels of the current backend
 (``minicnn.set_backend("reference" | "numpy" | "numba")``; CuPy arrays use the
@@ -24,83 +24,45 @@ GPU kernels), chosen by :func:`minicnn.backend.kernels_for`.
 from __future__ import annotations
 
 import functools
-import numbers
 
 import numpy as np
 
 from ..autograd import Function
 from ..backend import kernels_for
-from ..tensor import Tensor, as_tensor
+from ..hints import ArrayLike, Padding, Size
+from ..kernels.reference import output_shape
+from ..tensor import Tensor
+from ._args import check_float, is_int, ntuple, resolve_padding, spatial_names, to_tensor
 
-__all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_output_shape"]
-
-
-# ----------------------------------------------------------------------------
-# Argument normalisation (shared with minicnn.functional.pool)
-# ----------------------------------------------------------------------------
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+__all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_output_shape", "conv_relu"]
 
 
-def ntuple(value, d, name, fn, minimum=1):
-    """``3 -> (3, 3)`` for ``d = 2``; a tuple must have ``d`` entries, each an
-    int ``>= minimum``.  Raises TypeError/ValueError naming ``fn`` and ``name``."""
-    if _is_int(value):
-        values = (int(value),) * d
-    elif isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
-        if len(value) != d:
-            raise ValueError(f"{fn}: {name} must be an int or a tuple of {d} ints, got {tuple(value)!r}")
-        values = tuple(int(v) for v in value)
-    else:
-        raise TypeError(f"{fn}: {name} must be an int or a tuple of {d} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        what = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{fn}: {name} must be {what}, got {values}")
-    return values
+def conv_output_shape(in_shape: Size, kernel: Size, stride: Size = 1, padding: Padding = 0,
+                      dilation: Size = 1) -> Size:
+    """Spatial output shape of a convolution or a pooling window.
 
+    Everything above the kernels calls this function; it checks the arguments
+    and applies the kernels' own formula (:func:`minicnn.kernels.reference.output_size`),
+    so the arithmetic is written once.
 
-def resolve_padding(padding, kernel, stride, dilation, fn="conv"):
-    """Padding as one ``(lo, hi)`` pair per spatial axis.
+    Per axis, with input size ``n``, kernel ``k``, stride ``s``, dilation ``d``
+    and padding ``p`` on each side::
 
-    Accepts ``"valid"``, ``"same"``, an int, or a tuple whose entries are ints
-    (both sides) or ``(lo, hi)`` pairs.
-    """
-    d = len(kernel)
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * d
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(
-                    f"{fn}: padding='same' needs stride 1 (the output could not keep the input size), got stride {stride}"
-                )
-            totals = [dl * (k - 1) for k, dl in zip(kernel, dilation)]
-            return tuple((t // 2, t - t // 2) for t in totals)
-        raise ValueError(f"{fn}: padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
-    if isinstance(padding, (tuple, list)) and len(padding) == d and any(isinstance(p, (tuple, list)) for p in padding):
-        pairs = []
-        for p in padding:
-            pair = ntuple(p, 2, "padding", fn, minimum=0) if isinstance(p, (tuple, list)) else ntuple(p, 1, "padding", fn, 0) * 2
-            pairs.append(pair)
-        return tuple(pairs)
-    return tuple((p, p) for p in ntuple(padding, d, "padding", fn, minimum=0))
+        O = floor((n + 2p - d(k - 1) - 1) / s) + 1
 
-
-def conv_output_shape(in_shape, kernel, stride=1, padding=0, dilation=1):
-    """Spatial output shape of a convolution (or pooling, with ``dilation=1``).
-
-    ``O = floor((n + lo + hi - f) / s) + 1`` with ``f = dilation * (k - 1) + 1``;
-    for symmetric padding ``lo = hi = p`` this is the course's
-    ``floor((n + 2p - f) / s) + 1``.  ``in_shape`` is the *spatial* shape: an
-    int (then an int is returned) or a tuple (then a tuple).  ``padding`` may
-    also be ``"same"`` or ``"valid"``.
+    ``d(k - 1) + 1`` is the extent of the dilated kernel, so for ``d = 1``
+    this is the course's ``floor((n + 2p - f) / s) + 1``; with uneven padding
+    ``2p`` is ``lo + hi``.  ``in_shape`` is the *spatial* shape: an int (then
+    an int is returned) or a tuple (then a tuple).  ``padding`` may also be
+    ``"same"`` or ``"valid"``, or one ``(lo, hi)`` pair per axis.  Raises
+    ValueError when the kernel does not fit the padded input.
 
     >>> conv_output_shape(14, 5)
     10
     >>> conv_output_shape((64, 64, 64), 4, stride=2)
     (31, 31, 31)
     """
-    scalar = _is_int(in_shape)
+    scalar = is_int(in_shape)
     spatial = (int(in_shape),) if scalar else tuple(int(n) for n in in_shape)
     d = len(spatial)
     fn = "conv_output_shape"
@@ -108,41 +70,18 @@ def conv_output_shape(in_shape, kernel, stride=1, padding=0, dilation=1):
     stride = ntuple(stride, d, "stride", fn)
     dilation = ntuple(dilation, d, "dilation", fn)
     pads = resolve_padding(padding, kernel, stride, dilation, fn)
-    out = []
-    for n, k, s, (lo, hi), dl in zip(spatial, kernel, stride, pads, dilation):
-        extent = dl * (k - 1) + 1
-        if extent > n + lo + hi:
-            raise ValueError(
-                f"{fn}: kernel {kernel} (dilation {dilation}) is larger than the padded input: "
-                f"input {spatial}, padding {pads}"
-            )
-        out.append((n + lo + hi - extent) // s + 1)
-    return out[0] if scalar else tuple(out)
+    out = output_shape(spatial, kernel, stride, pads, dilation)  # the kernels' own formula
+    if min(out) < 1:
+        raise ValueError(
+            f"{fn}: kernel {kernel} (dilation {dilation}) is larger than the padded input: "
+            f"input {spatial}, padding {pads}"
+        )
+    return out[0] if scalar else out
 
 
 # ----------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------
-def to_tensor(value, name, fn):
-    """``as_tensor`` with an error message that names the argument."""
-    try:
-        return as_tensor(value)
-    except TypeError as exc:
-        raise TypeError(f"{fn}: {name} must be a floating-point array or Tensor ({exc})") from None
-
-
-def check_float(t, name, fn):
-    if t.dtype.kind != "f":
-        raise TypeError(
-            f"{fn}: {name} must be a floating-point array, got dtype {t.dtype} (shape {t.shape}); "
-            "convert with .astype(np.float32)"
-        )
-
-
-def _spatial_names(d):
-    return {1: "L", 2: "H, W", 3: "D, H, W"}.get(d, ", ".join(f"S{i}" for i in range(d)))
-
-
 def _plain(v):
     """Only exact ints, strings and tuples of them are cached (1.0 == 1 == True as dictionary
     keys, but only 1 is a valid stride)."""
@@ -160,7 +99,7 @@ def _normalised(d, kernel, stride, padding, dilation, fn):
 
 def _validate(x, w, b, d, stride, padding, dilation, fn):
     """Check everything before any kernel runs; return normalised arguments."""
-    names = _spatial_names(d)
+    names = spatial_names(d)
     if x.ndim != d + 2:
         raise ValueError(f"{fn}: input must have shape (N, C_in, {names}) ({d + 2} dims), got shape {x.shape}")
     if w.ndim != d + 2:
@@ -262,7 +201,8 @@ def _conv(d, input, weight, bias, stride, padding, dilation, fn, relu=False):
     return ConvNd(stride, pads, dilation, relu)(*tensors)
 
 
-def conv_relu(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv_relu(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+              stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """``relu(conv(input, weight, bias, ...))`` as one operation (same shapes and rules as :func:`conv`).
 
     The ReLU runs in place on the convolution's output, right after the kernel
@@ -278,7 +218,8 @@ def conv_relu(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tens
     return _conv(w_ndim - 2, input, weight, bias, stride, padding, dilation, "conv_relu", relu=True)
 
 
-def conv(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+         stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """N-d convolution; the number of spatial axes is ``weight.ndim - 2``.
 
     input (N, C_in, *S), weight (C_out, C_in, *K), bias (C_out,) or None
@@ -291,7 +232,8 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
     return _conv(w_ndim - 2, input, weight, bias, stride, padding, dilation, "conv")
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv1d(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+           stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """1D convolution: input (N, C_in, L), weight (C_out, C_in, K) -> (N, C_out, L_out).
 
     The course's ECG example: ``(N, 1, 14)`` with 16 filters ``(16, 1, 5)``
@@ -300,12 +242,14 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
     return _conv(1, input, weight, bias, stride, padding, dilation, "conv1d")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv2d(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+           stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """2D convolution: input (N, C_in, H, W), weight (C_out, C_in, KH, KW) -> (N, C_out, H_out, W_out)."""
     return _conv(2, input, weight, bias, stride, padding, dilation, "conv2d")
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1) -> Tensor:
+def conv3d(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None,
+           stride: Size = 1, padding: Padding = 0, dilation: Size = 1) -> Tensor:
     """3D convolution: input (N, C_in, D, H, W), weight (C_out, C_in, KD, KH, KW) -> (N, C_out, D', H', W').
 
     The course's CT-scan example: ``(N, 1, 14, 14, 14)`` with 16 filters of

@@ -9,9 +9,10 @@ is the identity).
 from __future__ import annotations
 
 from ..autograd import Function
+from ..hints import ArrayLike
 from ..random import get_rng
 from ..tensor import Tensor
-from .activation import _float_input
+from ._args import float_input
 
 __all__ = ["dropout"]
 
@@ -33,12 +34,12 @@ class Dropout(Function):
         return (gy * self.scale,)
 
 
-def dropout(x, p=0.5, training=True) -> Tensor:
+def dropout(x: Tensor | ArrayLike, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p)
     when ``training``; return ``x`` unchanged otherwise. Any shape."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
-    x = _float_input("dropout", x)
+    x = float_input("dropout", x)
     if not training or p == 0.0:
         return x
     return Dropout(float(p))(x)

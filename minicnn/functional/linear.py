@@ -8,8 +8,9 @@ vectors to unit Euclidean length, which is how face encodings are compared.
 from __future__ import annotations
 
 from ..autograd import Function
+from ..hints import ArrayLike
 from ..tensor import Tensor
-from .activation import _dim, _float_input
+from ._args import check_dim, float_input
 
 __all__ = ["linear", "normalize"]
 
@@ -41,14 +42,14 @@ class Linear(Function):
         return gx, gw, gb
 
 
-def linear(input, weight, bias=None) -> Tensor:
+def linear(input: Tensor | ArrayLike, weight: Tensor | ArrayLike, bias: Tensor | ArrayLike | None = None) -> Tensor:
     """Affine map ``input @ weight.T + bias``.
 
     Shapes: ``input`` (*, in_features), ``weight`` (out_features, in_features),
     ``bias`` (out_features,) or None; result (*, out_features).
     """
-    x = _float_input("linear", input)
-    w = _float_input("linear", weight, "weight")
+    x = float_input("linear", input)
+    w = float_input("linear", weight, "weight")
     if w.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
@@ -56,7 +57,7 @@ def linear(input, weight, bias=None) -> Tensor:
                          f"the last input axis must have in_features={w.shape[1]} elements")
     if bias is None:
         return Linear(False)(x, w)
-    b = _float_input("linear", bias, "bias")
+    b = float_input("linear", bias, "bias")
     if b.shape != (w.shape[0],):
         raise ValueError(f"linear: bias must have shape ({w.shape[0]},) to match weight {w.shape}, "
                          f"got {b.shape}")
@@ -85,7 +86,7 @@ class Normalize(Function):
         return (gx,)
 
 
-def normalize(x, dim=1, eps=1e-12) -> Tensor:
+def normalize(x: Tensor | ArrayLike, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_2, eps)`` along ``dim``: unit-length vectors (e.g. (N, 128) face encodings)."""
-    x = _float_input("normalize", x)
-    return Normalize(_dim("normalize", dim, x.ndim), float(eps))(x)
+    x = float_input("normalize", x)
+    return Normalize(check_dim("normalize", dim, x.ndim), float(eps))(x)

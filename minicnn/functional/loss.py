@@ -15,8 +15,10 @@ import numpy as np
 from .. import ops
 from ..autograd import Function
 from ..backend import get_array_module
+from ..hints import ArrayLike
 from ..tensor import Tensor, as_tensor
-from .activation import _float_input, log_softmax
+from ._args import float_input
+from .activation import log_softmax
 
 __all__ = ["mse_loss", "l1_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
            "cross_entropy", "nll_loss"]
@@ -38,15 +40,15 @@ def _reduce(loss, reduction):
 
 
 def _same_shape(fn_name, x, y):
-    x = _float_input(fn_name, x)
-    y = _float_input(fn_name, as_tensor(y, like=(x,)), "target")
+    x = float_input(fn_name, x)
+    y = float_input(fn_name, as_tensor(y, like=(x,)), "target")
     if x.shape != y.shape:
         raise ValueError(f"{fn_name}: input shape {x.shape} and target shape {y.shape} differ; "
                          "they must be equal")
     return x, y
 
 
-def mse_loss(input, target, reduction="mean") -> Tensor:
+def mse_loss(input: Tensor | ArrayLike, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target)^2``; input and target of equal shape."""
     _check_reduction("mse_loss", reduction)
     x, y = _same_shape("mse_loss", input, target)
@@ -54,7 +56,7 @@ def mse_loss(input, target, reduction="mean") -> Tensor:
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, reduction="mean") -> Tensor:
+def l1_loss(input: Tensor | ArrayLike, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean absolute error ``|input - target|``; input and target of equal shape."""
     _check_reduction("l1_loss", reduction)
     x, y = _same_shape("l1_loss", input, target)
@@ -80,7 +82,8 @@ class BCEWithLogits(Function):
         return gx, gy
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean") -> Tensor:
+def binary_cross_entropy_with_logits(input: Tensor | ArrayLike, target: Tensor | ArrayLike,
+                                     weight: Tensor | ArrayLike | None = None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of ``sigmoid(input)`` against ``target`` in [0, 1],
     computed from the logits without overflow. ``weight`` (broadcastable to
     the input) rescales each element's loss. Input and target of equal shape."""
@@ -111,7 +114,8 @@ class BCE(Function):
         return gp, gy
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean") -> Tensor:
+def binary_cross_entropy(input: Tensor | ArrayLike, target: Tensor | ArrayLike,
+                         weight: Tensor | ArrayLike | None = None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities ``input`` in [0, 1] against ``target``.
     Prefer :func:`binary_cross_entropy_with_logits`, which is stabler."""
     _check_reduction("binary_cross_entropy", reduction)
@@ -189,19 +193,21 @@ def _class_weight(fn_name, x, weight):
     return w
 
 
-def nll_loss(input, target, weight=None, reduction="mean") -> Tensor:
+def nll_loss(input: Tensor | ArrayLike, target: Tensor | ArrayLike, weight: Tensor | ArrayLike | None = None,
+             reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C, *spatial)
     at the integer classes ``target`` (N, *spatial). ``weight`` (C,) weights
     the classes; the mean is then divided by the summed weights, as PyTorch."""
     _check_reduction("nll_loss", reduction)
-    x = _float_input("nll_loss", input)
+    x = float_input("nll_loss", input)
     if x.ndim < 2:
         raise ValueError(f"nll_loss: input must have shape (N, C, *spatial), got {x.shape}")
     t = _class_targets("nll_loss", x, target)
     return NLLLoss(t, _class_weight("nll_loss", x, weight), reduction)(x)
 
 
-def cross_entropy(input, target, weight=None, reduction="mean") -> Tensor:
+def cross_entropy(input: Tensor | ArrayLike, target: Tensor | ArrayLike, weight: Tensor | ArrayLike | None = None,
+                  reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of logits ``input`` (N, C, *spatial).
 
     ``target`` is either integer class indices (N, *spatial), or class
@@ -210,7 +216,7 @@ def cross_entropy(input, target, weight=None, reduction="mean") -> Tensor:
     (even 1e4) give a finite loss.
     """
     _check_reduction("cross_entropy", reduction)
-    x = _float_input("cross_entropy", input)
+    x = float_input("cross_entropy", input)
     if x.ndim < 2:
         raise ValueError(f"cross_entropy: input must have shape (N, C, *spatial), got {x.shape}")
     logp = log_softmax(x, dim=1)

@@ -19,9 +19,12 @@ The backward pass is derived in docs/nn.md.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
+from ..hints import ArrayLike
 from ..tensor import Tensor
-from .activation import _float_input
+from ._args import float_input
 
 __all__ = ["batch_norm"]
 
@@ -79,8 +82,10 @@ class BatchNorm(Function):
         return tuple(grads)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5) -> Tensor:
+def batch_norm(input: Tensor | ArrayLike, running_mean: Tensor | np.ndarray | None,
+               running_var: Tensor | np.ndarray | None, weight: Tensor | ArrayLike | None = None,
+               bias: Tensor | ArrayLike | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalisation of ``input`` (N, C, *spatial) per channel.
 
     ``running_mean``/``running_var``: (C,) arrays or Tensors, updated in place
@@ -88,7 +93,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     statistics only). ``weight`` (gamma) and ``bias`` (beta): (C,) or None.
     Returns a tensor of the input's shape.
     """
-    x = _float_input("batch_norm", input)
+    x = float_input("batch_norm", input)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must have shape (N, C, *spatial), got {x.shape}")
     c = x.shape[1]
@@ -104,7 +109,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training and x.size // max(c, 1) <= 1:
         raise ValueError(f"batch_norm: need more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
-    affine = [_float_input("batch_norm", t, name) for name, t in (("weight", weight), ("bias", bias))
+    affine = [float_input("batch_norm", t, name) for name, t in (("weight", weight), ("bias", bias))
               if t is not None]
     fn = BatchNorm(rm, rv, weight is not None, bias is not None, bool(training), float(momentum), float(eps))
     return fn(x, *affine)

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import kernels_for
+from ..hints import ArrayLike, Size
 from ..tensor import Tensor
-from .conv import _spatial_names, check_float, ntuple, to_tensor
+from ._args import check_float, ntuple, spatial_names, to_tensor
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -39,7 +40,7 @@ __all__ = [
 
 def _check_input(x, d, fn):
     if x.ndim != d + 2:
-        raise ValueError(f"{fn}: input must have shape (N, C, {_spatial_names(d)}) ({d + 2} dims), got shape {x.shape}")
+        raise ValueError(f"{fn}: input must have shape (N, C, {spatial_names(d)}) ({d + 2} dims), got shape {x.shape}")
     check_float(x, "input", fn)
 
 
@@ -119,42 +120,46 @@ def _rank(input, fn):
     return ndim - 2
 
 
-def max_pool(input, kernel_size, stride=None, padding=0) -> Tensor:
+def max_pool(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0) -> Tensor:
     """N-d max pooling; the number of spatial axes is ``input.ndim - 2``."""
     return _max_pool(_rank(input, "max_pool"), input, kernel_size, stride, padding, "max_pool")
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
+def max_pool1d(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0) -> Tensor:
     """input (N, C, L) -> (N, C, L_out): maximum over each window."""
     return _max_pool(1, input, kernel_size, stride, padding, "max_pool1d")
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
+def max_pool2d(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0) -> Tensor:
     """input (N, C, H, W) -> (N, C, H_out, W_out): maximum over each window."""
     return _max_pool(2, input, kernel_size, stride, padding, "max_pool2d")
 
 
-def max_pool3d(input, kernel_size, stride=None, padding=0) -> Tensor:
+def max_pool3d(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0) -> Tensor:
     """input (N, C, D, H, W) -> (N, C, D_out, H_out, W_out): maximum over each window."""
     return _max_pool(3, input, kernel_size, stride, padding, "max_pool3d")
 
 
-def avg_pool(input, kernel_size, stride=None, padding=0, *, count_include_pad=True) -> Tensor:
+def avg_pool(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
+             count_include_pad: bool = True) -> Tensor:
     """N-d average pooling; the number of spatial axes is ``input.ndim - 2``."""
     return _avg_pool(_rank(input, "avg_pool"), input, kernel_size, stride, padding, count_include_pad, "avg_pool")
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, *, count_include_pad=True) -> Tensor:
+def avg_pool1d(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
+               count_include_pad: bool = True) -> Tensor:
     """input (N, C, L) -> (N, C, L_out): mean over each window."""
     return _avg_pool(1, input, kernel_size, stride, padding, count_include_pad, "avg_pool1d")
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, *, count_include_pad=True) -> Tensor:
+def avg_pool2d(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
+               count_include_pad: bool = True) -> Tensor:
     """input (N, C, H, W) -> (N, C, H_out, W_out): mean over each window."""
     return _avg_pool(2, input, kernel_size, stride, padding, count_include_pad, "avg_pool2d")
 
 
-def avg_pool3d(input, kernel_size, stride=None, padding=0, *, count_include_pad=True) -> Tensor:
+def avg_pool3d(input: Tensor | ArrayLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
+               count_include_pad: bool = True) -> Tensor:
     """input (N, C, D, H, W) -> (N, C, D_out, H_out, W_out): mean over each window."""
     return _avg_pool(3, input, kernel_size, stride, padding, count_include_pad, "avg_pool3d")
 
@@ -162,7 +167,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, *, count_include_pad=
 # ----------------------------------------------------------------------------
 # Global and adaptive average pooling
 # ----------------------------------------------------------------------------
-def global_avg_pool(input, keepdims=False) -> Tensor:
+def global_avg_pool(input: Tensor | ArrayLike, keepdims: bool = False) -> Tensor:
     """Mean over every spatial axis: (N, C, *S) -> (N, C), or (N, C, 1, ..., 1)
     with ``keepdims=True``.  Turns a feature map of any size into one vector
     per example (the usual head of a modern ConvNet)."""
@@ -206,7 +211,7 @@ class AdaptiveAvgPoolNd(Function):
         return (gx,)
 
 
-def adaptive_avg_pool(input, output_size=1) -> Tensor:
+def adaptive_avg_pool(input: Tensor | ArrayLike, output_size: int | tuple[int | None, ...] = 1) -> Tensor:
     """Average pooling to a fixed output size, whatever the input size.
 
     input (N, C, *S) -> (N, C, *output_size).  ``output_size`` is an int or a

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
 from .. import functional as F
+from ..tensor import Tensor
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList"]
@@ -18,7 +21,7 @@ class Sequential(Module):
     Children are named "0", "1", ... so parameters are named "0.weight", ...
     """
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module | OrderedDict[str, Module]) -> None:
         super().__init__()
         if len(layers) == 1 and isinstance(layers[0], OrderedDict):
             for name, layer in layers[0].items():
@@ -43,7 +46,7 @@ class Sequential(Module):
         self.add_module(str(len(self)), _check_module(layer, len(self)))
         return self
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         layers = list(self._modules.values())
         i = 0
         while i < len(layers):
@@ -74,7 +77,7 @@ class ModuleList(Module):
     """A list of modules whose parameters are registered (a plain Python list
     would hide them from ``parameters()`` and ``state_dict()``)."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         for m in modules or ():
             self.append(m)
@@ -104,7 +107,7 @@ class ModuleList(Module):
             self.append(m)
         return self
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ModuleList has no forward(); iterate over it in your model's forward")
 
 

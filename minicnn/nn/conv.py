@@ -18,7 +18,9 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..functional.conv import ntuple
+from ..functional._args import ntuple
+from ..hints import Padding, Size
+from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -36,7 +38,8 @@ class _ConvNd(Module):
 
     d = 0
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Padding = 0, dilation: Size = 1, bias: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
         for arg, v in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -65,7 +68,7 @@ class _ConvNd(Module):
             bound = 1 / math.sqrt(fan_in)
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
     def extra_repr(self):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..tensor import as_tensor
+from ..tensor import Tensor, as_tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -22,7 +22,7 @@ class Linear(Module):
     Initialised as PyTorch's ``nn.Linear``: both ``U(-1/sqrt(in_features), 1/sqrt(in_features))``.
     """
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
         for arg, v in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
@@ -41,7 +41,7 @@ class Linear(Module):
             bound = 1 / math.sqrt(self.in_features)
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -51,11 +51,11 @@ class Linear(Module):
 class Flatten(Module):
     """Merge axes ``start_dim..end_dim``: (N, C, H, W) -> (N, C*H*W) by default."""
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x = as_tensor(x)
         if not -x.ndim <= self.start_dim < x.ndim or not -x.ndim <= self.end_dim < x.ndim:
             raise ValueError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} are out of range "
@@ -69,8 +69,8 @@ class Flatten(Module):
 class Identity(Module):
     """Returns its input unchanged (a placeholder, e.g. to remove a network's head)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__()
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return x

@@ -16,11 +16,12 @@ BatchNorm everywhere below) and ``zero_grad()``.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from typing import Any
 
 import numpy as np
 
 from .. import io
-from ..backend import get_array_module
+from ..backend import get_array_module, to_numpy
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -41,7 +42,7 @@ class Module:
     """Base class: subclasses set layers/parameters in ``__init__`` (after
     ``super().__init__()``) and define ``forward``; call the module itself."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
@@ -115,10 +116,10 @@ class Module:
         self._registries(name)[2][name] = module
 
     # ------------------------------------------------------------- forward
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
@@ -275,7 +276,7 @@ class Module:
             updates.append((t, value))
         for t, value in updates:
             xp = get_array_module(t.data)
-            value = xp.asarray(io._host(value) if xp is np else value)
+            value = xp.asarray(to_numpy(value) if xp is np else value)
             t.data[...] = value.astype(t.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
 
@@ -22,7 +23,8 @@ class _BatchNorm(Module):
     ndims = ()  # accepted input ranks
     shape_text = ""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True) -> None:
         super().__init__()
         if not isinstance(num_features, (int, np.integer)) or num_features < 1:
             raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
@@ -43,7 +45,7 @@ class _BatchNorm(Module):
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if getattr(x, "ndim", None) not in self.ndims:
             raise ValueError(f"{type(self).__name__}: input must have shape {self.shape_text}, "
                              f"got shape {getattr(x, 'shape', None)}")

@@ -6,6 +6,7 @@ Assigning a Parameter to a Module attribute registers it, so
 
 from __future__ import annotations
 
+from ..hints import ArrayLike
 from ..tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -17,7 +18,7 @@ class Parameter(Tensor):
     ``Parameter(array)`` keeps the array's dtype (float lists become float32).
     """
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data: Tensor | ArrayLike, requires_grad: bool = True) -> None:
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self):

@@ -8,7 +8,9 @@ They hold no parameters; each ``forward`` calls the matching function of
 from __future__ import annotations
 
 from .. import functional as F
-from ..functional.conv import ntuple
+from ..functional._args import ntuple
+from ..hints import Size
+from ..tensor import Tensor
 from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
@@ -22,7 +24,7 @@ class _PoolNd(Module):
 
     d = 0
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0) -> None:
         super().__init__()
         name = type(self).__name__
         self.kernel_size = ntuple(kernel_size, self.d, "kernel_size", name)
@@ -34,13 +36,13 @@ class _PoolNd(Module):
 
 
 class _MaxPoolNd(_PoolNd):
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[self.d - 1]  # each checks the input's rank
         return pool(x, self.kernel_size, self.stride, self.padding)
 
 
 class _AvgPoolNd(_PoolNd):
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[self.d - 1]
         return pool(x, self.kernel_size, self.stride, self.padding)
 
@@ -95,11 +97,11 @@ class _AdaptiveAvgPoolNd(Module):
 
     d = 0
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: int | tuple[int | None, ...]) -> None:
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         _check_rank(self, x)
         return F.adaptive_avg_pool(x, self.output_size)
 
@@ -123,11 +125,11 @@ class GlobalAvgPool(Module):
     """Mean over all spatial axes: (N, C, *S) -> (N, C) (or (N, C, 1, ..., 1)
     with ``keepdims=True``); works for 1D, 2D and 3D inputs alike."""
 
-    def __init__(self, keepdims=False):
+    def __init__(self, keepdims: bool = False) -> None:
         super().__init__()
         self.keepdims = keepdims
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.global_avg_pool(x, keepdims=self.keepdims)
 
     def extra_repr(self):

@@ -2,8 +2,7 @@
 shape changes).  Each is a :class:`minicnn.autograd.Function` pair of
 ``forward``/``backward`` on raw arrays plus a lowercase wrapper."""
 
-from .arith import (abs, add, clip, div, exp, log, matmul, maximum, minimum, mul, neg, pow, sqrt, sub,
-                    where)
+from .arith import abs, add, clip, div, exp, log, matmul, maximum, minimum, mul, neg, pow, sqrt, sub, where
 from .reduce import max, mean, min, sum
 from .shape import astype, concatenate, flatten, getitem, pad, permute, reshape, stack, transpose
 

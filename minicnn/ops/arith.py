@@ -7,8 +7,13 @@ the operand's shape: that is :func:`unbroadcast`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..autograd import Function
-from ..backend import unwrap
+from ..hints import ArrayLike
+
+if TYPE_CHECKING:  # tensor.py imports ops
+    from ..tensor import Tensor
 
 
 def unbroadcast(xp, g, shape):
@@ -174,120 +179,116 @@ class Clip(Function):
 
 
 class Where(Function):
-    """``where(cond, a, b)``: the gradient flows to whichever input was chosen."""
+    """``where(cond, a, b)``: the gradient flows to whichever input was chosen
+    (``cond`` is an input too, so it may be a Tensor, but it gets no gradient)."""
 
-    def __init__(self, cond):
+    def forward(self, cond, a, b):
         self.cond = cond
-
-    def forward(self, a, b):
         self.shapes, self.dtypes = (a.shape, b.shape), (a.dtype, b.dtype)
-        return self.xp.where(self.cond, a, b)
+        return self.xp.where(cond, a, b)
 
     def backward(self, gy):
         xp, (sa, sb) = self.xp, self.shapes
         zero = xp.zeros((), dtype=gy.dtype)
         ga = unbroadcast(xp, xp.where(self.cond, gy, zero), sa).astype(self.dtypes[0], copy=False)
         gb = unbroadcast(xp, xp.where(self.cond, zero, gy), sb).astype(self.dtypes[1], copy=False)
-        return ga, gb
+        return None, ga, gb
 
 
 class MatMul(Function):
     """``a @ b`` for ``a`` (..., n, k) and ``b`` (..., k, m), batch axes broadcast.
 
     dL/da = dL/dy @ b^T and dL/db = a^T @ dL/dy (transposing the last two axes).
+    A 1-D operand is promoted to a matrix, (k,) -> (1, k) for ``a`` and (k, 1)
+    for ``b``, and the added axis is removed from the result, as ``numpy.matmul``
+    does; the backward pass works on the promoted shapes and reshapes back.
     """
 
     def forward(self, a, b):
-        self.a, self.b = a, b
-        return a @ b
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul: inner dimensions differ: a{a.shape} @ b{b.shape}")
+        self.a_shape, self.b_shape = a.shape, b.shape
+        self.a = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+        self.b = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+        y = self.a @ self.b
+        self.y_shape = y.shape
+        squeeze = [axis for axis, flat in ((-2, a.ndim == 1), (-1, b.ndim == 1)) if flat]
+        return y.reshape([n for i, n in enumerate(y.shape) if i - y.ndim not in squeeze])
 
     def backward(self, gy):
         xp, a, b = self.xp, self.a, self.b
-        ga = unbroadcast(xp, gy @ xp.swapaxes(b, -1, -2), a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(xp, xp.swapaxes(a, -1, -2) @ gy, b.shape) if self.needs_input_grad[1] else None
+        gy = gy.reshape(self.y_shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = unbroadcast(xp, gy @ xp.swapaxes(b, -1, -2), a.shape).reshape(self.a_shape)
+        if self.needs_input_grad[1]:
+            gb = unbroadcast(xp, xp.swapaxes(a, -1, -2) @ gy, b.shape).reshape(self.b_shape)
         return ga, gb
 
 
-def add(a, b):
+def add(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Add()(a, b)
 
 
-def sub(a, b):
+def sub(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Sub()(a, b)
 
 
-def mul(a, b):
+def mul(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Mul()(a, b)
 
 
-def div(a, b):
+def div(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Div()(a, b)
 
 
-def neg(x):
+def neg(x: Tensor) -> Tensor:
     return Neg()(x)
 
 
-def pow(x, p):
+def pow(x: Tensor, p: float | Tensor) -> Tensor:
     """``x ** p``; a Tensor exponent is handled as ``exp(p * log(x))`` (needs x > 0)."""
     if hasattr(p, "data"):
         return exp(mul(p, log(x)))
     return Pow(p)(x)
 
 
-def exp(x):
+def exp(x: Tensor) -> Tensor:
     return Exp()(x)
 
 
-def log(x):
+def log(x: Tensor) -> Tensor:
     return Log()(x)
 
 
-def sqrt(x):
+def sqrt(x: Tensor) -> Tensor:
     return Sqrt()(x)
 
 
-def abs(x):
+def abs(x: Tensor) -> Tensor:
     return Abs()(x)
 
 
-def clip(x, lo=None, hi=None):
+def clip(x: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     return Clip(lo, hi)(x)
 
 
-def maximum(a, b):
+def maximum(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Maximum()(a, b)
 
 
-def minimum(a, b):
+def minimum(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     return Minimum()(a, b)
 
 
-def where(cond, a, b):
-    """Elementwise ``a if cond else b``; ``cond`` is a boolean array (no gradient)."""
-    return Where(unwrap(cond))(a, b)
+def where(cond: Tensor | ArrayLike, a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
+    """Elementwise ``a if cond else b``; ``cond`` is a boolean array or Tensor (no gradient)."""
+    return Where()(cond, a, b)
 
 
-def matmul(a, b):
+def matmul(a: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
     """Matrix product with NumPy's rules; 1-D operands are promoted and the
     added axis removed again, as ``numpy.matmul`` does."""
-    from ..tensor import as_tensor
-
-    a, b = as_tensor(a, like=(b,)), as_tensor(b, like=(a,))
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-        raise ValueError(f"matmul: inner dimensions differ: a{a.shape} @ b{b.shape}")
-    squeeze = []
-    if a.ndim == 1:
-        a = a.reshape(1, a.shape[0])
-        squeeze.append(-2)
-    if b.ndim == 1:
-        b = b.reshape(b.shape[0], 1)
-        squeeze.append(-1)
-    y = MatMul()(a, b)
-    if squeeze:
-        shape = [n for i, n in enumerate(y.shape) if i - y.ndim not in squeeze]
-        y = y.reshape(*shape)
-    return y
-
+    return MatMul()(a, b)

@@ -7,8 +7,12 @@ reduced axes; it is easiest with the reduced axes kept as length 1.
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 from ..autograd import Function
+
+if TYPE_CHECKING:  # tensor.py imports ops
+    from ..tensor import Tensor
 
 
 def _normalize_axis(axis, ndim):
@@ -86,17 +90,17 @@ class Min(Max):
     largest = False
 
 
-def sum(x, axis=None, keepdims=False):
+def sum(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
     return Sum(axis, keepdims)(x)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
     return Mean(axis, keepdims)(x)
 
 
-def max(x, axis=None, keepdims=False):
+def max(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
     return Max(axis, keepdims)(x)
 
 
-def min(x, axis=None, keepdims=False):
+def min(x: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
     return Min(axis, keepdims)(x)

@@ -8,8 +8,14 @@ split, crop).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
 from ..autograd import Function
-from ..backend import unwrap
+from ..hints import ArrayLike
+
+if TYPE_CHECKING:  # tensor.py imports ops
+    from ..tensor import Tensor
 
 
 class Reshape(Function):
@@ -45,12 +51,6 @@ class Transpose(Function):
         return (gy.transpose(inverse),)
 
 
-def _unwrap_index(index):
-    if isinstance(index, tuple):
-        return tuple(unwrap(i) for i in index)
-    return unwrap(index)
-
-
 def _is_basic(index):
     """Basic indexing (ints, slices, None, Ellipsis) never selects an element twice."""
     items = index if isinstance(index, tuple) else (index,)
@@ -58,8 +58,11 @@ def _is_basic(index):
 
 
 class GetItem(Function):
+    """``x[index]``; ``index`` holds ints, slices, None, Ellipsis or raw arrays
+    (``Tensor.__getitem__`` unwraps Tensors in it first)."""
+
     def __init__(self, index):
-        self.index = _unwrap_index(index)
+        self.index = index
 
     def forward(self, x):
         self.in_shape, self.dtype = x.shape, x.dtype
@@ -72,6 +75,20 @@ class GetItem(Function):
         else:  # fancy indexing may pick an element twice: gradients must add up
             self.xp.add.at(gx, self.index, gy)
         return (gx,)
+
+
+class Stack(Function):
+    """Join equal-shaped inputs along a new axis; backward takes each slice back."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.axis %= xs[0].ndim + 1
+        return self.xp.stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        return tuple(self.xp.take(gy, i, axis=self.axis) for i in range(gy.shape[self.axis]))
 
 
 class Concatenate(Function):
@@ -153,14 +170,14 @@ def getitem(x, index):
     return GetItem(index)(x)
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors: Iterable[Tensor | ArrayLike], axis: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     return Concatenate(axis)(*tensors)
 
 
-def stack(tensors, axis=0):
+def stack(tensors: Iterable[Tensor | ArrayLike], axis: int = 0) -> Tensor:
     """Join tensors of equal shape along a new axis."""
     tensors = list(tensors)
     if not tensors:
@@ -168,16 +185,13 @@ def stack(tensors, axis=0):
     shapes = {tuple(getattr(t, "shape", ())) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    from ..tensor import as_tensor
-
-    tensors = [as_tensor(t, like=tensors) for t in tensors]
-    ndim = tensors[0].ndim + 1
-    axis = axis % ndim
-    expanded = [t.reshape(*(t.shape[:axis] + (1,) + t.shape[axis:])) for t in tensors]
-    return concatenate(expanded, axis=axis)
+    ndim = len(shapes.pop()) + 1
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"stack: axis {axis} is out of range for {ndim - 1}-dimensional tensors")
+    return Stack(axis)(*tensors)
 
 
-def pad(x, pad_width, value=0.0):
+def pad(x: Tensor, pad_width: int | Sequence[int | tuple[int, int]], value: float = 0.0) -> Tensor:
     """Pad with a constant. ``pad_width`` as in ``numpy.pad``: an int, one
     (before, after) pair for all axes, or one pair per axis."""
     ndim = x.ndim

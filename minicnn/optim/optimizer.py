@@ -17,6 +17,7 @@ moments) live in ``self.state[param]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -26,7 +27,7 @@ __all__ = ["Optimizer"]
 
 
 class Optimizer:
-    def __init__(self, params, defaults):
+    def __init__(self, params: Iterable[Tensor | dict], defaults: dict) -> None:
         self.defaults = dict(defaults)
         self.state = {}
         self.param_groups = []

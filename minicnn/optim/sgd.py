@@ -13,13 +13,17 @@ textbooks); the two forms agree when ``lr`` is constant.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params: Iterable[Tensor | dict], lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
         if momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got momentum={momentum}, "
                              f"weight_decay={weight_decay}")

@@ -8,13 +8,19 @@
 * ``python -m minicnn.style`` -- the command line (:mod:`~minicnn.style.cli`)
 """
 
-from .costs import (content_cost, gram_matrix, layer_style_cost, style_cost, style_cost_from_gram, total_cost,
-                    total_variation)
-from .demo import run_demo
-from .features import FeatureNetwork, RandomMultiScale, build_network
+from .costs import (
+    content_cost,
+    gram_matrix,
+    layer_style_cost,
+    style_cost,
+    style_cost_from_gram,
+    total_cost,
+    total_variation,
+)
+from .features import FeatureNetwork, RandomMultiScale
 from .transfer import Objective, TransferResult, plot_costs, style_transfer
 from .vgg import VGG19
 
 __all__ = ["content_cost", "gram_matrix", "layer_style_cost", "style_cost", "style_cost_from_gram",
-           "total_cost", "total_variation", "FeatureNetwork", "RandomMultiScale", "build_network", "VGG19",
-           "style_transfer", "TransferResult", "Objective", "plot_costs", "run_demo"]
+           "total_cost", "total_variation", "FeatureNetwork", "RandomMultiScale", "VGG19",
+           "style_transfer", "TransferResult", "Objective", "plot_costs"]

@@ -23,9 +23,9 @@ The same step in PyTorch (what to compare against): ``torchvision``-layout
 mean/std; ``gram(a) = a.reshape(C, -1) @ a.reshape(C, -1).T``;
 ``J_content = ((a_C - a_G)**2).sum() / (4 n_H n_W n_C)``;
 ``J_style[l] = ((G_S - G_G)**2).sum() / (2 n_H n_W n_C)**2``; then
-``torch.optim.Adam([G], lr=0.02)``, ``G.data.clamp_(0, 1)``. Costs differ
-from ``minicnn.bench.gpu``'s MSE variant only by constant factors, which do
-not change the time.
+``torch.optim.Adam([G], lr=0.02)``, ``G.data.clamp_(0, 1)``; that step is
+:func:`minicnn.bench.torch_side.torch_style_step`, and both benchmarks (CPU
+and GPU) time these two.
 """
 
 from __future__ import annotations
@@ -39,13 +39,19 @@ BENCH_CONFIG = dict(network="VGG19", pool="avg", deepest_layer="relu5_1", conten
                     optimizer="Adam", lr=0.02, dtype="float32")
 
 
-def bench_step(size=256, width=1.0, seed=0):
+def bench_step(size=256, width=1.0, seed=0, device="cpu"):
     """Return ``step()``: one Adam step of style transfer at ``size x size`` (see the module docstring).
 
     ``step()`` returns the cost ``J`` (a float) evaluated before the update;
-    ``step.image`` is the current G as a ``(1, 3, size, size)`` array.
+    ``step.image`` is the current G as a ``(1, 3, size, size)`` array (on
+    ``device``), ``step.weights`` the network's ``(weight, bias)`` NumPy
+    arrays of every convolution up to ``relu5_1``, in order (what
+    :func:`minicnn.bench.torch_side.torch_style_step` needs to compute the
+    same costs).
     """
     from .. import optim
+    from ..backend import get_array_module, to_numpy
+    from ..nn import Conv2d
     from ..random import seed as mc_seed
     from ..tensor import Tensor
     from .transfer import Objective
@@ -56,18 +62,23 @@ def bench_step(size=256, width=1.0, seed=0):
     rng = np.random.default_rng(seed)
     content = rng.random((3, size, size), dtype=np.float32)
     style = rng.random((3, size, size), dtype=np.float32)
+    used = list(net.features)[: net.layer_names.index(BENCH_CONFIG["deepest_layer"]) + 1]
+    weights = [(to_numpy(m.weight.data), to_numpy(m.bias.data)) for m in used if isinstance(m, Conv2d)]
+    net.to(device)
     objective = Objective(net, content, style, BENCH_CONFIG["content_layer"], BENCH_CONFIG["style_layers"],
-                          BENCH_CONFIG["alpha"], BENCH_CONFIG["beta"])
-    x = Tensor(content[None].copy(), requires_grad=True)
+                          BENCH_CONFIG["alpha"], BENCH_CONFIG["beta"], device=device)
+    x = Tensor(content[None].copy(), requires_grad=True).to(device)
     opt = optim.Adam([x], lr=BENCH_CONFIG["lr"])
+    xp = get_array_module(x)
 
     def step():
         opt.zero_grad()
         j, _, _ = objective(x)
         j.backward()
         opt.step()
-        np.clip(x.data, 0.0, 1.0, out=x.data)
+        xp.clip(x.data, 0.0, 1.0, out=x.data)
         return j.item()
 
     step.image = x.data
+    step.weights = weights
     return step

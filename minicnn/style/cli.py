@@ -23,11 +23,24 @@ import sys
 from pathlib import Path
 
 from ..backend import get_backend, use_backend
-from ..cli_args import (ArgumentParser, float_range, int_range, json_text, nonnegative_float, nonnegative_int,
-                        one_line, positive_float, positive_int)
+from ..cli_args import (
+    ArgumentParser,
+    float_range,
+    int_range,
+    json_text,
+    nonnegative_float,
+    nonnegative_int,
+    one_line,
+    positive_float,
+    positive_int,
+)
 from ..config import fast_mode
-from ..utils.images import conversion_note, load_image, save_image
+from ..hints import PathLike
+from ..images import conversion_note, load_image, save_image
+from ..random import seed as mc_seed
+from .features import FeatureNetwork, RandomMultiScale
 from .transfer import ADAM_LR
+from .vgg import VGG19
 
 DEFAULTS = dict(size=256, steps=200, alpha=10.0, beta=40.0, optimizer="adam", lr=ADAM_LR, init="content",
                 noise_ratio=0.6, seed=0, tv=0.0, scales=1)
@@ -137,13 +150,33 @@ def _load(path, size, what, say):
     return load_image(path, size=size)
 
 
+def build_network(name: str = "random", weights: PathLike | None = None, width: float | None = None, pool: str = "avg",
+                  seed: int = 0, gain: float | None = None) -> FeatureNetwork:
+    """The feature network for the command line.
+
+    ``name``: ``"random"`` (:class:`RandomMultiScale`, offline default) or
+    ``"vgg19"`` (:class:`~minicnn.style.vgg.VGG19`). ``weights``: a minicnn
+    ``.npz`` for VGG-19 (implies ``"vgg19"``; without it VGG-19 keeps random
+    weights, seeded). ``width``: VGG-19 channel multiplier (default 1 with
+    weights, else 0.25). ``gain``: :class:`RandomMultiScale`'s activation scale.
+    """
+    if weights is not None:
+        name = "vgg19"
+    if name == "random":
+        return RandomMultiScale(seed=seed) if gain is None else RandomMultiScale(gain=gain, seed=seed)
+    if name == "vgg19":
+        if weights is not None:
+            return VGG19.from_npz(weights, pool=pool)
+        mc_seed(seed)
+        return VGG19(pool=pool, width=0.25 if width is None else width)
+    raise ValueError(f"build_network: name must be 'random' or 'vgg19', got {name!r}")
+
+
 def run(args, say=print):
     """Do the work for parsed ``args``; returns the result summary (a dict)."""
-    from .features import build_network
+    from ..io import atomic_write
     from .samples import default_content_image, default_style_image
     from .transfer import style_transfer
-
-    from ..io import atomic_write
 
     size = args.size if args.size is not None else (128 if fast_mode() else DEFAULTS["size"])
     steps = args.steps if args.steps is not None else (40 if fast_mode() else DEFAULTS["steps"])

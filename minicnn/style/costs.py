@@ -18,7 +18,10 @@ batch of N images gives the mean of the N per-image costs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from ..autograd import Function
+from ..hints import ArrayLike
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["gram_matrix", "content_cost", "layer_style_cost", "style_cost_from_gram", "style_cost",
@@ -63,7 +66,7 @@ class Gram(Function):
         return ((gy + self.xp.swapaxes(gy, 1, 2)) @ self.f,)
 
 
-def gram_matrix(a, channels_last=False):
+def gram_matrix(a: Tensor | ArrayLike, channels_last: bool = False) -> Tensor:
     """Style matrix ``G_kk' = sum_ij a_ijk a_ijk'`` of an activation volume.
 
     ``a``: ``(N, C, H, W)`` -> ``(N, C, C)`` or ``(C, H, W)`` -> ``(C, C)``
@@ -93,7 +96,7 @@ def gram_matrix(a, channels_last=False):
 # ----------------------------------------------------------------------------
 # Content cost
 # ----------------------------------------------------------------------------
-def content_cost(a_C, a_G, norm="course"):
+def content_cost(a_C: Tensor | ArrayLike, a_G: Tensor | ArrayLike, norm: str = "course") -> Tensor:
     """Content cost between two activation volumes of the same layer.
 
     ``a_C``, ``a_G``: ``(N, C, H, W)`` or ``(C, H, W)``, same shape. ``norm``:
@@ -130,7 +133,8 @@ def _style_scale(norm, n_C, area, fn):
     raise ValueError(f"{fn}: norm must be one of {STYLE_NORMS}, got {norm!r}")
 
 
-def style_cost_from_gram(gram_S, area_S, a_G, norm="course"):
+def style_cost_from_gram(gram_S: Tensor | ArrayLike, area_S: int, a_G: Tensor | ArrayLike,
+                         norm: str = "course") -> Tensor:
     """Layer style cost against a precomputed style Gram matrix.
 
     ``gram_S``: ``(C, C)`` or ``(N, C, C)``, the Gram matrix of the style
@@ -156,7 +160,7 @@ def style_cost_from_gram(gram_S, area_S, a_G, norm="course"):
     return (d * d).sum() * (_style_scale(norm, n_C, area, fn) / n)
 
 
-def layer_style_cost(a_S, a_G, norm="course"):
+def layer_style_cost(a_S: Tensor | ArrayLike, a_G: Tensor | ArrayLike, norm: str = "course") -> Tensor:
     """Style cost of one layer: ``1/(2 n_H n_W n_C)^2 * sum_kk' (G(S) - G(G))_kk'^2``.
 
     ``a_S``, ``a_G``: ``(N, C, H, W)`` or ``(C, H, W)`` with the same number of
@@ -184,7 +188,9 @@ def _weights(layer_weights, names, fn):
     return [(name, float(w)) for name, w in pairs]
 
 
-def style_cost(features_S, features_G, layer_weights=None, norm="course"):
+def style_cost(features_S: Mapping[str, Tensor], features_G: Mapping[str, Tensor],
+               layer_weights: Mapping[str, float] | Sequence[tuple[str, float]] | None = None,
+               norm: str = "course") -> Tensor:
     """``J_style(S, G) = sum_l lambda[l] * J_style[l](S, G)`` over several layers.
 
     ``features_S``, ``features_G``: dicts ``{layer name: activation volume}``;
@@ -208,7 +214,7 @@ def style_cost(features_S, features_G, layer_weights=None, norm="course"):
 # ----------------------------------------------------------------------------
 # Smoothness and the total
 # ----------------------------------------------------------------------------
-def total_variation(x):
+def total_variation(x: Tensor | ArrayLike) -> Tensor:
     """Squared total variation, a smoothness penalty on the generated image.
 
     ``x``: ``(N, C, H, W)`` or ``(C, H, W)``. Returns
@@ -225,7 +231,8 @@ def total_variation(x):
     return ((dh * dh).sum() + (dw * dw).sum()) * (1.0 / (n * c * h * w))
 
 
-def total_cost(J_content, J_style, alpha=10, beta=40):
+def total_cost(J_content: float | Tensor, J_style: float | Tensor, alpha: float = 10,
+               beta: float = 40) -> float | Tensor:
     """``J = alpha * J_content + beta * J_style`` (floats or scalar Tensors).
 
     >>> total_cost(0.2, 0.8)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hints import PathLike
+
 
 def comparison_figure(content, style, result, titles=("content C", "style S", "generated G")):
     """Figure with C, S and G side by side (each ``(3, H, W)`` in [0, 1])."""
@@ -21,7 +23,7 @@ def comparison_figure(content, style, result, titles=("content C", "style S", "g
     return fig
 
 
-def run_demo(out_dir, quick=True):
+def run_demo(out_dir: PathLike, quick: bool = False) -> dict:
     """Offline style transfer (Grace Hopper + the generated painting, random
     multi-scale features); writes ``style_result.png``, ``style_costs.png``
     and ``style_panel.png`` into ``out_dir`` and returns the numbers.
@@ -29,7 +31,7 @@ def run_demo(out_dir, quick=True):
     ``quick``: 128 px and 60 steps (about half a minute on two cores);
     otherwise the command line's defaults (256 px, 150 steps).
     """
-    from ..utils.images import save_image
+    from ..images import save_image
     from .cli import DEFAULTS
     from .samples import default_content_image, default_style_image
     from .transfer import style_transfer

@@ -25,12 +25,15 @@ for the best pictures.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..tensor import Tensor
 
-__all__ = ["FeatureNetwork", "RandomMultiScale", "build_network"]
+__all__ = ["FeatureNetwork", "RandomMultiScale"]
 
 
 class FeatureNetwork(nn.Module):
@@ -48,7 +51,7 @@ class FeatureNetwork(nn.Module):
                                f"{', '.join(self.layer_names)}")
         return list(layers)
 
-    def forward(self, x, layers=None):
+    def forward(self, x: Tensor, layers: Iterable[str] | None = None) -> dict[str, Tensor]:
         """``x (N, 3, H, W)`` in ``[0, 1]`` -> ``{name: activation}`` for ``layers`` (default: all)."""
         layers = self.layer_names if layers is None else self.check_layers(layers)
         if getattr(x, "ndim", 0) != 4 or x.shape[1] != 3:
@@ -85,7 +88,8 @@ class RandomMultiScale(FeatureNetwork):
     texture.
     """
 
-    def __init__(self, channels=(32, 64, 128, 128, 128), first_kernel=7, gain=6.0, seed=0):
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 128, 128), first_kernel: int = 7, gain: float = 6.0,
+                 seed: int = 0) -> None:
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if not channels or min(channels) < 1 or first_kernel < 1 or first_kernel % 2 == 0:
@@ -125,28 +129,3 @@ def _random_conv(rng, c_in, c_out, k, gain):
     conv.weight.data[...] = rng.standard_normal(conv.weight.shape) * std * gain
     conv.bias.data[...] = rng.standard_normal(c_out) * 0.2 * gain
     return conv
-
-
-def build_network(name="random", weights=None, width=None, pool="avg", seed=0, gain=None):
-    """The feature network for the command line.
-
-    ``name``: ``"random"`` (:class:`RandomMultiScale`, offline default) or
-    ``"vgg19"`` (:class:`~minicnn.style.vgg.VGG19`). ``weights``: a minicnn
-    ``.npz`` for VGG-19 (implies ``"vgg19"``; without it VGG-19 keeps random
-    weights, seeded). ``width``: VGG-19 channel multiplier (default 1 with
-    weights, else 0.25). ``gain``: :class:`RandomMultiScale`'s activation scale.
-    """
-    if weights is not None:
-        name = "vgg19"
-    if name == "random":
-        return RandomMultiScale(seed=seed) if gain is None else RandomMultiScale(gain=gain, seed=seed)
-    if name == "vgg19":
-        from .vgg import VGG19
-
-        if weights is not None:
-            return VGG19.from_npz(weights, pool=pool)
-        from ..random import seed as mc_seed
-
-        mc_seed(seed)
-        return VGG19(pool=pool, width=0.25 if width is None else width)
-    raise ValueError(f"build_network: name must be 'random' or 'vgg19', got {name!r}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ..utils.images import load_image
+from ..images import load_image
 
 # Strong, saturated colours: night blues, cobalt, teal, golden yellow, orange, deep red.
 PALETTE = np.array([

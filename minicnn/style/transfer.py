@@ -23,7 +23,9 @@ evaluations copies G to the device and the gradient back (one image each way).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -31,9 +33,13 @@ from tqdm import tqdm
 
 from .. import cuda, optim
 from ..autograd import no_grad
-from ..backend import get_array_module, is_cupy_array, unwrap
-from ..tensor import Tensor
+from ..backend import get_array_module, to_numpy
+from ..tensor import Tensor, unwrap
 from .costs import content_cost, gram_matrix, style_cost_from_gram, total_cost, total_variation
+from .features import FeatureNetwork
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.figure import Figure
 
 __all__ = ["style_transfer", "TransferResult", "Objective", "plot_costs", "resize_image"]
 
@@ -90,8 +96,9 @@ class Objective:
     here, so each evaluation costs one forward and one backward pass of G.
     """
 
-    def __init__(self, network, content, style, content_layer, style_layers, alpha, beta, tv_weight=0.0,
-                 device="cpu"):
+    def __init__(self, network: FeatureNetwork, content: np.ndarray, style: np.ndarray, content_layer: str,
+                 style_layers: Sequence[tuple[str, float]], alpha: float, beta: float, tv_weight: float = 0.0,
+                 device: str = "cpu") -> None:
         self.network, self.alpha, self.beta, self.tv_weight = network, alpha, beta, tv_weight
         self.device = device
         self.content_layer, self.style_layers = content_layer, list(style_layers)
@@ -103,7 +110,7 @@ class Objective:
             feats = network(Tensor(style[None]).to(device), [n for n, _ in self.style_layers])
             self.target_grams = {n: (gram_matrix(a).data, a.shape[2] * a.shape[3]) for n, a in feats.items()}
 
-    def __call__(self, x):
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``x (1, 3, H, W)`` Tensor -> (J, J_content, J_style) scalar Tensors."""
         feats = self.network(x, self.layers)
         j_content = content_cost(self.target_content, feats[self.content_layer])
@@ -136,9 +143,12 @@ def _scale_sizes(hw, scales):
     return sizes
 
 
-def style_transfer(content, style, network=None, *, steps=200, alpha=10.0, beta=40.0, content_layer=None,
-                   style_layers=None, optimizer="adam", lr=ADAM_LR, init="content", noise_ratio=0.6,
-                   seed=0, tv_weight=0.0, scales=1, progress=True, device="cpu"):
+def style_transfer(content: np.ndarray, style: np.ndarray, network: FeatureNetwork | None = None, *,
+                   steps: int = 200, alpha: float = 10.0, beta: float = 40.0, content_layer: str | None = None,
+                   style_layers: Sequence[tuple[str, float]] | None = None, optimizer: str = "adam",
+                   lr: float = ADAM_LR, init: str = "content", noise_ratio: float = 0.6, seed: int = 0,
+                   tv_weight: float = 0.0, scales: int = 1, progress: bool = True,
+                   device: str = "cpu") -> TransferResult:
     """Generate G with the content of ``content`` and the style of ``style``.
 
     content : ``(3, H, W)`` float array in ``[0, 1]``; G has its size.
@@ -220,20 +230,14 @@ def _fit(hw, long_side):
     return (max(16, round(hw[0] * f)), max(16, round(hw[1] * f)))
 
 
-def _host(a):
-    """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
-    a = unwrap(a)
-    return a.get() if is_cupy_array(a) else np.asarray(a)
-
-
 def _costs(j, jc, js):
     """The three scalar cost Tensors as Python floats, in one device-to-host copy."""
-    xp = get_array_module(j)
-    return tuple(float(v) for v in _host(xp.stack([t.data.reshape(()) for t in (j, jc, js)])))
+    xp = get_array_module(j.data)
+    return tuple(float(v) for v in to_numpy(xp.stack([t.data.reshape(()) for t in (j, jc, js)])))
 
 
 def _check_image(img, name):
-    arr = _host(img)
+    arr = to_numpy(unwrap(img))
     if arr.ndim != 3 or arr.shape[0] != 3:
         raise ValueError(f"style_transfer: {name} must be an RGB image (3, H, W), got shape {arr.shape}")
     if arr.dtype.kind != "f" or not np.isfinite(arr).all():
@@ -261,13 +265,13 @@ def _evaluate(objective, G, need_grad):
         return _costs(j, jc, js), None
     j, jc, js = objective(x)
     j.backward()
-    return _costs(j, jc, js), _host(x.grad[0])
+    return _costs(j, jc, js), to_numpy(x.grad[0])
 
 
 def _run_adam(objective, G, steps, lr, history, bar, scale):
     """``steps`` Adam steps on the pixels, clipped to [0, 1]; returns (host G, final costs)."""
     x = Tensor(G[None].copy(), requires_grad=True).to(objective.device)
-    xp = get_array_module(x)
+    xp = get_array_module(x.data)
     opt = optim.Adam([x], lr=lr)
     for _ in range(steps):
         opt.zero_grad()
@@ -276,7 +280,7 @@ def _run_adam(objective, G, steps, lr, history, bar, scale):
         _record(history, bar, scale, *_costs(j, jc, js))
         opt.step()
         xp.clip(x.data, 0.0, 1.0, out=x.data)  # keep a valid image
-    G = _host(x.data[0]).copy()
+    G = to_numpy(x.data[0]).copy()
     final, _ = _evaluate(objective, G, need_grad=False)
     return G, final
 
@@ -309,7 +313,7 @@ def _run_lbfgs(objective, G, steps, lr, history, bar, scale):
     return G, final
 
 
-def plot_costs(history, alpha=10.0, beta=40.0):
+def plot_costs(history: dict[str, list], alpha: float = 10.0, beta: float = 40.0) -> Figure:
     """Figure of J, alpha J_content and beta J_style over the steps (log scale)."""
     from matplotlib.figure import Figure
 

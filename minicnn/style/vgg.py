@@ -69,7 +69,7 @@ class VGG19(FeatureNetwork):
     default_content_layer = "relu4_2"
     default_style_layers = [(f"relu{b}_1", 0.2) for b in range(1, 6)]
 
-    def __init__(self, pool="max", width=1.0, normalize_input=True):
+    def __init__(self, pool: str = "max", width: float = 1.0, normalize_input: bool = True) -> None:
         super().__init__()
         if pool not in ("max", "avg"):
             raise ValueError(f"VGG19: pool must be 'max' or 'avg', got {pool!r}")
@@ -91,7 +91,7 @@ class VGG19(FeatureNetwork):
     def _run(self, x, wanted):
         h = x if isinstance(x, Tensor) else Tensor(x)
         if self.normalize_input:
-            xp = get_array_module(h)  # the constants go where the image is (CPU or GPU)
+            xp = get_array_module(h.data)  # the constants go where the image is (CPU or GPU)
             mean = xp.asarray(IMAGENET_MEAN.reshape(1, 3, 1, 1), dtype=h.dtype)
             std = xp.asarray(IMAGENET_STD.reshape(1, 3, 1, 1), dtype=h.dtype)
             h = (h - mean) / std

@@ -7,13 +7,13 @@
 * :mod:`~minicnn.visualize.views` -- first-layer filters, activation maps.
 * :mod:`~minicnn.visualize.saliency` -- gradient of a score with respect to the input pixels.
 * :mod:`~minicnn.visualize.maximize` -- activation maximisation by gradient ascent on the input.
-* ``python -m minicnn.visualize`` -- the command line; :func:`run_demo` -- the tour's part.
+* ``python -m minicnn.visualize`` -- the command line; ``demo.run_demo`` -- the tour's part
+  (neither is imported here).
 
 Every figure function returns a :class:`matplotlib.figure.Figure`.
 """
 
-from .data import CLASSES, load_images, make_shapes
-from .demo import run_demo
+from .data import CLASSES, load_images, make_shape_images
 from .layers import forward_to, get_layer, layer_names
 from .maximize import maximize_activation, maximize_figure
 from .receptive_field import LayerRF, format_table, receptive_field, receptive_fields
@@ -23,7 +23,7 @@ from .top_patches import TopK, TopPatches, extract_patch, top_patches
 from .views import activation_maps_figure, activations, filters_figure
 
 __all__ = [
-    "CLASSES", "load_images", "make_shapes", "run_demo", "forward_to", "get_layer", "layer_names",
+    "CLASSES", "load_images", "make_shape_images", "forward_to", "get_layer", "layer_names",
     "maximize_activation", "maximize_figure", "LayerRF", "format_table", "receptive_field",
     "receptive_fields", "input_gradient", "saliency", "saliency_figure", "top_patches_figure",
     "top_patches_sheet", "TopK", "TopPatches", "extract_patch", "top_patches",

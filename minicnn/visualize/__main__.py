@@ -71,14 +71,11 @@ def main(argv=None) -> int:
 
 
 def _run(args):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import numpy as np
 
     from minicnn.config import fast_mode
 
-    from .data import CLASSES, load_images, make_shapes
+    from .data import CLASSES, load_images, make_shape_images
     from .demo import block_outputs, conv_layers, draw_views, save
     from .model import default_or_trained, load_model, save_model
     from .receptive_field import format_table, receptive_fields
@@ -121,7 +118,7 @@ def _run(args):
     else:
         if in_ch != 3:
             raise ValueError(f"the model takes {in_ch} input channels; the default shapes data are RGB: pass --data")
-        images, labels = make_shapes(args.n_images or (300 if quick else 1200), seed=123)
+        images, labels = make_shape_images(args.n_images or (300 if quick else 1200), seed=123)
         shown = int(np.argmax(labels == CLASSES.index("cross")))  # a shape shows clearer maps
     layers = args.layers or block_outputs(model)
     print(format_table(receptive_fields(model, input_shape=images.shape)))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hints import PathLike
+
 CLASSES = ("disc", "square", "cross", "stripes", "checker", "dots")
 
 
@@ -50,7 +52,7 @@ def _mask(kind, yy, xx, rng):
     raise ValueError(f"unknown shape kind {kind!r}; expected one of {CLASSES}")
 
 
-def make_shapes(n, size=32, seed=0, noise=0.03):
+def make_shape_images(n: int, size: int = 32, seed: int = 0, noise: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images of the six shape classes, balanced and shuffled.
 
     Returns
@@ -59,7 +61,7 @@ def make_shapes(n, size=32, seed=0, noise=0.03):
     labels : int64 (n,) index into :data:`CLASSES`
     """
     if n < 1 or size < 8:
-        raise ValueError(f"make_shapes: need n >= 1 and size >= 8, got n={n}, size={size}")
+        raise ValueError(f"make_shape_images: need n >= 1 and size >= 8, got n={n}, size={size}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
@@ -73,7 +75,7 @@ def make_shapes(n, size=32, seed=0, noise=0.03):
     return images, labels.astype(np.int64)
 
 
-def load_images(path, in_channels=3, size=None):
+def load_images(path: PathLike, in_channels: int = 3, size: tuple[int, int] | None = None) -> np.ndarray:
     """A data set from disk: a folder of image files, or an ``.npy``/``.npz`` array file.
 
     Image files (any Pillow format, with or without an extension) are read in
@@ -110,7 +112,7 @@ def load_images(path, in_channels=3, size=None):
         return x
     if not path.is_dir():
         raise ValueError(f"--data {path}: expected a folder of images or an .npy/.npz file")
-    from minicnn.utils.images import ImageError, load_image
+    from minicnn.images import ImageError, load_image
 
     mode = {1: "L", 3: "RGB"}.get(in_channels)
     if mode is None:

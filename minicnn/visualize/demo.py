@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CLASSES, make_shapes
+from ..hints import PathLike
+from .data import CLASSES, make_shape_images
 from .layers import named_layers, to_array
 
 
@@ -89,15 +90,12 @@ def draw_views(model, images, out_dir, prefix="visualize", layers=None, image_in
     return names
 
 
-def run_demo(out_dir, quick: bool) -> dict:
+def run_demo(out_dir: PathLike, quick: bool = False) -> dict:
     """Get the default ConvNet (trained on the shapes), then draw the top-9 sheet, filters, maps, saliency.
 
     Returns the metrics (accuracies, receptive-field sizes, timings) and the
     list of figures written into ``out_dir``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from .model import default_or_trained, save_model
     from .receptive_field import receptive_field
 
@@ -110,7 +108,7 @@ def run_demo(out_dir, quick: bool) -> dict:
     save_model(model, out_dir / "visualize_model.npz", meta=meta)
     info = {k: meta[k] for k in ("train_accuracy", "test_accuracy", "n_train", "epochs") if k in meta}
     info["model"] = how
-    images, labels = make_shapes(300 if quick else 1200, seed=123)
+    images, labels = make_shape_images(300 if quick else 1200, seed=123)
     # A shape (not a texture) makes the clearest activation maps and saliency.
     figures = draw_views(model, images, out_dir, quick=quick, class_names=meta.get("classes"),
                          image_index=int(np.argmax(labels == CLASSES.index("cross"))))

@@ -12,7 +12,12 @@ is computed).  This needs no hook API from the Module class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from ..nn import Module
+from ..tensor import Tensor
 
 
 class _Stop(Exception):
@@ -33,12 +38,12 @@ def named_layers(model):
     return []
 
 
-def layer_names(model):
+def layer_names(model: Module | Sequence[Module]) -> list[str]:
     """Names of all layers that can be addressed (containers included)."""
     return [n for n, _ in named_layers(model)]
 
 
-def get_layer(model, name):
+def get_layer(model: Module | Sequence[Module], name: str) -> Module:
     """The sub-layer called ``name``; a clear KeyError listing the names otherwise."""
     name = str(name)
     for n, m in named_layers(model):
@@ -56,7 +61,7 @@ def _run(model, x):
     return model(x)
 
 
-def forward_to(model, x, layer):
+def forward_to(model: Module | Sequence[Module], x: Tensor | np.ndarray, layer: str | None) -> Tensor:
     """Run ``model`` on ``x`` and return the output of ``layer`` (a Tensor, graph intact).
 
     ``layer`` is a name or None (the model's final output).  The rest of the
@@ -98,18 +103,13 @@ def model_input(model, array, requires_grad=False):
 
 
 def to_array(t):
-    """The raw ndarray behind a Tensor (or an array), moved to the CPU."""
-    from minicnn.backend import is_cupy_array
+    """A minicnn Tensor, a PyTorch tensor or an array as a NumPy array (copied from the GPU if needed)."""
+    from minicnn.backend import is_cupy_array, to_numpy
 
-    if is_cupy_array(t):  # first: a stand-in CuPy array may subclass numpy.ndarray
-        return t.get()
-    if isinstance(t, np.ndarray):
-        return t
-    numpy = getattr(t, "numpy", None)  # a Tensor (host copy of a GPU tensor)
-    if callable(numpy):
-        return np.asarray(numpy())
-    get = getattr(t, "get", None)  # a CuPy array
-    return np.asarray(get() if callable(get) else t)
+    if is_cupy_array(t) or isinstance(t, np.ndarray):  # cupy first: its test stand-in subclasses ndarray
+        return to_numpy(t)
+    numpy = getattr(t, "numpy", None)  # a minicnn or PyTorch tensor
+    return np.asarray(numpy()) if callable(numpy) else to_numpy(t)
 
 
 def check_units(units, n_units, layer):

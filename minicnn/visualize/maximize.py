@@ -17,18 +17,23 @@ field.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.ndimage import gaussian_filter
 
+from ..nn import Module
 from .layers import forward_to, model_input, to_array
 from .saliency import inspecting, unit_score
 from .sheet import to_rgb
 
 
-def maximize_activation(model, layer, unit, input_shape, steps=120, lr=0.03, l2=2e-3, blur_every=4,
-                        blur_sigma=1.0, jitter=2, position="center", value_range=(0.0, 1.0), seed=0,
-                        init=None):
+def maximize_activation(model: Module | Sequence[Module], layer: str | None, unit: int, input_shape: tuple[int, ...],
+                        steps: int = 120, lr: float = 0.03, l2: float = 2e-3, blur_every: int = 4,
+                        blur_sigma: float = 1.0, jitter: int = 2, position: str | tuple[int, ...] = "center",
+                        value_range: tuple[float, float] | None = (0.0, 1.0), seed: int = 0,
+                        init: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
     """Gradient ascent on the input to maximise one unit.
 
     Parameters
@@ -113,7 +118,9 @@ def _where(position, y):
     return position, "max"
 
 
-def maximize_figure(model, layer, units, input_shape, cell=1.2, dpi=100, crop=True, **kw):
+def maximize_figure(model: Module | Sequence[Module], layer: str | None, units: int | Sequence[int],
+                    input_shape: tuple[int, ...], cell: float = 1.2, dpi: int = 100, crop: bool = True,
+                    **kw: object) -> Figure:
     """One picture per unit from :func:`maximize_activation`: ``(cell * len(units), cell + 0.3)`` inches.
 
     With ``crop`` (and a spatial layer), each picture is cut to the receptive

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import CLASSES, make_shapes
+from .data import CLASSES, make_shape_images
 
 # Weights of the default model trained once with make_default_file() (the longer
 # schedule below), so that the command line draws a sheet at once.
@@ -153,8 +153,8 @@ def train_default(quick=False, seed=0, n_train=None, epochs=None, progress=True)
     n_train = n_train or (1200 if quick else 3000)
     epochs = epochs or (5 if quick else 12)
     mc.seed(seed)
-    x, y = make_shapes(n_train, seed=seed)
-    xt, yt = make_shapes(max(n_train // 4, 60), seed=seed + 1)
+    x, y = make_shape_images(n_train, seed=seed)
+    xt, yt = make_shape_images(max(n_train // 4, 60), seed=seed + 1)
     model = default_model()
     opt = optim.Adam(model.parameters(), lr=3e-3)
     schedule = optim.CosineAnnealingLR(opt, T_max=epochs)  # small steps at the end settle the weights

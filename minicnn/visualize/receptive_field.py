@@ -34,9 +34,14 @@ there on the field is the whole input (``is_global``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..functional import conv_output_shape
+from ..functional._args import ntuple
+from ..nn import Module
 
 # Layers that keep every position where it is (element-wise or per-channel).
 PASSTHROUGH = (
@@ -89,7 +94,9 @@ class LayerRF:
             if input_shape is None:
                 raise ValueError(f"box: layer {self.name!r} sees the whole input; pass input_shape")
             return tuple((0, int(n)) for n in _spatial(input_shape, nd))
-        pos = _as_tuple(position, nd, "position")
+        # an int, a tuple, or an array such as a row of np.argwhere (.tolist(): Python ints)
+        pos = ntuple(position.tolist() if isinstance(position, np.ndarray) else position, nd, "position", "box",
+                     minimum=0)
         box = []
         for i in range(nd):
             lo = self.left[i] + pos[i] * self.jump[i]
@@ -109,19 +116,6 @@ def _spatial(input_shape, nd):
     if len(shape) < nd:
         raise ValueError(f"input_shape {shape} has fewer than {nd} spatial axes")
     return shape[-nd:]
-
-
-def _as_tuple(v, nd, what):
-    if isinstance(v, str):
-        raise TypeError(f"{what} must be an int or a tuple of {nd} ints, got {v!r}")
-    if np.ndim(v) == 0:
-        return (int(v),) * nd
-    t = tuple(int(x) for x in v)
-    if len(t) == 1:
-        return t * nd
-    if len(t) != nd:
-        raise ValueError(f"{what} has {len(t)} entries, the layers are {nd}-D: {t}")
-    return t
 
 
 def _class_dim(layer):
@@ -145,10 +139,11 @@ def _kind(layer):
 
 def _geometry(layer, nd):
     """(kernel, stride, padding, dilation) of a conv/pool layer, as nd-tuples."""
-    k = _as_tuple(layer.kernel_size, nd, f"{type(layer).__name__}.kernel_size")
+    where = f"receptive_fields: {type(layer).__name__}"
+    k = ntuple(layer.kernel_size, nd, "kernel_size", where)
     stride = getattr(layer, "stride", None)
-    s = k if stride is None else _as_tuple(stride, nd, "stride")  # pools default stride=kernel
-    d = _as_tuple(getattr(layer, "dilation", 1) or 1, nd, "dilation")
+    s = k if stride is None else ntuple(stride, nd, "stride", where)  # pools default stride=kernel
+    d = ntuple(getattr(layer, "dilation", 1) or 1, nd, "dilation", where)
     pad = getattr(layer, "padding", 0)
     if isinstance(pad, str):
         if pad == "valid":
@@ -159,7 +154,7 @@ def _geometry(layer, nd):
         else:
             raise ValueError(f"{type(layer).__name__}.padding={pad!r}: expected an int, a tuple, 'same' or 'valid'")
     else:
-        p = _as_tuple(pad, nd, "padding")
+        p = ntuple(pad, nd, "padding", where, minimum=0)
     return k, s, p, d
 
 
@@ -184,7 +179,9 @@ def _has_children(m):
     return False
 
 
-def receptive_fields(layers, input_shape=None, ndim=None, passthrough=()):
+def receptive_fields(layers: Module | Sequence[Module] | Sequence[tuple[str, Module]],
+                     input_shape: tuple[int, ...] | None = None, ndim: int | None = None,
+                     passthrough: tuple[type, ...] = ()) -> list[LayerRF]:
     """Receptive field of every layer of a chain.
 
     Parameters
@@ -239,15 +236,19 @@ def receptive_fields(layers, input_shape=None, ndim=None, passthrough=()):
         j = tuple(ji * si for ji, si in zip(j, s))
         r, start, left = new_r, new_start, new_left
         if spatial is not None:
-            spatial = tuple((n + 2 * pi - ke) // si + 1 for n, pi, ke, si in zip(spatial, p, keff, s))
-            if min(spatial) < 1:
-                raise ValueError(f"receptive_fields: layer {name!r} gets an empty output {spatial} "
-                                 f"for input_shape {tuple(input_shape)}")
+            try:
+                spatial = conv_output_shape(spatial, k, s, p, d)
+            except ValueError:
+                raise ValueError(f"receptive_fields: layer {name!r} gets an empty output (kernel {k}, "
+                                 f"dilation {d}, padding {p}, input {spatial}) for input_shape "
+                                 f"{tuple(input_shape)}") from None
         out.append(LayerRF(name, kind, k, s, p, d, r, j, start, left, spatial))
     return out
 
 
-def receptive_field(layers, layer=None, input_shape=None, ndim=None, passthrough=()):
+def receptive_field(layers: Module | Sequence[Module] | Sequence[tuple[str, Module]], layer: str | None = None,
+                    input_shape: tuple[int, ...] | None = None, ndim: int | None = None,
+                    passthrough: tuple[type, ...] = ()) -> LayerRF:
     """The :class:`LayerRF` of one layer (by name; the last layer when ``layer`` is None)."""
     rfs = receptive_fields(layers, input_shape=input_shape, ndim=ndim, passthrough=passthrough)
     if layer is None:
@@ -285,7 +286,7 @@ def _infer_ndim(layers):
     raise ValueError("receptive_fields: cannot tell 1D/2D/3D from the layers; pass ndim=")
 
 
-def format_table(rfs):
+def format_table(rfs: Sequence[LayerRF]) -> str:
     """A plain-text table of :func:`receptive_fields` output (one row per layer)."""
     def fmt(t):
         return "x".join(f"{v:g}" for v in t)

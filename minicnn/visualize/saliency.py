@@ -10,10 +10,12 @@ the score would move this much".
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..nn import Module
 from .layers import check_units, forward_to, model_input, to_array
 from .sheet import display_range, to_rgb
 
@@ -57,7 +59,8 @@ def unit_score(y, unit, layer, position=None, reduce="max"):
     raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
 
 
-def input_gradient(model, image, unit, layer=None, position=None, reduce="max"):
+def input_gradient(model: Module | Sequence[Module], image: np.ndarray, unit: int, layer: str | None = None,
+                   position: int | tuple[int, ...] | None = None, reduce: str = "max") -> np.ndarray:
     """``dS/dx`` for one image ``(C, *S)``: an array of the image's shape and float dtype.
 
     ``layer`` None means the model output (``unit`` is then a class index).
@@ -77,13 +80,15 @@ def input_gradient(model, image, unit, layer=None, position=None, reduce="max"):
     return to_array(x.grad)[0]
 
 
-def saliency(model, image, unit, layer=None, position=None, reduce="max"):
+def saliency(model: Module | Sequence[Module], image: np.ndarray, unit: int, layer: str | None = None,
+             position: int | tuple[int, ...] | None = None, reduce: str = "max") -> np.ndarray:
     """Saliency map ``max_c |dS/dx_c|`` of shape ``image.shape[1:]``."""
     return np.abs(input_gradient(model, image, unit, layer, position, reduce)).max(axis=0)
 
 
-def saliency_figure(model, image, unit, layer=None, position=None, reduce="max", cell=2.0, dpi=100,
-                    title=None):
+def saliency_figure(model: Module | Sequence[Module], image: np.ndarray, unit: int, layer: str | None = None,
+                    position: int | tuple[int, ...] | None = None, reduce: str = "max", cell: float = 2.0,
+                    dpi: int = 100, title: str | None = None) -> Figure:
     """Input, saliency map, and the image shown only where it is salient: ``(3*cell, cell+0.3)`` inches.
 
     ``title`` replaces the default one ("class 3", "layer 6 unit 2").

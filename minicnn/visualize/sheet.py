@@ -8,10 +8,12 @@ per unit (patches tiled with a thin gap), which keeps big sheets fast.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..nn import Module
 from .top_patches import TopPatches, top_patches
 
 BLANK = 0.8  # grey for the parts of a patch outside the image
@@ -78,7 +80,8 @@ def _signal_axes(ax, patches):
     ax.set_yticks([])
 
 
-def top_patches_figure(results, n_units=None, cell=1.6, dpi=100, lo=None, hi=None):
+def top_patches_figure(results: TopPatches | Sequence[TopPatches], n_units: int | None = None, cell: float = 1.6,
+                       dpi: int = 100, lo: float | None = None, hi: float | None = None) -> Figure:
     """A sheet: one row per layer, one ``k``-patch grid per unit (best patch top left).
 
     Parameters
@@ -150,8 +153,11 @@ def select_units(result, idx):
                       result.input_shape, pick(result.patches))
 
 
-def top_patches_sheet(model, images, layers, k=9, units=None, n_units=6, batch_size=64, interior=False,
-                      **fig_kw):
+def top_patches_sheet(model: Module | Sequence[Module], images: np.ndarray | Iterable[np.ndarray],
+                      layers: str | Sequence[str], k: int = 9,
+                      units: Sequence[int] | dict[str, Sequence[int]] | None = None, n_units: int = 6,
+                      batch_size: int = 64, interior: bool = False,
+                      **fig_kw: object) -> tuple[Figure, list[TopPatches]]:
     """Search every layer of ``layers`` and draw them in one sheet.
 
     ``units`` is None (the ``n_units`` most active units of each layer), a

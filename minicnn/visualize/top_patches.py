@@ -15,11 +15,14 @@ of the data set, plus one batch of activations.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
+from ..nn import Module
+from ..tensor import Tensor
 from .layers import check_units, forward_to, model_input, named_layers, to_array
 from .receptive_field import LayerRF, receptive_field
 
@@ -52,7 +55,7 @@ class TopK:
     with ``m <= k`` at all times, sorted best first.
     """
 
-    def __init__(self, n_units, k, payload_size):
+    def __init__(self, n_units: int, k: int, payload_size: int) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         self.k = int(k)
@@ -137,8 +140,10 @@ def _chain_to(model, layer):
     return leaves[:inside[-1] + 1]
 
 
-def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_images=True,
-                keep_patches=True, progress=True, passthrough=(), interior=False):
+def top_patches(model: Module | Sequence[Module], images: np.ndarray | Tensor | Iterable[np.ndarray], layer: str,
+                k: int = 9, units: int | Sequence[int] | None = None, batch_size: int = 64,
+                distinct_images: bool = True, keep_patches: bool = True, progress: bool = True,
+                passthrough: tuple[type, ...] = (), interior: bool = False) -> TopPatches:
     """Find, for every chosen unit of ``layer``, the ``k`` input patches that activate it most.
 
     Parameters
@@ -220,7 +225,7 @@ def top_patches(model, images, layer, k=9, units=None, batch_size=64, distinct_i
                       patches)
 
 
-def extract_patch(image, rf, position, fill=np.nan):
+def extract_patch(image: np.ndarray, rf: LayerRF, position: tuple[int, ...], fill: float = np.nan) -> np.ndarray:
     """The input patch seen by output ``position`` of a layer: ``(C, *rf.size)``.
 
     ``image`` is ``(C, *spatial)``.  Parts of the box that hang over the

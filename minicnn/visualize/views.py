@@ -10,10 +10,12 @@ top patches, saliency or activation maximisation.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..nn import Module
 from .layers import check_units, forward_to, model_input, named_layers, to_array
 from .sheet import to_rgb
 
@@ -33,7 +35,8 @@ def _grid(n, ncols=None):
     return math.ceil(n / ncols), ncols
 
 
-def filters_figure(model, layer=None, ncols=None, cell=0.8, dpi=100):
+def filters_figure(model: Module | Sequence[Module], layer: str | None = None, ncols: int | None = None,
+                   cell: float = 0.8, dpi: int = 100) -> Figure:
     """The filters of a convolution layer (the first one by default) as pictures.
 
     Each filter ``(C_in, *K)`` is scaled to [0, 1] on its own, symmetric
@@ -75,7 +78,7 @@ def filters_figure(model, layer=None, ncols=None, cell=0.8, dpi=100):
     return fig
 
 
-def activations(model, image, layer):
+def activations(model: Module | Sequence[Module], image: np.ndarray, layer: str | None) -> np.ndarray:
     """Activations of ``layer`` for one ``image`` ``(C, *S)``: an array ``(C_layer, *S_layer)``."""
     import minicnn as mc
 
@@ -92,7 +95,9 @@ def activations(model, image, layer):
     return to_array(y)[0]
 
 
-def activation_maps_figure(model, image, layer, units=None, ncols=None, cell=1.0, dpi=100):
+def activation_maps_figure(model: Module | Sequence[Module], image: np.ndarray, layer: str | None,
+                           units: Sequence[int] | None = None, ncols: int | None = None, cell: float = 1.0,
+                           dpi: int = 100) -> Figure:
     """The input image followed by the feature maps of ``layer`` (all units, or ``units``).
 
     Each map has its own colour scale (viridis); its maximum is written above it.

@@ -30,84 +30,19 @@ side (``floor(v + 0.5)``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .dnn import MMODOptions, read_network
 from .pyramid import pyramid_tensor, pyramid_up, rect_down_2, round_rect
-from .serialize import DlibFormatError, Reader
+from .serialize import DlibFormatError
 
-__all__ = ["MMODOptions", "read_mmod_options", "FaceDetector", "decode", "nms", "box_overlap"]
-
-
-# ----------------------------------------------------------------------------------------
-# 1. The loss layer's options (dlib/dnn/loss.h, mmod_options)
-# ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MMODOptions:
-    """The ``loss_mmod_`` settings stored in a detector file.
-
-    ``windows``: one ``(width, height, label)`` per output channel (the sliding windows);
-    ``overlaps_nms`` / ``overlaps_ignore``: ``(iou_thresh, percent_covered_thresh)`` of
-    dlib's ``test_box_overlap``. The training-only fields are kept for completeness.
-    """
-
-    windows: tuple
-    loss_per_false_alarm: float
-    loss_per_missed_target: float
-    truth_match_iou_threshold: float
-    overlaps_nms: tuple
-    overlaps_ignore: tuple
-    assume_image_pyramid: bool = True
-    use_bounding_box_regression: bool = False
-    bbr_lambda: float = 100.0
-
-
-def _read_window(r: Reader):
-    version = r.expect_int(1, 2, what="detector window version")
-    width, height = r.read_int(), r.read_int()
-    label = r.read_string() if version == 2 else ""
-    return (width, height, label)
-
-
-def read_mmod_options(r: Reader) -> MMODOptions:
-    """Read ``mmod_options`` (versions 1-4) at the cursor.
-
-    v1: one window as width, height. v2+: a packed count and that many windows (each
-    version, width, height and, from window version 2, a label). All: loss per false
-    alarm, loss per missed target, truth-match IoU (doubles), then the two overlap testers
-    (two doubles each). v3+: ``assume_image_pyramid`` as one raw byte. v4+: the bounding
-    box regression flag (bool) and its lambda (double).
-    """
-    start = r.pos
-    version = r.expect_int(1, 2, 3, 4, what="mmod_options version")
-    if version == 1:
-        windows = ((r.read_int(), r.read_int(), ""),)
-    else:
-        n = r.read_int()
-        if not 1 <= n <= 1000:
-            raise r.error(f"mmod_options: implausible number of detector windows {n}", start)
-        windows = tuple(_read_window(r) for _ in range(n))
-    fa, miss, iou = (float(v) for v in r.read_floats(3))
-    nms_ = tuple(float(v) for v in r.read_floats(2))
-    ignore = tuple(float(v) for v in r.read_floats(2))
-    pyramid, bbr, bbr_lambda = True, False, 100.0
-    if version >= 3:
-        pyramid = r.read_bytes(1)[0] != 0
-    if version >= 4:
-        bbr, bbr_lambda = r.read_bool(), r.read_float()
-    for w, h, _ in windows:
-        if not (1 <= w <= 10000 and 1 <= h <= 10000):
-            raise r.error(f"mmod_options: detector window {w}x{h} is not a valid size", start)
-    for name, (a, b) in (("overlaps_nms", nms_), ("overlaps_ignore", ignore)):
-        if not (0 <= a <= 1 and 0 <= b <= 1):
-            raise r.error(f"mmod_options: {name} thresholds {(a, b)} are outside [0, 1]", start)
-    return MMODOptions(windows, fa, miss, iou, nms_, ignore, pyramid, bbr, bbr_lambda)
+__all__ = ["FaceDetector", "decode", "nms", "box_overlap"]
 
 
 # ----------------------------------------------------------------------------------------
-# 2. Decoding and non-maximum suppression (dlib/dnn/loss.h, loss_mmod_::to_label)
+# Decoding and non-maximum suppression (dlib/dnn/loss.h, loss_mmod_::to_label)
 # ----------------------------------------------------------------------------------------
 def _nearest_rect(rects: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
     """dlib's ``nearest_rect``: the first rect containing the point, else the first of the
@@ -208,7 +143,6 @@ class FaceDetector:
     """
 
     def __init__(self, path=None):
-        from .dnn import read_network
         from .files import model_file
 
         self.path = Path(path) if path is not None else model_file("detector")
@@ -242,10 +176,13 @@ class FaceDetector:
 
     def _fits(self, size) -> bool:
         """Whether an input of ``size`` (H, W) leaves at least one output cell."""
-        for (kh, kw), (sh, sw), (ph, pw) in self.convs:
-            size = ((size[0] + 2 * ph - kh) // sh + 1, (size[1] + 2 * pw - kw) // sw + 1)
-            if min(size) < 1:
-                return False
+        from minicnn.functional import conv_output_shape
+
+        try:
+            for kernel, stride, padding in self.convs:
+                size = conv_output_shape(tuple(size), kernel, stride, padding)
+        except ValueError:  # the kernel does not fit
+            return False
         return True
 
     def __call__(self, image, upsample: int = 0, threshold: float = 0.0):

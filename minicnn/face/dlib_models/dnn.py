@@ -26,15 +26,88 @@ which fixes the meaning of a marker from its position: a marker written directly
 another marker is a *skip* back to the tag before that one; every other marker is a
 *tag*; ``add_prev`` adds the most recent tag's output. Any other arrangement is refused
 with an error rather than guessed.
+
+The detector's loss layer (``loss_mmod_``) carries its options, the sliding windows and the
+overlap thresholds; :func:`read_mmod_options` reads them here, with the rest of the file.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .serialize import DlibFormatError, Reader
 
+
+# ----------------------------------------------------------------------------------------
+# The MMOD loss layer's options (dlib/dnn/loss.h, mmod_options)
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MMODOptions:
+    """The ``loss_mmod_`` settings stored in a detector file.
+
+    ``windows``: one ``(width, height, label)`` per output channel (the sliding windows);
+    ``overlaps_nms`` / ``overlaps_ignore``: ``(iou_thresh, percent_covered_thresh)`` of
+    dlib's ``test_box_overlap``. The training-only fields are kept for completeness.
+    """
+
+    windows: tuple
+    loss_per_false_alarm: float
+    loss_per_missed_target: float
+    truth_match_iou_threshold: float
+    overlaps_nms: tuple
+    overlaps_ignore: tuple
+    assume_image_pyramid: bool = True
+    use_bounding_box_regression: bool = False
+    bbr_lambda: float = 100.0
+
+
+def _read_window(r: Reader):
+    version = r.expect_int(1, 2, what="detector window version")
+    width, height = r.read_int(), r.read_int()
+    label = r.read_string() if version == 2 else ""
+    return (width, height, label)
+
+
+def read_mmod_options(r: Reader) -> MMODOptions:
+    """Read ``mmod_options`` (versions 1-4) at the cursor.
+
+    v1: one window as width, height. v2+: a packed count and that many windows (each
+    version, width, height and, from window version 2, a label). All: loss per false
+    alarm, loss per missed target, truth-match IoU (doubles), then the two overlap testers
+    (two doubles each). v3+: ``assume_image_pyramid`` as one raw byte. v4+: the bounding
+    box regression flag (bool) and its lambda (double).
+    """
+    start = r.pos
+    version = r.expect_int(1, 2, 3, 4, what="mmod_options version")
+    if version == 1:
+        windows = ((r.read_int(), r.read_int(), ""),)
+    else:
+        n = r.read_int()
+        if not 1 <= n <= 1000:
+            raise r.error(f"mmod_options: implausible number of detector windows {n}", start)
+        windows = tuple(_read_window(r) for _ in range(n))
+    fa, miss, iou = (float(v) for v in r.read_floats(3))
+    nms_ = tuple(float(v) for v in r.read_floats(2))
+    ignore = tuple(float(v) for v in r.read_floats(2))
+    pyramid, bbr, bbr_lambda = True, False, 100.0
+    if version >= 3:
+        pyramid = r.read_bytes(1)[0] != 0
+    if version >= 4:
+        bbr, bbr_lambda = r.read_bool(), r.read_float()
+    for w, h, _ in windows:
+        if not (1 <= w <= 10000 and 1 <= h <= 10000):
+            raise r.error(f"mmod_options: detector window {w}x{h} is not a valid size", start)
+    for name, (a, b) in (("overlaps_nms", nms_), ("overlaps_ignore", ignore)):
+        if not (0 <= a <= 1 and 0 <= b <= 1):
+            raise r.error(f"mmod_options: {name} thresholds {(a, b)} are outside [0, 1]", start)
+    return MMODOptions(windows, fa, miss, iou, nms_, ignore, pyramid, bbr, bbr_lambda)
+
+
+# ----------------------------------------------------------------------------------------
+# The network file
+# ----------------------------------------------------------------------------------------
 _BOOLS_AND_TENSORS = 3  # each add_layer's three state bools and three work tensors
 
 
@@ -143,8 +216,6 @@ def _read_loss(r: Reader):
     name = r.expect_string("loss_metric_2", "loss_mmod_")
     if name == "loss_metric_2":
         return dict(type="loss_metric", offset=at, **_floats(r, ("margin", "distance_threshold")))
-    from .detector import read_mmod_options    # here: detector.py imports this module
-
     opts = read_mmod_options(r)
     width, height, _ = opts.windows[0]                # the first window, as a plain size too
     return dict(type="loss_mmod", offset=at, options=opts, detector_width=width, detector_height=height)

@@ -190,7 +190,7 @@ class DlibFaceModel:
             return np.zeros((0, self.embedding_dim), np.float32)
         return self.encode_chips(np.stack(chips), batch_size)
 
-    def chip_encoder(self) -> "ChipEncoder":
+    def chip_encoder(self) -> ChipEncoder:
         """The same model for data that is already aligned (e.g. a folder loaded as chips)."""
         return ChipEncoder(self)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 import minicnn as mc
-import minicnn.functional as F
 import minicnn.nn as nn
 
 

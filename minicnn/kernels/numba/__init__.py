@@ -30,8 +30,8 @@ from . import activation, conv, pooling, winograd
 from .threads import ensure_runtime, get_blas_num_threads, get_num_threads, runtime_settings, set_num_threads
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "max_pool_forward", "max_pool_backward",
-           "avg_pool_forward", "avg_pool_backward", "relu", "relu_backward", "warm_up", "set_num_threads", "get_num_threads",
-           "get_blas_num_threads", "runtime_settings"]
+           "avg_pool_forward", "avg_pool_backward", "relu", "relu_backward", "warm_up", "set_num_threads",
+           "get_num_threads", "get_blas_num_threads", "runtime_settings"]
 
 _fallback = {"module": None}
 

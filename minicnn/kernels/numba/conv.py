@@ -68,7 +68,8 @@ def conv_forward(x, w, stride, padding, dilation, bias=None):
     n, c = x.shape[:2]
     o = w.shape[0]
     y5 = np.empty((n, o) + out, dtype=x.dtype)
-    _formulation(n, c, o, g, "forward").forward(to5d(contig(x, x.dtype), d), to5d(contig(w, x.dtype), d), g, bias, y5)
+    x5, w5 = to5d(contig(x, x.dtype), d), to5d(contig(w, x.dtype), d)
+    _formulation(n, c, o, g, "forward").forward(x5, w5, g, bias, y5)
     return y5.reshape((n, o) + tuple(out[3 - d:]))
 
 
@@ -84,7 +85,8 @@ def conv_backward_input(gy, w, x_shape, stride, padding, dilation):
     n, c = x_shape[:2]
     o = w.shape[0]
     gx5 = np.empty((n, c) + s5, dtype=gy.dtype)
-    _formulation(n, c, o, g, "input").backward_input(to5d(contig(gy, gy.dtype), d), to5d(contig(w, gy.dtype), d), g, gx5)
+    gy5, w5 = to5d(contig(gy, gy.dtype), d), to5d(contig(w, gy.dtype), d)
+    _formulation(n, c, o, g, "input").backward_input(gy5, w5, g, gx5)
     return gx5.reshape(tuple(x_shape))
 
 
@@ -99,5 +101,6 @@ def conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
     d = g[0]
     n, c = x.shape[:2]
     o = w_shape[0]
-    gw = _formulation(n, c, o, g, "weight").backward_weight(to5d(contig(gy, gy.dtype), d), to5d(contig(x, gy.dtype), d), g, o)
+    gy5, x5 = to5d(contig(gy, gy.dtype), d), to5d(contig(x, gy.dtype), d)
+    gw = _formulation(n, c, o, g, "weight").backward_weight(gy5, x5, g, o)
     return gw.reshape(tuple(w_shape))

@@ -46,8 +46,8 @@ from numba import njit, uint64
 
 from ..winograd import applies, winograd_matrices
 from .loops import FASTMATH
-from .threads import get_num_threads, run_jobs
 from .scratch import scratch
+from .threads import get_num_threads, run_jobs
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode", "MODES", "warm_up"]
 

@@ -35,7 +35,7 @@ class BeatNet(nn.Module):
     about 60 input steps (0.7 s at 90 Hz): long enough to tell a QRS from a tall T wave.
     """
 
-    def __init__(self, channels: int = 16, kernel_size: int = 7, prior: float = 0.12):
+    def __init__(self, channels: int = 16, kernel_size: int = 7, prior: float = 0.12) -> None:
         super().__init__()
         c, k = channels, kernel_size
         self.body = nn.Sequential(
@@ -55,7 +55,7 @@ class BeatNet(nn.Module):
         # learn where beats are instead of how rare they are (Lin et al. 2017, RetinaNet)
         nn.init.constant_(convs[-1].bias, float(np.log(prior / (1 - prior))))
 
-    def forward(self, x):
+    def forward(self, x: mc.Tensor) -> mc.Tensor:
         return self.body(x)
 
 

@@ -112,11 +112,11 @@ class Annotations:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def beats(self) -> "Annotations":
+    def beats(self) -> Annotations:
         """Only the annotations whose code marks a QRS complex (``BEAT_CODES``)."""
         return self.select(np.isin(self.codes, list(BEAT_CODES)))
 
-    def select(self, mask: np.ndarray) -> "Annotations":
+    def select(self, mask: np.ndarray) -> Annotations:
         idx = np.flatnonzero(mask)
         return Annotations(self.samples[idx], self.codes[idx], [self.symbols[i] for i in idx],
                            self.subtypes[idx], self.channels[idx], self.nums[idx],
@@ -212,7 +212,7 @@ def read_header(path: str) -> Header:
     try:
         if os.path.exists(path) and not os.path.isfile(path):
             raise ValueError(f"{path}: not a regular file (a folder, FIFO or device)")
-        with open(path, "r", encoding="latin-1") as fh:
+        with open(path, encoding="latin-1") as fh:
             raw_lines = fh.read(1 << 20).splitlines()  # headers are a few hundred bytes
     except FileNotFoundError:
         raise ValueError(f"WFDB header not found: {path}") from None

@@ -19,7 +19,7 @@ import minicnn.nn as nn
 import minicnn.optim as optim
 
 from ..config import fast_mode
-from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_shapes, split
+from .volume_data import MOTION_CLASSES, SHAPE_CLASSES, make_moving_shapes, make_solid_shapes, split
 
 __all__ = ["VolumeNet", "augment_volumes", "train_volume_classifier", "predict", "confusion_matrix",
            "plot_volume_predictions", "run_volumes"]
@@ -33,7 +33,7 @@ class VolumeNet(nn.Module):
     where things are, which a global average would throw away)."""
 
     def __init__(self, in_shape: tuple[int, int, int] = (16, 16, 16), n_classes: int = 3,
-                 channels: tuple[int, int, int] = (8, 16, 16)):
+                 channels: tuple[int, int, int] = (8, 16, 16)) -> None:
         super().__init__()
         if len(in_shape) != 3 or any(s < 4 or s % 4 for s in in_shape):
             raise ValueError(f"in_shape must be 3 sizes divisible by 4 (two 2x pools), got {in_shape}")
@@ -46,7 +46,7 @@ class VolumeNet(nn.Module):
         flat = c3 * int(np.prod([s // 4 for s in in_shape]))
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, n_classes))
 
-    def forward(self, x):
+    def forward(self, x: mc.Tensor) -> mc.Tensor:
         return self.head(self.features(x))
 
 
@@ -177,7 +177,7 @@ def run_volumes(video: bool = False, n_train: int | None = None, n_test: int | N
         classes = SHAPE_CLASSES
         n_train = n_train or (500 if quick else 800)
         n_test = n_test or (150 if quick else 300)
-        x, y = make_shapes(n_train + n_test, seed=seed)
+        x, y = make_solid_shapes(n_train + n_test, seed=seed)
         augment, axis_name = "cube", "z"
     epochs = epochs or (6 if quick else 8)
     x_tr, y_tr, x_te, y_te = split(x, y, test_fraction=n_test / (n_train + n_test), seed=seed)

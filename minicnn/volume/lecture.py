@@ -6,10 +6,11 @@ The course (channels-last) says:
 * 3D, e.g. a CT scan: 14x14x14x1 --(16 filters 5x5x5x1)--> 10x10x10x16
   --(32 filters 5x5x5x16)--> 6x6x6x32
 
-with ``n_out = floor((n + 2p - f) / s) + 1`` in every spatial dimension (here p = 0, s = 1, so
-14 - 5 + 1 = 10 and 10 - 5 + 1 = 6). minicnn stores tensors channels-first ``(N, C, *spatial)``,
-so the same activations appear as (1, 1, 14), (1, 16, 10), (1, 32, 6). A layer with ``C_out``
-filters of size ``f^d x C_in`` has ``C_out * (C_in * f^d + 1)`` parameters (the +1 is the bias).
+with ``n_out = floor((n + 2p - f) / s) + 1`` in every spatial dimension
+(:func:`minicnn.functional.conv_output_shape`; here p = 0, s = 1, so 14 - 5 + 1 = 10 and
+10 - 5 + 1 = 6). minicnn stores tensors channels-first ``(N, C, *spatial)``, so the same
+activations appear as (1, 1, 14), (1, 16, 10), (1, 32, 6). A layer with ``C_out`` filters of
+size ``f^d x C_in`` has ``C_out * (C_in * f^d + 1)`` parameters (the +1 is the bias).
 """
 from __future__ import annotations
 
@@ -17,15 +18,9 @@ import numpy as np
 
 import minicnn as mc
 import minicnn.nn as nn
+from minicnn.functional import conv_output_shape
 
-__all__ = ["lecture_stack", "lecture_shapes", "format_shapes", "conv_output_size"]
-
-
-def conv_output_size(n: int, f: int, p: int = 0, s: int = 1) -> int:
-    """``floor((n + 2p - f) / s) + 1``: output length of a convolution along one axis."""
-    if n + 2 * p < f or s < 1:
-        raise ValueError(f"kernel f={f} does not fit n={n} with padding p={p} (stride s={s})")
-    return (n + 2 * p - f) // s + 1
+__all__ = ["lecture_stack", "lecture_shapes", "format_shapes"]
 
 
 def lecture_stack(dims: int) -> nn.Sequential:
@@ -58,7 +53,7 @@ def lecture_shapes(dims: int, size: int = 14, seed: int = 0) -> list[dict]:
             params = int(sum(p.data.size for p in layer.parameters()))
             if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
                 f = layer.kernel_size[0]
-                n = conv_output_size(n, f)
+                n = conv_output_shape(n, f)
                 formula = _channels_last((layer.out_channels,) + (n,) * dims)
                 name = (f"conv{i // 2 + 1}: {layer.out_channels} filters "
                         f"{'x'.join([str(f)] * dims)} x {layer.in_channels}")
@@ -79,7 +74,7 @@ def format_shapes(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":      # python -m minicnn.signal.lecture
+if __name__ == "__main__":      # python -m minicnn.volume.lecture
     for d in (1, 3):
         print(f"{d}D stack")
         print(format_shapes(lecture_shapes(d)))

@@ -5,9 +5,9 @@ import struct
 import numpy as np
 import pytest
 
-from minicnn.signal import wfdb
-from minicnn.signal.scipy_ecg import load_scipy_ecg
-from minicnn.signal.wfdb import decode_212, encode_212, read_annotations, read_header, read_record
+from minicnn.ecg import wfdb
+from minicnn.ecg.scipy_ecg import load_scipy_ecg
+from minicnn.ecg.wfdb import decode_212, encode_212, read_annotations, read_header, read_record
 
 
 # ----------------------------------------------------------------------------- format 212

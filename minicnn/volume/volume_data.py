@@ -1,6 +1,6 @@
 """Synthetic volumes (3D) and videos (2D + time) for the conv3d lessons.
 
-``make_shapes`` draws one solid per volume -- a sphere, a cube or a torus -- with a random size,
+``make_solid_shapes`` draws one solid per volume -- a sphere, a cube or a torus -- with a random size,
 position, orientation and contrast, on a smooth textured background with white noise: a toy
 stand-in for "what structure is in this CT scan". ``make_moving_shapes`` makes short clips of a
 bright square moving in one of four directions; a single frame cannot tell the class, so the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-__all__ = ["SHAPE_CLASSES", "MOTION_CLASSES", "make_shapes", "make_moving_shapes", "split"]
+__all__ = ["SHAPE_CLASSES", "MOTION_CLASSES", "make_solid_shapes", "make_moving_shapes", "split"]
 
 SHAPE_CLASSES = ("sphere", "cube", "torus")
 MOTION_CLASSES = ("right", "left", "down", "up")
@@ -41,8 +41,8 @@ def _signed_distance(kind: str, p: np.ndarray, radius: float) -> np.ndarray:
     raise ValueError(f"kind must be one of {SHAPE_CLASSES}, got {kind!r}")
 
 
-def make_shapes(n: int, size: int = 16, noise: float = 0.1, texture: float = 0.1,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_solid_shapes(n: int, size: int = 16, noise: float = 0.1, texture: float = 0.1,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` noisy volumes with one shape each, classes balanced (cycled, then shuffled).
 
     Returns ``x`` of shape (n, 1, size, size, size) float32 and ``y`` of shape (n,) int64

@@ -191,21 +191,16 @@ def _resize_plane(plane, out_hw, resample):
 # ----------------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------------
-def _host(array):
-    """A Tensor or a NumPy/CuPy array as a NumPy array (copied from the GPU if needed)."""
-    from ..backend import is_cupy_array, unwrap
-
-    arr = unwrap(array)
-    return arr.get() if is_cupy_array(arr) else np.asarray(arr)
-
-
 def to_uint8(array):
     """Float image in ``[0, 1]`` (any shape) -> ``uint8`` in ``[0, 255]``, rounded.
 
     Values outside ``[0, 1]`` are clipped; ``uint8`` input is returned
     unchanged; NaN raises ``ValueError``.
     """
-    arr = _host(array)
+    from .backend import to_numpy
+    from .tensor import unwrap
+
+    arr = to_numpy(unwrap(array))
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -227,9 +222,11 @@ def save_image(array, path):
     suffix (``.png`` when there is none); PNG is lossless, so saving and
     loading again returns the same ``uint8`` values.
     """
-    from ..io import atomic_write
+    from .backend import to_numpy
+    from .io import atomic_write
+    from .tensor import unwrap
 
-    arr = _host(array)
+    arr = to_numpy(unwrap(array))
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim == 3:
