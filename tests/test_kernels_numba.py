@@ -274,3 +274,17 @@ def test_flat_forward_groups_of_four_output_channels(dtype, c_out):
     with forced("flat"):
         y = nb.conv_forward(x, w, *args, bias=b)
     np.testing.assert_allclose(y, ref.conv_forward(x, w, *args, bias=b), **TOL[dtype])
+
+
+@pytest.mark.parametrize("outside", [1, 2])
+def test_blas_is_held_to_one_thread_and_restored(outside):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from minicnn.kernels.numba import threads
+
+    if not threads._blas_libraries():
+        pytest.skip("threadpoolctl finds no BLAS library")
+    with threadpoolctl.threadpool_limits(outside, user_api="blas"):
+        before = threads.get_blas_num_threads()
+        with threads.blas_single_thread():
+            assert threads.get_blas_num_threads() == 1
+        assert threads.get_blas_num_threads() == before
