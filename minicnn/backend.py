@@ -118,7 +118,7 @@ def set_backend(name: str) -> None:
             _kernel_module("numba")
         except Exception as exc:
             warnings.warn(f"minicnn: Numba kernels unavailable ({exc}); using the NumPy backend", RuntimeWarning,
-                      stacklevel=2)
+                          stacklevel=2)
             name = "numpy"
     _state["backend"] = name
 
