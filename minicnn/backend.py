@@ -93,7 +93,8 @@ def _default_backend() -> str:
         importlib.import_module(_KERNEL_MODULES["numba"])
         return "numba"
     except Exception as exc:  # Numba missing or unable to compile here
-        warnings.warn(f"minicnn: Numba kernels unavailable ({exc}); using the NumPy backend", RuntimeWarning)
+        warnings.warn(f"minicnn: Numba kernels unavailable ({exc}); using the NumPy backend", RuntimeWarning,
+                      stacklevel=2)
         return "numpy"
 
 
@@ -116,7 +117,8 @@ def set_backend(name: str) -> None:
         try:
             _kernel_module("numba")
         except Exception as exc:
-            warnings.warn(f"minicnn: Numba kernels unavailable ({exc}); using the NumPy backend", RuntimeWarning)
+            warnings.warn(f"minicnn: Numba kernels unavailable ({exc}); using the NumPy backend", RuntimeWarning,
+                          stacklevel=2)
             name = "numpy"
     _state["backend"] = name
 

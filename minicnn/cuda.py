@@ -19,7 +19,8 @@ from __future__ import annotations
 
 _probe = {}  # cached result: {"ok": bool, "reason": str | None}
 
-INSTALL_HINT = "install the GPU extra with pip install -e '.[gpu]' (CuPy for CUDA 12) on a machine with an NVIDIA driver"
+INSTALL_HINT = ("install the GPU extra with pip install -e '.[gpu]' (CuPy for CUDA 12) "
+                "on a machine with an NVIDIA driver")
 
 
 def _run_probe():

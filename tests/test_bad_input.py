@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from minicnn.bench.__main__ import main as bench_main
@@ -464,8 +466,6 @@ def test_data_folder_links_loops_and_fifos_are_skipped(tmp_path):
 
 
 # ------------------------------------------------------------------ property checks
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st
 
 
 @given(st.text(max_size=12))

@@ -101,7 +101,8 @@ def test_cli_train_on_a_folder_defaults_to_an_ensemble(tmp_path):
     for k in range(4):
         (tmp_path / "people" / data.names[k]).mkdir(parents=True)
         for i in np.flatnonzero(data.labels == k):
-            Image.fromarray((data.images[i, 0] * 255).astype(np.uint8)).save(tmp_path / "people" / data.names[k] / f"{i}.png")
+            picture = Image.fromarray((data.images[i, 0] * 255).astype(np.uint8))
+            picture.save(tmp_path / "people" / data.names[k] / f"{i}.png")
     out = tmp_path / "m.npz"
     assert cli.main(["train", "--data", str(tmp_path / "people"), "--out", str(out), "--size", "24",
                      "--steps", "2", "-P", "3", "-K", "2"]) == 0

@@ -33,7 +33,7 @@ def pairs_lines(seed=0):
             who = (a, b)[r % 2]
             i1, i2 = rng.choice(np.arange(1, PHOTOS + 1), 2, replace=False)
             lines.append(f"{person(who)}\t{i1}\t{i2}")
-        for r in range(PER):
+        for _ in range(PER):
             lines.append(f"{person(a)}\t{rng.integers(1, PHOTOS + 1)}\t{person(b)}\t{rng.integers(1, PHOTOS + 1)}")
     return lines
 

@@ -10,7 +10,10 @@ from ._common import _close, _gradcheck, _numeric_grad, _own_work  # noqa: F401
 # ----------------------------------------------------------------- lesson 00
 def check_sigmoid_backward(fn):
     _own_work(fn, "sigmoid_backward")
-    sig = lambda v: 1 / (1 + np.exp(-v))
+
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+
     _close(fn(np.array([0.5]), np.array([1.0])), [0.25], "y = 0.5, gy = 1 (sigma'(0) = 1/4)")
     x = np.linspace(-3, 3, 7)
     gy = np.arange(1.0, 8.0)
@@ -68,7 +71,8 @@ def check_conv1d_backward_input(fn):
         gx = np.asarray(fn(gy, w, length), dtype=float)
         assert gx.shape == x.shape, f"C_in={c_in}, L={length}: expected gx of shape {x.shape}, got {gx.shape}"
         # adjoint identity: <gy, conv(x, w)> = <conv^T(gy), x> for every x and gy
-        assert np.isclose(np.sum(gy * _conv1d(x, w)), np.sum(gx * x)), "the adjoint identity <gy, Wx> = <W^T gy, x> fails"
+        assert np.isclose(np.sum(gy * _conv1d(x, w)), np.sum(gx * x)), (
+            "the adjoint identity <gy, Wx> = <W^T gy, x> fails")
         _gradcheck(_conv1d, lambda g, x, w: (fn(g, w, x.shape[1]), None), [x, w], [True, False])
     return "correct"
 

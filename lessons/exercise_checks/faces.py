@@ -99,8 +99,8 @@ def check_distance_grads(fn):
     for dim in (2, 5, 16):
         a, b = rng.standard_normal(dim), rng.standard_normal(dim)
         g1, g2 = fn(a, b)
-        _close(g1, _numeric_grad(lambda v: np.sum((v - b) ** 2), a), f"D={dim}: dd/df1", atol=1e-6)
-        _close(g2, _numeric_grad(lambda v: np.sum((a - v) ** 2), b), f"D={dim}: dd/df2", atol=1e-6)
+        _close(g1, _numeric_grad(lambda v, b=b: np.sum((v - b) ** 2), a), f"D={dim}: dd/df1", atol=1e-6)
+        _close(g2, _numeric_grad(lambda v, a=a: np.sum((a - v) ** 2), b), f"D={dim}: dd/df2", atol=1e-6)
     return "correct"
 
 

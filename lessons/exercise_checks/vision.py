@@ -40,7 +40,8 @@ def check_style_cost_layer(fn):
     for shape in [(3, 4, 4), (8, 5, 7), (1, 2, 3)]:
         a_S, a_G = rng.standard_normal(shape), rng.standard_normal(shape)
         got = float(fn(a_S, a_G))
-        assert np.isclose(got, _style_cost(a_S, a_G), rtol=1e-8), f"shape {shape}: expected {_style_cost(a_S, a_G):.8g}, got {got:.8g}"
+        assert np.isclose(got, _style_cost(a_S, a_G), rtol=1e-8), (
+            f"shape {shape}: expected {_style_cost(a_S, a_G):.8g}, got {got:.8g}")
     return "correct"
 
 
@@ -52,9 +53,9 @@ def check_style_cost_grad(fn):
     for shape in [(2, 2, 3), (4, 3, 3)]:
         a_S, a_G = rng.standard_normal(shape), rng.standard_normal(shape)
         grad = np.asarray(fn(a_S, a_G), dtype=float)
-        _close(grad, _numeric_grad(lambda v: _style_cost(a_S, v), a_G), f"shape {shape}: finite differences",
+        _close(grad, _numeric_grad(lambda v, a_S=a_S: _style_cost(a_S, v), a_G), f"shape {shape}: finite differences",
                atol=1e-7, rtol=1e-4)
-        _gradcheck(lambda g: _style_cost(a_S, g), lambda gy, g: (gy * fn(a_S, g),), [a_G])
+        _gradcheck(lambda g, a_S=a_S: _style_cost(a_S, g), lambda gy, g, a_S=a_S: (gy * fn(a_S, g),), [a_G])
     return "correct"
 
 
@@ -119,7 +120,8 @@ def check_se_ppv(fn):
                 tp += 1
         want = (tp / len(ref), tp / len(det))
         got = tuple(float(v) for v in fn(ref, det, tol))
-        assert np.allclose(got, want), f"trial {trial}: expected (Se, PPV) = {np.round(want, 4)}, got {np.round(got, 4)}"
+        assert np.allclose(got, want), (
+            f"trial {trial}: expected (Se, PPV) = {np.round(want, 4)}, got {np.round(got, 4)}")
     return "correct"
 
 
@@ -165,7 +167,8 @@ def check_f23(fn):
         got = np.asarray([float(v) for v in fn([_Counted(v) for v in d], [_Counted(v) for v in g])])
         assert got.shape == (2,), f"expected 2 outputs, got shape {got.shape}"
         assert np.allclose(got, want), f"d={d}, g={g}: expected {want}, got {got}"
-        assert _Counted.products == 4, f"expected 4 multiplications of an input by a filter value, counted {_Counted.products}"
+        assert _Counted.products == 4, (
+            f"expected 4 multiplications of an input by a filter value, counted {_Counted.products}")
     return "correct"
 
 

@@ -174,7 +174,9 @@ def semi_hard(dist, labels):
                 n = negatives[farther][np.argmin(d_neg[farther])]
             else:                             # all closer than P: the farthest (least hard) of them
                 n = negatives[np.argmax(d_neg)]
-            a_out.append(a); p_out.append(p); n_out.append(n)
+            a_out.append(a)
+            p_out.append(p)
+            n_out.append(n)
     return np.array(a_out, int), np.array(p_out, int), np.array(n_out, int)
 
 

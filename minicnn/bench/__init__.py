@@ -249,7 +249,8 @@ def run_benchmark(quick=False, repeats=None, warmup=2, threads=None, device="cpu
         if torch is not None:
             extra["torch_worker"] = torch.call(op="info")
             extra["torch"] = extra["torch_worker"]["versions"]["torch"]
-        work = [(case, p) for case in CASES for p in ("forward", "forward+backward")] + [("train", "step"), ("style", "step")]
+        work = [(case, p) for case in CASES for p in ("forward", "forward+backward")]
+        work += [("train", "step"), ("style", "step")]
         weights = tempfile.NamedTemporaryFile(suffix=".npz", delete=False)
         weights.close()
         for case, pass_ in tqdm(work, desc="minicnn.bench", disable=None if progress else True):

@@ -1,7 +1,9 @@
-"""``python -m minicnn.bench [--quick] [--markdown PATH] [--json PATH] [--repeats N] [--threads N] [--cpu-time] [--device cpu|cuda]``
+"""``python -m minicnn.bench [--quick] [--markdown PATH] [--json PATH] [--repeats N] [--threads N] [--cpu-time]
+[--device cpu|cuda]``
 
 Prints the benchmark table (see :mod:`minicnn.bench`: each library in its own
-worker process, alternating rounds) and optionally writes it as Markdown and JSON.  ``--device cuda`` runs :mod:`minicnn.bench.gpu` instead.
+worker process, alternating rounds) and optionally writes it as Markdown and JSON.  ``--device cuda`` runs
+:mod:`minicnn.bench.gpu` instead.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ def main(argv=None):
 
     ap = ArgumentParser(prog="python -m minicnn.bench",
                                  description="Time minicnn's convolution/pooling kernels against PyTorch.")
-    ap.add_argument("--quick", action="store_true", help="5 repeats, no NumPy-path or style rows, warm-cache compile time")
+    ap.add_argument("--quick", action="store_true",
+                    help="5 repeats, no NumPy-path or style rows, warm-cache compile time")
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
     ap.add_argument("--json", metavar="PATH", help="write rows, summary and environment as JSON")
-    ap.add_argument("--repeats", type=int, default=None, help="alternating rounds per measurement (>= 5; default 9, quick 5)")
-    ap.add_argument("--threads", type=int_range(1, 4096), default=None, help="threads for minicnn (Numba + BLAS) and PyTorch")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="alternating rounds per measurement (>= 5; default 9, quick 5)")
+    ap.add_argument("--threads", type=int_range(1, 4096), default=None,
+                    help="threads for minicnn (Numba + BLAS) and PyTorch")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--no-torch", action="store_true", help="time minicnn only")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")

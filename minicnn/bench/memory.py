@@ -24,7 +24,8 @@ _MEMORY_CHILD = r"""
 import importlib.util, json, os, re, sys, tracemalloc
 import numpy as np
 lib, threads = sys.argv[1], int(sys.argv[2])
-spec = importlib.util.spec_from_file_location('torch_side', sys.argv[3])  # by path: the torch child never imports minicnn
+# by path: the torch child never imports minicnn
+spec = importlib.util.spec_from_file_location('torch_side', sys.argv[3])
 side = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(side)
 MEMORY_CASE, case_inputs = side.MEMORY_CASE, side.case_inputs

@@ -53,7 +53,8 @@ def plot_detections(signal: np.ndarray, fs: float, reference: np.ndarray, detect
             ax.plot(ref[mask] / fs + time_offset_s, sig[ref[mask]], ls="none", label=name, **style)
     for mask, color, name in ((in_d & det_ok, "tab:blue", "detection"), (in_d & ~det_ok, "red", "false detection")):
         if mask.any():
-            ax.plot(det[mask] / fs + time_offset_s, sig[det[mask]], ls="none", marker="x", color=color, ms=8, label=name)
+            ax.plot(det[mask] / fs + time_offset_s, sig[det[mask]], ls="none", marker="x", color=color, ms=8,
+                    label=name)
     if labels is not None and b > a:
         lo, top = np.nanmin(sig[a:b]), np.nanmax(sig[a:b])
         y_text = top + 0.08 * (top - lo)

@@ -107,7 +107,7 @@ def synthetic_ecg(duration: float = 60.0, fs: float = 360.0, heart_rate: float =
     clean = np.zeros(n, dtype=np.float64)
     r_peaks = []
     prev = None
-    for i, (tb, lab) in enumerate(zip(beat_t, labels)):
+    for tb, lab in zip(beat_t, labels):
         rr = (tb - prev) if prev is not None else 60.0 / heart_rate
         prev = tb
         waves = dict(_NORMAL_WAVES)

@@ -189,7 +189,10 @@ def cmd_crossval(a):
     cfg = TrainConfig(loss=a.loss, mining=a.mining, steps=a.steps, seed=a.seed, init=a.init,
                       max_time=a.max_time, members=a.members, model=dict(input_size=(a.size, a.size)),
                       teacher=_teacher(a) if fixed is None else "none", distill_weight=a.distill_weight)
-    say = (lambda s: print(s, file=sys.stderr))
+
+    def say(s):
+        print(s, file=sys.stderr)
+
     res = cross_validate(data, a.folds, a.seed, a.ways, a.trials, log=say, encoder=fixed, config=cfg,
                          progress=not a.json)
     if a.json:

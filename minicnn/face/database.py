@@ -165,7 +165,8 @@ class FaceDatabase:
         e = np.asarray(encodings, dtype=np.float32)
         e = e[None] if e.ndim == 1 else e
         if e.ndim != 2 or e.shape[1] != self.embedding_dim or len(e) == 0:
-            raise ValueError(f"encodings for {name!r} must be (n, {self.embedding_dim}), got shape {np.shape(encodings)}")
+            raise ValueError(f"encodings for {name!r} must be (n, {self.embedding_dim}), "
+                             f"got shape {np.shape(encodings)}")
         if not np.isfinite(e).all():
             raise ValueError(f"encodings for {name!r} hold NaN or Inf values")
         self._enc[name] = np.concatenate([self._enc[name], e]) if name in self._enc else e

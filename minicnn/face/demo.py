@@ -47,7 +47,8 @@ def run_demo(out_dir: PathLike, quick: bool = False) -> dict:
     pca = EigenfaceEncoder(size, n_components=min(50, len(tr) - 1)).fit(tr.images)
     base = {"raw pixels": evaluate_encoder(raw, te, 5, 300), "eigenfaces": evaluate_encoder(pca, te, 5, 300)}
     curves = {"ConvNet encoder": (model.embed(te.images), te.labels, te.groups)}
-    curves.update({k: (e.embed(te.images), te.labels, te.groups) for k, e in (("raw pixels", raw), ("eigenfaces", pca))})
+    for k, e in (("raw pixels", raw), ("eigenfaces", pca)):
+        curves[k] = (e.embed(te.images), te.labels, te.groups)
     roc_figure(curves).savefig(out / "face_roc.png")
     errs = {"ConvNet encoder": res["error_vs_k"], **{k: v["error_vs_k"] for k, v in base.items()}}
     error_vs_k_figure(errs).savefig(out / "face_error_vs_k.png")

@@ -164,7 +164,7 @@ class FaceEncoder(nn.Module):
         if tta == "shift":
             s = max(1, self.input_size[0] // 32)
             shifted = [_shift(dy, dx) for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s))]
-            views += shifted + [(lambda f: (lambda b: f(b[..., ::-1])))(f) for f in shifted]
+            views += shifted + [lambda b, f=f: f(b[..., ::-1]) for f in shifted]
         was = self.training
         self.eval()
         out = []

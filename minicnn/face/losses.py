@@ -76,8 +76,8 @@ def contrastive_loss(x1: mc.Tensor, x2: mc.Tensor, same: ArrayLike, margin: floa
 
     ``L = y d^2 + (1 - y) max(margin - d, 0)^2`` with ``d = ||x1 - x2||_2`` (not squared) and
     y = 1 for the same person. Hadsell et al. write ``(1 - Y) d^2 / 2 + Y max(0, m - d)^2 / 2``
-    with Y = 0 for a similar pair: we drop the 1/2 and flip the label. x1, x2: (N, D); same: (N,) bool/0-1. ``eps`` keeps the square
-    root differentiable when two encodings coincide.
+    with Y = 0 for a similar pair: we drop the 1/2 and flip the label. x1, x2: (N, D); same: (N,) bool/0-1.
+    ``eps`` keeps the square root differentiable when two encodings coincide.
     """
     a, b = _check("contrastive_loss", x1=x1, x2=x2)
     y = np.asarray(same, dtype=a.dtype).reshape(-1) if a.ndim == 2 else np.asarray(same, dtype=a.dtype)
@@ -156,7 +156,8 @@ def fit_distance_calibration(dist: ArrayLike, same: ArrayLike, iters: int = 50) 
     d = np.asarray(dist, dtype=np.float64).reshape(-1)
     y = np.asarray(same, dtype=np.float64).reshape(-1)
     if d.shape != y.shape or d.size == 0:
-        raise ValueError(f"fit_distance_calibration: dist {np.shape(dist)} and same {np.shape(same)} must be equal, non-empty")
+        raise ValueError(f"fit_distance_calibration: dist {np.shape(dist)} and same {np.shape(same)} "
+                         "must be equal, non-empty")
     scale = d.std() + 1e-12  # fit on a standardised distance for a well-conditioned Hessian
     X = np.stack([(d - d.mean()) / scale, np.ones_like(d)], 1)
     theta, lam = np.zeros(2), 1e-3

@@ -284,7 +284,10 @@ def open_set(emb, labels, tau: float, groups=None, known_fraction: float = 0.5, 
     best, dmin = known[np.argmin(d, 1)], d.min(1)
     is_known = np.isin(labels[probes], known)
     rej = np.mean(dmin[~is_known] > tau) if (~is_known).any() else float("nan")
-    ident = np.mean((dmin[is_known] <= tau) & (best[is_known] == labels[probes][is_known])) if is_known.any() else float("nan")
+    if is_known.any():
+        ident = np.mean((dmin[is_known] <= tau) & (best[is_known] == labels[probes][is_known]))
+    else:
+        ident = float("nan")
     return {"unknown_rejection": float(rej), "known_identification": float(ident)}
 
 

@@ -320,7 +320,8 @@ def _train_one(data: FaceDataset, cfg: TrainConfig, ckpt, progress, log, finish:
                         f"to finish within max_time={cfg.max_time:g} s")
                     total = max(fit, step)
                     bar.total = total
-        rec = {k: float(np.mean([s[k] for s in stats])) for k in ("loss", "easy", "semihard", "hard", "active", "spread")}
+        rec = {k: float(np.mean([s[k] for s in stats]))
+               for k in ("loss", "easy", "semihard", "hard", "active", "spread")}
         rec.update(epoch=epoch + 1, lr=opt.param_groups[0]["lr"], seconds=time.time() - te, steps=step)
         history.append(rec)
         say(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}  easy/semi/hard {rec['easy']:.2f}/"

@@ -55,8 +55,8 @@ def build_parser():
     p.add_argument("--content", help="content image (default: matplotlib's photo of Grace Hopper)")
     p.add_argument("--style", help="style image (default: a generated swirly painting)")
     p.add_argument("--out", default="stylized.png", help="output image (PNG); the cost figure goes next to it")
-    p.add_argument("--size", type=int_range(16, MAX_SIZE), help=f"longer side of G in pixels (default {DEFAULTS['size']}; "
-                                            "128 with MINICNN_FAST=1)")
+    p.add_argument("--size", type=int_range(16, MAX_SIZE),
+                   help=f"longer side of G in pixels (default {DEFAULTS['size']}; 128 with MINICNN_FAST=1)")
     p.add_argument("--steps", type=positive_int,
                    help=f"optimisation steps (default {DEFAULTS['steps']}; 40 with MINICNN_FAST=1)")
     p.add_argument("--alpha", type=nonnegative_float, default=DEFAULTS["alpha"], help="content weight (default 10)")
@@ -69,17 +69,23 @@ def build_parser():
                    help="feature network: 'random' multi-scale filters (offline default) or 'vgg19'")
     p.add_argument("--weights", help="VGG-19 weights as a minicnn .npz (implies --network vgg19); make one with "
                                      "python -m minicnn.style.convert_vgg19")
-    p.add_argument("--width", type=float_range(0, 4, low_open=True), help="VGG-19 channel multiplier for random weights (default 0.25)")
-    p.add_argument("--gain", type=positive_float, help="activation scale of the random network (default 6; larger "
-                                            "= more style at the same alpha, beta)")
+    p.add_argument("--width", type=float_range(0, 4, low_open=True),
+                   help="VGG-19 channel multiplier for random weights (default 0.25)")
+    p.add_argument("--gain", type=positive_float,
+                   help="activation scale of the random network "
+                        "(default 6; larger = more style at the same alpha, beta)")
     p.add_argument("--pool", choices=("avg", "max"), default="avg", help="VGG-19 pooling (default avg)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS["optimizer"])
-    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help=f"Adam step size in pixel units (default {ADAM_LR})")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"],
+                   help=f"Adam step size in pixel units (default {ADAM_LR})")
     p.add_argument("--init", choices=("content", "noise", "mix"), default=DEFAULTS["init"],
                    help="starting image: the content image, noise, or the course's mix (default content)")
-    p.add_argument("--noise-ratio", type=float_range(0, 1), default=DEFAULTS["noise_ratio"], help="noise share for --init mix")
-    p.add_argument("--tv", type=nonnegative_float, default=DEFAULTS["tv"], help="total-variation weight (default 0: off)")
-    p.add_argument("--scales", type=int_range(1, 8), default=DEFAULTS["scales"], help="coarse-to-fine scales (default 1)")
+    p.add_argument("--noise-ratio", type=float_range(0, 1), default=DEFAULTS["noise_ratio"],
+                   help="noise share for --init mix")
+    p.add_argument("--tv", type=nonnegative_float, default=DEFAULTS["tv"],
+                   help="total-variation weight (default 0: off)")
+    p.add_argument("--scales", type=int_range(1, 8), default=DEFAULTS["scales"],
+                   help="coarse-to-fine scales (default 1)")
     p.add_argument("--seed", type=nonnegative_int, default=DEFAULTS["seed"])
     p.add_argument("--backend", choices=("numpy", "numba", "reference"),
                    help="CPU convolution kernels (default: minicnn's default backend)")
@@ -222,7 +228,10 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage message
         return int(exc.code or 0)
-    say = (lambda msg: print(msg, file=sys.stderr))
+
+    def say(msg):
+        print(msg, file=sys.stderr)
+
     try:
         summary = run(args, say=say)
     except (UsageError, ValueError, TypeError, KeyError, OSError) as exc:

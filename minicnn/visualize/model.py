@@ -20,6 +20,7 @@ from .data import CLASSES, make_shape_images
 # schedule below), so that the command line draws a sheet at once.
 DEFAULT_FILE = Path(__file__).with_name("default_model.npz")
 INPUT_SHAPE = (3, 32, 32)
+N_CLASSES = len(CLASSES)
 
 # Constructor arguments per layer type, read back from attributes of the same name.
 _ARGS = {
@@ -106,7 +107,7 @@ def load_model(path):
     return model, meta
 
 
-def default_model(in_channels=3, n_classes=len(CLASSES), width=16):
+def default_model(in_channels=3, n_classes=N_CLASSES, width=16):
     """A small ConvNet for 32x32 colour images: three conv-BatchNorm-ReLU blocks, then a linear head.
 
     Receptive fields of the block outputs "2", "6", "10": 3x3, 8x8 and

@@ -147,7 +147,10 @@ def most_active_units(result, n, max_overlap=0.5):
 def select_units(result, idx):
     """A copy of ``result`` keeping only the units at positions ``idx``."""
     idx = list(idx)
-    pick = (lambda a: None if a is None else a[idx])
+
+    def pick(a):
+        return None if a is None else a[idx]
+
     return TopPatches(result.layer, [result.units[i] for i in idx], result.values[idx],
                       result.image_index[idx], result.position[idx], result.boxes[idx], result.rf,
                       result.input_shape, pick(result.patches))

@@ -198,7 +198,7 @@ class FaceDetector:
         if not self._fits(x.shape[2:]):                  # too small for one output cell
             return np.zeros((0, 4), np.int64), np.zeros(0)
         out = self.scores(x)[0]
-        boxes, scores, labels = [], [], []
+        boxes, scores = [], []
         for k, (w, h, _) in enumerate(self.options.windows):
             b, s = decode(out[k], self.convs, rects, (w, h), threshold)
             boxes.append(b)

@@ -177,7 +177,8 @@ def _read_pool(r: Reader, rec):
 def _read_fc(r: Reader, rec):
     n_out, n_in = r.read_int(), r.read_int()
     params = r.read_tensor()
-    wshape, bshape = r.read_alias_shape(), r.read_alias_shape()
+    r.read_alias_shape()  # the weight and bias alias shapes: skipped, n_in and n_out fix the layout
+    r.read_alias_shape()
     bias_mode = r.read_int()
     _multipliers(r)
     p = params.reshape(-1)
@@ -290,7 +291,7 @@ def _resolve_markers(layers, r: Reader):
     """Turn markers into ``tag`` and ``skip`` records (module docstring): a marker directly
     above a marker is a skip to the tag before the latest; add_prev adds the latest tag."""
     out, n_tags = [], 0
-    for i, rec in enumerate(layers):
+    for rec in layers:
         if rec["type"] == "marker":
             if out and out[-1]["type"] == "tag":
                 if n_tags < 2:
