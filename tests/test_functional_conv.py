@@ -124,7 +124,8 @@ def test_asymmetric_padding_pairs_match_torch_pad_then_conv():
     rng = np.random.default_rng(2)
     x, w = rng.standard_normal((1, 2, 5, 4)), rng.standard_normal((3, 2, 2, 3))
     y = conv2d(x, w, padding=((0, 2), (1, 0)), stride=(2, 1))
-    ref = torch.nn.functional.conv2d(torch.nn.functional.pad(torch.tensor(x), (1, 0, 0, 2)), torch.tensor(w), stride=(2, 1))
+    padded = torch.nn.functional.pad(torch.tensor(x), (1, 0, 0, 2))
+    ref = torch.nn.functional.conv2d(padded, torch.tensor(w), stride=(2, 1))
     np.testing.assert_allclose(y.data, ref.numpy(), rtol=1e-12)
 
 
@@ -234,8 +235,10 @@ W2 = np.zeros((4, 3, 3, 3))
         (lambda: conv2d(np.zeros((3, 8, 8)), W2), ValueError, r"input must have shape \(N, C_in, H, W\).*\(3, 8, 8\)"),
         (lambda: conv2d(X2, np.zeros((4, 3, 3))), ValueError, r"weight must have shape.*\(4, 3, 3\)"),
         (lambda: conv3d(X2, W2), ValueError, r"conv3d: input must have shape \(N, C_in, D, H, W\)"),
-        (lambda: conv2d(X2, np.zeros((4, 2, 3, 3))), ValueError, r"input has 3 channels but weight expects 2.*\(2, 3, 8, 8\)"),
-        (lambda: conv2d(X2, np.zeros((4, 3, 9, 3))), ValueError, r"kernel \(9, 3\).*larger than the padded input \(8, 8\)"),
+        (lambda: conv2d(X2, np.zeros((4, 2, 3, 3))), ValueError,
+         r"input has 3 channels but weight expects 2.*\(2, 3, 8, 8\)"),
+        (lambda: conv2d(X2, np.zeros((4, 3, 9, 3))), ValueError,
+         r"kernel \(9, 3\).*larger than the padded input \(8, 8\)"),
         (lambda: conv2d(X2, W2, dilation=4), ValueError, r"extent \(9, 9\).*larger than the padded input"),
         (lambda: conv2d(X2, W2, stride=0), ValueError, r"stride must be positive"),
         (lambda: conv2d(X2, W2, stride=(1, -1)), ValueError, r"stride must be positive"),

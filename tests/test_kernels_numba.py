@@ -10,14 +10,14 @@ import warnings
 
 import numpy as np
 import pytest
+from conv_cases import conv_cases, pool_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conv_cases import conv_cases, pool_cases
 from minicnn.kernels import numba as nb
+from minicnn.kernels import reference as ref
 from minicnn.kernels.numba import conv as nb_conv
 from minicnn.kernels.numba import im2col as nb_im2col
-from minicnn.kernels import reference as ref
 
 METHODS = ("auto", "flat", "gemm")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -118,9 +118,9 @@ def test_conv_non_contiguous_inputs(method):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 6, 3, 2)).transpose(3, 2, 1, 0)  # (2, 3, 6, 5), Fortran order
     w = rng.standard_normal((4, 3, 3, 2))[:, :, ::-1]  # negative strides
-    gy_shape = ref.conv_forward(np.ascontiguousarray(x), np.ascontiguousarray(w), (1, 2), ((1, 0), (0, 1)), (1, 1)).shape
-    gy = rng.standard_normal(gy_shape[::-1]).T  # non-contiguous too
     args = ((1, 2), ((1, 0), (0, 1)), (1, 1))
+    gy_shape = ref.conv_forward(np.ascontiguousarray(x), np.ascontiguousarray(w), *args).shape
+    gy = rng.standard_normal(gy_shape[::-1]).T  # non-contiguous too
     with forced(method):
         got = (nb.conv_forward(x, w, *args), nb.conv_backward_input(gy, w, x.shape, *args),
                nb.conv_backward_weight(gy, x, w.shape, *args))
@@ -209,7 +209,8 @@ def test_matches_torch():
         args = ((stride,) * d, ((pad, pad),) * d, (dil,) * d)
         np.testing.assert_allclose(nb.conv_forward(x, w, *args), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(nb.conv_backward_input(gy, w, x.shape, *args), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(nb.conv_backward_weight(gy, x, w.shape, *args), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+        gw = nb.conv_backward_weight(gy, x, w.shape, *args)
+        np.testing.assert_allclose(gw, tw.grad.numpy(), rtol=1e-4, atol=1e-3)
     x = rng.standard_normal((2, 3, 8, 7)).astype(np.float32)
     tx = torch.tensor(x, requires_grad=True)
     ty, tidx = tf.max_pool2d(tx, 3, 2, 1, return_indices=True)

@@ -8,11 +8,18 @@ from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv, conv1d, conv2d, conv3d, conv_output_shape, conv_relu
 from .dropout import dropout
 from .linear import linear, normalize
-from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
-                   mse_loss, nll_loss)
+from .loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss
 from .normalization import batch_norm
-from .pool import (adaptive_avg_pool, avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool, max_pool1d,
-                   max_pool2d, max_pool3d)
+from .pool import (
+                   adaptive_avg_pool,
+                   avg_pool1d,
+                   avg_pool2d,
+                   avg_pool3d,
+                   global_avg_pool,
+                   max_pool1d,
+                   max_pool2d,
+                   max_pool3d,
+)
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",

@@ -116,7 +116,8 @@ def _rank(input, fn):
     """Number of spatial axes of an N-d pooling input ``(N, C, *S)``."""
     ndim = input.ndim if hasattr(input, "ndim") else np.ndim(input)
     if ndim < 3:
-        raise ValueError(f"{fn}: input must have shape (N, C, *spatial), got shape {np.shape(getattr(input, 'data', input))}")
+        shape = np.shape(getattr(input, "data", input))
+        raise ValueError(f"{fn}: input must have shape (N, C, *spatial), got shape {shape}")
     return ndim - 2
 
 
@@ -225,8 +226,8 @@ def adaptive_avg_pool(input: Tensor | ArrayLike, output_size: int | tuple[int | 
         raise ValueError(f"{fn}: input must have shape (N, C, *spatial), got shape {x.shape}")
     check_float(x, "input", fn)
     d = x.ndim - 2
-    if isinstance(output_size, (tuple, list)):
-        output_size = tuple(n if m is None else m for n, m in zip(x.shape[2:], output_size)) if len(output_size) == d else output_size
+    if isinstance(output_size, (tuple, list)) and len(output_size) == d:  # None keeps that axis's size
+        output_size = tuple(n if m is None else m for n, m in zip(x.shape[2:], output_size))
     size = ntuple(output_size, d, "output_size", fn)
     if all(m == 1 for m in size):
         return global_avg_pool(x, keepdims=True)

@@ -14,7 +14,8 @@ Caffe):
   are single 2D products: ``cupy.dot`` hands transposed views to cuBLAS
   without copying (``cupy.matmul`` on stacks of matrices would copy them).
   col2im is written as a *gather* (one thread per input cell sums the few
-  columns that read it), so it needs no atomics and is deterministic.  A 1x1 convolution with stride 1 skips im2col altogether.
+  columns that read it), so it needs no atomics and is deterministic.  A 1x1 convolution with
+  stride 1 skips im2col altogether.
 * **pooling** has one thread per output (forward).  Average pooling's
   backward is a gather (one thread per input cell over the windows that
   contain it); max pooling's adds each output's gradient to the cell it
@@ -113,7 +114,7 @@ def _use_raw(x, d):
             _function(cupy_source.KERNELS[0], x.dtype.name)
         except Exception as exc:  # no NVRTC, unsupported toolkit...
             warnings.warn(f"minicnn: CUDA kernels failed to compile ({type(exc).__name__}: {exc}); "
-                          "using the vectorized CuPy fallback", RuntimeWarning)
+                          "using the vectorized CuPy fallback", RuntimeWarning, stacklevel=2)
             _state["mode"] = "vectorized"
             return False
         _ready.add(x.dtype.name)

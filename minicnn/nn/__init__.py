@@ -19,8 +19,18 @@ from .linear import Flatten, Identity, Linear
 from .module import IncompatibleKeys, Module
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .parameter import Parameter
-from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AvgPool1d, AvgPool2d,
-                      AvgPool3d, GlobalAvgPool, MaxPool1d, MaxPool2d, MaxPool3d)
+from .pooling import (
+                      AdaptiveAvgPool1d,
+                      AdaptiveAvgPool2d,
+                      AdaptiveAvgPool3d,
+                      AvgPool1d,
+                      AvgPool2d,
+                      AvgPool3d,
+                      GlobalAvgPool,
+                      MaxPool1d,
+                      MaxPool2d,
+                      MaxPool3d,
+)
 
 __all__ = [
     "init", "Module", "Parameter", "IncompatibleKeys", "Sequential", "ModuleList",

@@ -49,7 +49,8 @@ from .loops import FASTMATH
 from .scratch import scratch
 from .threads import get_num_threads, run_jobs
 
-__all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode", "MODES", "warm_up"]
+__all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
+           "MODES", "warm_up"]
 
 MODES = ("auto", "off", "F2", "F4")
 _state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
@@ -419,7 +420,8 @@ def backward_input_method(x_shape, w_shape, stride, padding, dilation):
 
 
 def warm_up(dtypes=(np.float32, np.float64)):
-    """Compile (or load from the cache) the Winograd kernels for ``dtypes`` (called by ``minicnn.kernels.numba.warm_up``)."""
+    """Compile (or load from the cache) the Winograd kernels for ``dtypes``
+    (called by ``minicnn.kernels.numba.warm_up``)."""
     for dtype in dtypes:
         x, w = np.ones((1, 2, 5, 5), dtype), np.ones((2, 2, 3, 3), dtype)
         for m in (2, 4):
