@@ -13,6 +13,8 @@ import functools
 
 import numpy as np
 
+from ..reference import output_size
+
 
 def to5d(a, d):
     """(N, C, *S) with d spatial axes -> (N, C, D, H, W), inserting size-1 axes in front (a view)."""
@@ -50,7 +52,7 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
     hi = geom5((p[1] for p in padding), d, 0)
     s5 = geom5(x_shape[2:], d, 1)
     k5 = geom5(w_shape[2:], d, 1)
-    out = tuple((s + a + b - e * (k - 1) - 1) // t + 1 for s, a, b, e, k, t in zip(s5, lo, hi, dl, k5, st))
+    out = tuple(output_size(s, k, t, a, b, e) for s, a, b, e, k, t in zip(s5, lo, hi, dl, k5, st))
     return d, st, dl, lo, hi, s5, k5, out
 
 
@@ -61,5 +63,5 @@ def pool_geometry(x_shape, kernel, stride, padding):
     st = geom5(stride, d, 1)
     lo = geom5(padding, d, 0)
     s5 = geom5(x_shape[2:], d, 1)
-    out = tuple((s + 2 * p - k) // t + 1 for s, p, k, t in zip(s5, lo, k5, st))
+    out = tuple(output_size(s, k, t, p, p) for s, p, k, t in zip(s5, lo, k5, st))
     return d, k5, st, lo, out
