@@ -62,3 +62,23 @@ def shared_data():
     if not path.is_dir():
         pytest.skip(f"real data not found at {path} (set MINICNN_SHARED_DATA)")
     return path
+
+
+@pytest.fixture
+def cpu_kernels(request):
+    """The CPU kernel backend of the test's parameter (see ``pytest_generate_tests``), or the default."""
+    name = getattr(request, "param", None)
+    if name is None:
+        yield None
+        return
+    import minicnn as mc
+
+    with mc.use_backend(name):
+        yield name
+
+
+def pytest_generate_tests(metafunc):
+    """A test that uses ``cpu_kernels`` (e.g. through ``pytestmark``) runs once on the vectorised
+    NumPy kernels and once on the Numba ones, unless it has a ``backend`` parameter of its own."""
+    if "cpu_kernels" in metafunc.fixturenames and "backend" not in metafunc.fixturenames:
+        metafunc.parametrize("cpu_kernels", ["numpy", "numba"], indirect=True)

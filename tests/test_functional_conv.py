@@ -15,21 +15,9 @@ from minicnn.functional.conv import conv, conv1d, conv2d, conv3d, conv_output_sh
 CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 
 
-@pytest.fixture(autouse=True)
-def kernels(request):
-    """Every test here runs on the vectorised NumPy kernels and on the default Numba ones
-    (whose convolution adds the bias itself); a test with a ``backend`` parameter picks its own."""
-    name = getattr(request, "param", None)
-    if name is None:
-        yield None
-        return
-    with mc.use_backend(name):
-        yield name
-
-
-def pytest_generate_tests(metafunc):
-    if "backend" not in metafunc.fixturenames:
-        metafunc.parametrize("kernels", ["numpy", "numba"], indirect=True)
+# Every test here runs on the vectorised NumPy kernels and on the default Numba ones (whose
+# convolution adds the bias itself); a test with a ``backend`` parameter picks its own (conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_kernels")
 
 
 def _tensors(c, seed=0, dtype=np.float64, bias=True):

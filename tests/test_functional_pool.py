@@ -25,21 +25,9 @@ MAX = {1: max_pool1d, 2: max_pool2d, 3: max_pool3d}
 AVG = {1: avg_pool1d, 2: avg_pool2d, 3: avg_pool3d}
 
 
-@pytest.fixture(autouse=True)
-def kernels(request):
-    """Every test here runs on the vectorised NumPy kernels and on the default Numba ones
-    (whose convolution adds the bias itself); a test with a ``backend`` parameter picks its own."""
-    name = getattr(request, "param", None)
-    if name is None:
-        yield None
-        return
-    with mc.use_backend(name):
-        yield name
-
-
-def pytest_generate_tests(metafunc):
-    if "backend" not in metafunc.fixturenames:
-        metafunc.parametrize("kernels", ["numpy", "numba"], indirect=True)
+# Every test here runs on the vectorised NumPy kernels and on the default Numba ones (whose
+# convolution adds the bias itself); a test with a ``backend`` parameter picks its own (conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_kernels")
 
 
 def _input(c, seed=0, dtype=np.float64):
