@@ -5,11 +5,18 @@ dimension of the matrix product that im2col would build).
 
 0. 2D, 3x3, stride 1, wide enough: **Winograd** (:mod:`.winograd`, whose
    ``forward_method`` decides), unless an input is not finite.
-1. forward and weight gradient with stride 1, ``C_out <= 16``, ``F >= 64``
+1. forward with stride 1 in ``H`` and ``W``, ``C_out <= 16``, ``F >= 80`` and at
+   most 1.5 "wide" positions per output in a plane (e.g. 4,1,14^3 -> 16, k5;
+   2,8,32^3 -> 16, k3): **thin implicit GEMM** (:mod:`.thin`), one output
+   plane at a time, no im2col matrix and no copy without padding (measured on
+   one thread: 0.41 / 6.9 ms against 0.53 / 9.8 im2col and 0.66 / 8.0 flat;
+   below ``F = 80`` or with 32 output channels im2col ties or wins:
+   docs/performance.md).
+2. weight gradient (and the forward the thin rule leaves) with stride 1, ``C_out <= 16``, ``F >= 64``
    and at most 1.5 "wide" positions per output (e.g. 2,8,32^3 -> 16, k3):
    **flat direct convolution** (:mod:`.flat`), where the 16-row matrix
    product of im2col runs far below BLAS's speed on square ones.
-2. everything else, the input gradient always: **im2col + BLAS**
+3. everything else, the input gradient always: **im2col + BLAS**
    (:mod:`.im2col`).  Since the tiles are reused per thread
    (:mod:`.scratch`) and im2col copies whole rows, this beat the flat kernels
    on narrow layers too (issue 16, measured per pass on one thread:
@@ -25,24 +32,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import flat, im2col, winograd
+from . import flat, im2col, thin, winograd
 from .shapes import contig, conv_geometry, to5d
 
 DIRECT_MAX_FILTER = 0  # F = C_in * prod(K) at or below this: always flat (0: never; tests force "flat" with it)
 FLAT_MAX_COUT = 16  # stride 1, forward and weight gradient: at most this many output channels (a thin GEMM) ...
 FLAT_MIN_FILTER = 64  # ... and F at least this (shorter filters: im2col is cheap and BLAS wins) ...
 FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output: flat
+THIN_MAX_COUT = 16  # forward, stride 1 in H and W: at most this many output channels ...
+THIN_MIN_FILTER = 80  # ... F at least this ...
+THIN_MAX_WASTE = 1.5  # ... and at most this many wide positions per output in one plane: thin
 
 
 def method(n, c_in, c_out, g, pass_="forward"):
-    """The dispatch rule of the module docstring (after Winograd): ``"flat"`` or ``"gemm"``
-    for one pass: ``"forward"``, ``"input"`` (input gradient) or ``"weight"``."""
+    """The dispatch rule of the module docstring (after Winograd): ``"thin"``, ``"flat"`` or
+    ``"gemm"`` for one pass: ``"forward"``, ``"input"`` (input gradient) or ``"weight"``."""
     _, st, _, lo, hi, s5, k5, out = g
-    if any(s != 1 for s in st):
-        return "gemm"
     filt = c_in * k5[0] * k5[1] * k5[2]
-    if filt <= DIRECT_MAX_FILTER:
+    unit = all(s == 1 for s in st)
+    if unit and filt <= DIRECT_MAX_FILTER:
         return "flat"
+    if pass_ == "forward" and st[1] == st[2] == 1 and c_out <= THIN_MAX_COUT and filt >= THIN_MIN_FILTER:
+        wide = (out[1] - 1) * (s5[2] + lo[2] + hi[2]) + out[2]  # wide positions of one plane (see thin.py)
+        if wide <= THIN_MAX_WASTE * out[1] * out[2]:
+            return "thin"
+    if not unit:
+        return "gemm"
     if pass_ != "input" and c_out <= FLAT_MAX_COUT and filt >= FLAT_MIN_FILTER:
         dp, hp, wp = (s + a + b for s, a, b in zip(s5, lo, hi))
         wide = (n - 1) * dp * hp * wp + ((out[0] - 1) * hp + out[1] - 1) * wp + out[2]
@@ -51,8 +66,11 @@ def method(n, c_in, c_out, g, pass_="forward"):
     return "gemm"
 
 
+_MODULES = {"thin": thin, "flat": flat, "gemm": im2col}
+
+
 def _formulation(n, c_in, c_out, g, pass_):
-    return flat if method(n, c_in, c_out, g, pass_) == "flat" else im2col
+    return _MODULES[method(n, c_in, c_out, g, pass_)]
 
 
 def conv_forward(x, w, stride, padding, dilation, bias=None):

@@ -30,6 +30,7 @@ are 5-d (see :mod:`.shapes`); ``g`` is the tuple of
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -101,6 +102,18 @@ def _work(x5_shape, o, g):
     return n * o * c * math.prod(g[7]) * math.prod(g[6])
 
 
+@functools.lru_cache(maxsize=256)
+def _offsets(c, k5, dl, pitch):
+    """(C * prod(K),) int64: where tap (c, kz, ky, kx) starts in one sample of the (padded) input,
+    ``((c * Dp + kz * dz) * Hp + ky * dy) * Wp + kx * dx`` (memoised: a network repeats its layers)."""
+    dp, hp, wp = pitch
+    kz, ky, kx = np.meshgrid(*(np.arange(k) * d for k, d in zip(k5, dl)), indexing="ij")
+    offs = (np.arange(c)[:, None] * (dp * hp * wp) + ((kz * hp + ky) * wp + kx).ravel()[None, :]).ravel()
+    offs = offs.astype(np.int64)
+    offs.flags.writeable = False
+    return offs
+
+
 def _padded(x5, lo, hi):
     """x5 itself when there is no padding, else a zero-padded copy (per-thread scratch)."""
     if not any(lo) and not any(hi):
@@ -119,14 +132,11 @@ def forward(x5, w5, g, bias, y5):
     o4 = -(-o // 4) * 4
     with threads_for(_work(x5.shape, o, g)):
         src = _padded(x5, lo, hi)
-        dp, hp, wp = src.shape[2:]
-        kz, ky, kx = np.meshgrid(np.arange(k5[0]) * dl[0], np.arange(k5[1]) * dl[1], np.arange(k5[2]) * dl[2],
-                                 indexing="ij")
-        offs = (np.arange(c)[:, None] * (dp * hp * wp) + ((kz * hp + ky) * wp + kx).ravel()[None, :]).ravel()
+        pitch = src.shape[2:]
         wt = np.zeros((o4, c * math.prod(k5)), x5.dtype)
         wt[:o] = w5.reshape(o, -1)
         b = np.zeros(o4, x5.dtype)
         if bias is not None:
             b[:o] = bias
-        _thin_fwd(src.reshape(src.shape[0], -1), wt, b, offs.astype(np.int64), np.array((dp, hp, wp), np.int64),
-                  st[0], max(BAND // wp, 1), y5)
+        _thin_fwd(src.reshape(src.shape[0], -1), wt, b, _offsets(c, k5, dl, pitch), np.array(pitch, np.int64),
+                  st[0], max(BAND // pitch[2], 1), y5)
