@@ -5,7 +5,8 @@ The package, one concept per module:
 
 * :mod:`.shapes`   -- 1D and 2D calls become 3D views, so each kernel compiles once per dtype
 * :mod:`.loops`    -- the small inlined SIMD loops (axpy, dot products)
-* :mod:`.conv`     -- the dispatch rule (Winograd, flat direct, im2col + BLAS) and the three passes
+* :mod:`.conv`     -- the dispatch rule (Winograd, thin, flat direct, im2col + BLAS) and the three passes
+* :mod:`.thin`     -- implicit-GEMM forward for thin layers (few output channels), one plane at a time
 * :mod:`.flat`     -- flat direct convolution for stride 1 and narrow layers
 * :mod:`.im2col`   -- im2col + BLAS in cache-sized tiles, for wide layers and strides
 * :mod:`.winograd` -- Winograd F(2x2, 3x3) / F(4x4, 3x3) for 3x3 stride-1 layers
@@ -101,6 +102,7 @@ def warm_up(dtypes=(np.float32, np.float64)):
             y = conv_forward(xs, w, stride, one, (1, 1))
             conv_backward_input(y, w, xs.shape, stride, one, (1, 1))
             conv_backward_weight(y, xs, w.shape, stride, one, (1, 1))
+        conv_forward(np.ones((2, 8, 16), dtype), np.ones((2, 8, 11), dtype), (1,), ((1, 1),), (1,))  # thin (F = 88)
         y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))  # the 2x2 fast path, then the general kernel
         max_pool_backward(y, arg, x.shape)
         max_pool_forward(x, (3, 3), (2, 2), (1, 1))
