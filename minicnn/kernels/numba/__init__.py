@@ -27,7 +27,8 @@ import warnings
 import numba
 import numpy as np
 
-from . import activation, conv, pooling, winograd
+from . import activation, conv, flat, pooling, winograd
+from .shapes import conv_geometry, to5d
 from .threads import ensure_runtime, get_blas_num_threads, get_num_threads, runtime_settings, set_num_threads
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "max_pool_forward", "max_pool_backward",
@@ -98,11 +99,13 @@ def warm_up(dtypes=(np.float32, np.float64)):
         x = np.ones((2, 8, 12, 12), dtype)
         for w_shape, stride in (((2, 8, 3, 3), (1, 1)), ((2, 1, 3, 3), (2, 2)), ((20, 8, 3, 3), (1, 1))):
             xs = x[:, :w_shape[1]]
-            w = np.ones(w_shape, dtype)  # flat forward and weight gradient (F = 72); im2col + BLAS
+            w = np.ones(w_shape, dtype)  # thin forward, flat weight gradient (F = 72); im2col + BLAS
             y = conv_forward(xs, w, stride, one, (1, 1))
             conv_backward_input(y, w, xs.shape, stride, one, (1, 1))
             conv_backward_weight(y, xs, w.shape, stride, one, (1, 1))
-        conv_forward(np.ones((2, 8, 16), dtype), np.ones((2, 8, 11), dtype), (1,), ((1, 1),), (1,))  # thin (F = 88)
+        w = np.ones((2, 8, 3, 3), dtype)  # the flat forward, which the rule now leaves to the thin kernel
+        g = conv_geometry(x.shape, w.shape, (1, 1), one, (1, 1))
+        flat.forward(to5d(x, 2), to5d(w, 2), g, None, np.empty((2, 2, 1, 12, 12), dtype))
         y, arg = max_pool_forward(x, (2, 2), (2, 2), (0, 0))  # the 2x2 fast path, then the general kernel
         max_pool_backward(y, arg, x.shape)
         max_pool_forward(x, (3, 3), (2, 2), (1, 1))

@@ -5,17 +5,19 @@ dimension of the matrix product that im2col would build).
 
 0. 2D, 3x3, stride 1, wide enough: **Winograd** (:mod:`.winograd`, whose
    ``forward_method`` decides), unless an input is not finite.
-1. forward with stride 1 in ``H`` and ``W``, ``C_out <= 16``, ``F >= 80`` and at
+1. forward with stride 1 in ``H`` and ``W``, ``C_out <= 16``, ``F >= 64`` and at
    most 1.5 "wide" positions per output in a plane (e.g. 4,1,14^3 -> 16, k5;
    2,8,32^3 -> 16, k3): **thin implicit GEMM** (:mod:`.thin`), one output
    plane at a time, no im2col matrix and no copy without padding (measured on
-   one thread: 0.41 / 6.9 ms against 0.53 / 9.8 im2col and 0.66 / 8.0 flat;
-   below ``F = 80`` or with 32 output channels im2col ties or wins:
-   docs/performance.md).
-2. weight gradient (and the forward the thin rule leaves) with stride 1, ``C_out <= 16``, ``F >= 64``
-   and at most 1.5 "wide" positions per output (e.g. 2,8,32^3 -> 16, k3):
-   **flat direct convolution** (:mod:`.flat`), where the 16-row matrix
-   product of im2col runs far below BLAS's speed on square ones.
+   one thread: 0.42 / 6.1 ms against 0.51 / 9.5 im2col and 0.65 / 7.8 flat;
+   with ``F`` below about 64 (8,3,32x32 -> 16: 0.19 against 0.11) or 32
+   output channels im2col ties or wins: docs/performance.md).
+2. weight gradient with stride 1, ``C_out <= 16``, ``F >= 64`` and at most
+   1.5 "wide" positions per output (e.g. 2,8,32^3 -> 16, k3): **flat direct
+   convolution** (:mod:`.flat`), where the 16-row matrix product of im2col
+   runs far below BLAS's speed on square ones.  (Its forward wastes no fewer
+   positions than the thin kernel's, so rule 1 takes every forward it would
+   get; it stays for the tests, which force it.)
 3. everything else, the input gradient always: **im2col + BLAS**
    (:mod:`.im2col`).  Since the tiles are reused per thread
    (:mod:`.scratch`) and im2col copies whole rows, this beat the flat kernels
@@ -40,7 +42,7 @@ FLAT_MAX_COUT = 16  # stride 1, forward and weight gradient: at most this many o
 FLAT_MIN_FILTER = 64  # ... and F at least this (shorter filters: im2col is cheap and BLAS wins) ...
 FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output: flat
 THIN_MAX_COUT = 16  # forward, stride 1 in H and W: at most this many output channels ...
-THIN_MIN_FILTER = 80  # ... F at least this ...
+THIN_MIN_FILTER = 64  # ... F at least this (below, im2col's copy is cheap and BLAS wins) ...
 THIN_MAX_WASTE = 1.5  # ... and at most this many wide positions per output in one plane: thin
 
 
