@@ -41,7 +41,6 @@ from .scratch import scratch
 from .threads import threads_for
 
 BAND = 2048  # wide positions per task (whole rows): four accumulator rows of this stay in L1
-VECTOR = 32  # positions per pass of LLVM's vectorised loops (8 lanes, unrolled 4 times)
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
@@ -79,9 +78,6 @@ def _thin_fwd(src, wt, b, offs, pitch, sz, rows_per_band, y):
         r1 = min(r0 + rows_per_band, OH)
         width = (r1 - r0 - 1) * Wp + OW  # wide positions of the band: its last row stops at OW
         start = (z * sz * Hp + r0) * Wp  # the band's first input cell (the tap offsets do the rest)
-        # LLVM runs the loops 32 positions at a time and the rest one by one, 8x slower: round the
-        # band up to whole vectors where the input goes on that far (the extra positions are dropped)
-        width = max(width, min(-(-width // VECTOR) * VECTOR, src.shape[1] - start - offs[T - 1]))
         acc = np.empty((4, width), dtype=y.dtype)
         for j in range(4):
             acc[j, :] = b[o0 + j]
