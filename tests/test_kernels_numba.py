@@ -363,3 +363,18 @@ def test_dispatch_sends_thin_layers_to_the_thin_kernel(x_shape, w_shape, padding
     assert nb_conv.method(x_shape[0], x_shape[1], w_shape[0], g, "input") == "gemm"
     stride2 = shapes.conv_geometry(x_shape, w_shape, (2,) * d, padding, (1,) * d)
     assert nb_conv.method(x_shape[0], x_shape[1], w_shape[0], stride2, "forward") == "gemm"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thin_forward_same_result_for_any_thread_count(dtype):
+    # above SMALL_WORK, so the prange really splits the (n, z, band, channel group) tasks
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4, 12, 12)).astype(dtype)
+    w = rng.standard_normal((14, 4, 3, 3)).astype(dtype)
+    args = ((1, 1), ((1, 1), (2, 0)), (1, 1))
+    got = []
+    for threads in (1, min(2, nb.numba.config.NUMBA_NUM_THREADS)):
+        with forced("thin", threads=threads):
+            got.append(nb.conv_forward(x, w, *args))
+    np.testing.assert_array_equal(got[0], got[1])  # each output is summed by one task, in one order
+    np.testing.assert_allclose(got[1], ref.conv_forward(x, w, *args), **TOL[dtype])
