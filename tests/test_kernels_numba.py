@@ -378,3 +378,27 @@ def test_thin_forward_same_result_for_any_thread_count(dtype):
             got.append(nb.conv_forward(x, w, *args))
     np.testing.assert_array_equal(got[0], got[1])  # each output is summed by one task, in one order
     np.testing.assert_allclose(got[1], ref.conv_forward(x, w, *args), **TOL[dtype])
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,pad", [
+    ((8, 32, 16, 16), (32, 32, 3, 3), (1, 1), 1),  # Winograd: the weight gradient sums blocks
+    ((8, 16, 20, 20), (32, 16, 5, 5), (2, 2), 2),  # im2col: the weight gradient sums tiles
+    ((1, 16, 40, 40), (16, 16, 5, 5), (1, 1), 2),  # batch 1: bands of one sample share input cells
+])
+def test_gradients_are_the_same_in_every_run_whatever_thread_ran_what(x_shape, w_shape, stride, pad):
+    """Two threads pull work as they finish, so which thread adds which part changes from run to
+    run; the sums must not, or two identical trainings drift apart in the last bits."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    args = (stride, ((pad, pad),) * 2, (1, 1))
+    with forced(threads=2):
+        gy = rng.standard_normal(nb.conv_forward(x, w, *args).shape).astype(np.float32)
+        first = nb.conv_backward_input(gy, w, x.shape, *args), nb.conv_backward_weight(gy, x, w.shape, *args)
+        for _ in range(12):
+            np.testing.assert_array_equal(nb.conv_backward_input(gy, w, x.shape, *args), first[0])
+            np.testing.assert_array_equal(nb.conv_backward_weight(gy, x, w.shape, *args), first[1])

@@ -19,8 +19,6 @@ All arrays here are 5-d (see :mod:`.shapes`); ``g`` is the tuple of
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numba import njit, uint64
 
@@ -267,17 +265,11 @@ def backward_input(gy5, w5, g, gx5):
     w2t = w5.reshape(o, filt).T
     gy3 = gy5.reshape(n, o, rows * ow)
     geom = (k5[0], k5[1], k5[2], st, dl, lo, out[1], ow)
-    units, shared = plan(n, rows, ow, filt, dtype.itemsize, get_num_threads())
+    workers = get_num_threads()
+    units, shared = plan(n, rows, ow, filt, dtype.itemsize, workers)
     gx5[...] = 0
-    caller = threading.get_ident()
-    private = {}  # thread id -> its own gx, when bands of one sample overlap (shared)
 
-    def job(tiles):
-        target = gx5
-        if shared and threading.get_ident() != caller:
-            target = private.get(threading.get_ident())
-            if target is None:
-                target = private[threading.get_ident()] = np.zeros_like(gx5)
+    def job(tiles, target=gx5):
         gcol = None
         for n0, nt, r0, nr in tiles:
             if gcol is None or gcol.shape != (nt, filt, nr * ow):
@@ -285,8 +277,22 @@ def backward_input(gy5, w5, g, gx5):
             np.matmul(w2t, gy3[n0:n0 + nt, :, r0 * ow:(r0 + nr) * ow], out=gcol)
             _col2im(gcol, n0, nt, r0, nr, *geom, target)
 
-    run_jobs(job, units, n * o * filt * rows * ow)
-    for part in private.values():
+    work = n * o * filt * rows * ow
+    if not shared:  # units hold whole samples: no two write the same cell
+        run_jobs(job, units, work)
+        return
+
+    # Bands of one sample overlap where their windows do, so each group of units adds into a gx of
+    # its own.  The groups are fixed (every ``workers``-th unit) and summed in order, so the
+    # rounding, and with it the gradient, is the same in every run.
+    def group_job(k):
+        target = gx5 if k == 0 else np.zeros_like(gx5)
+        for tiles in units[k::workers]:
+            job(tiles, target)
+        return target
+
+    parts = run_jobs(group_job, list(range(min(workers, len(units)))), work)
+    for part in parts[1:]:
         gx5 += part
 
 

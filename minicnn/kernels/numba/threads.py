@@ -167,6 +167,8 @@ if hasattr(os, "register_at_fork"):  # a forked child has no pool threads: make 
 def run_jobs(fn, units, work=None):
     """``[fn(unit) for unit in units]``, spread over ``get_num_threads()`` threads (the caller is one),
     which pull units from a shared counter, so a thread slowed by other load is simply given less.
+    The results come back in the order of ``units`` whichever thread ran them, so a caller that
+    adds them up gets the same rounding every time (gradients are reproducible bit for bit).
     On the calling thread alone when ``work`` (multiply-adds) is below SMALL_WORK: handing a
     unit to a sleeping thread costs more than such a call runs.
 
@@ -185,15 +187,16 @@ def run_jobs(fn, units, work=None):
             _pool["workers"] = workers - 1
         counter = itertools.count()  # next() on it is atomic under the GIL
 
+        results = [None] * len(units)
+
         def worker():
-            done = []
             for i in iter(lambda: next(counter), None):
                 if i >= len(units):
-                    return done
-                done.append(fn(units[i]))
+                    return
+                results[i] = fn(units[i])
 
         futures = [_pool["executor"].submit(worker) for _ in range(workers - 1)]
-        results = worker()
+        worker()
         for f in futures:
-            results += f.result()
+            f.result()
         return results

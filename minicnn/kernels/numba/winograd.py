@@ -384,17 +384,19 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
         if key not in buffers:
             buffers[key] = [scratch(f"winograd{i}", (size,), dtype) for i, size in enumerate(
                 (a * a * c * most, a * a * o * most, (tw + 1) * m, a * m * (most + 1), a * m * (most + 1)))]
-            buffers[key].append(np.zeros((a * a, o, c), dtype))
-        V, D, R, Q, T, dU = buffers[key]
+        V, D, R, Q, T = buffers[key]
         V, D = V[:a * a * c * pb], D[:a * a * o * pb]
         _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, R, Q, T, V)
         _input_transform(gyf, o, oh, ow, A, m, g0, g1, th, tw, 0, 0, R, Q, T, D)  # dM = A gY AT (dummy tiles: 0)
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan inputs: detected below, redone directly
-            dU += np.matmul(D.reshape(a * a, o, pb), V.reshape(a * a, c, pb).transpose(0, 2, 1))
+            return np.matmul(D.reshape(a * a, o, pb), V.reshape(a * a, c, pb).transpose(0, 2, 1))
 
-    run_jobs(job, blocks)
+    parts = run_jobs(job, blocks)  # one dU per block, added in block order: the same rounding every run
     with np.errstate(invalid="ignore", over="ignore"):
-        dU = sum(parts[-1] for parts in buffers.values()).reshape(a, a, o, c)
+        dU = parts[0]
+        for part in parts[1:]:
+            dU += part
+        dU = dU.reshape(a, a, o, c)
         gw = np.tensordot(np.tensordot(G, dU, axes=([0], [0])), G, axes=([1], [0]))  # (3, O, C, 3): G^T dU G
     gw = np.ascontiguousarray(gw.transpose(1, 2, 0, 3))
     assert gw.shape == tuple(w_shape)
