@@ -36,3 +36,16 @@ def test_data_files_in_the_package_are_covered_by_a_glob():
         if path.endswith((".py", ".pyc", ".nbi", ".nbc")) or "__pycache__" in path:
             continue
         assert os.path.normpath(path) in covered, f"{os.path.relpath(path, ROOT)} is not in package-data"
+
+
+def test_test_modules_do_not_need_the_oracles_to_import():
+    """The README's test command installs neither PyTorch nor dlib: a test module that imports
+    one at top level, unguarded, errors at collection instead of skipping its oracle tests."""
+    import ast
+
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "*.py"))):
+        for node in ast.parse(open(path).read()).body:  # top level only; try/except and functions are fine
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            bad = [n for n in names if n.split(".")[0] in ("torch", "dlib")]
+            assert not bad, f"{os.path.basename(path)}:{node.lineno} imports {bad[0]} unguarded"
