@@ -1,4 +1,4 @@
-"""Max pooling with a 2x2 window and stride 2, no padding: the most common pooling layer, compiled.
+"""Max and average pooling with a 2x2 window and stride 2, no padding: the most common pooling layer, compiled.
 
 :func:`minicnn.kernels.numba.pooling.max_pool_forward` sends such calls here; the
 general kernel there loops over each window with bounds for every output,
@@ -8,6 +8,12 @@ straight-line code.  The result is exactly the general kernel's: the first
 maximum in window order (top-left, top-right, bottom-left, bottom-right), a
 NaN wins over numbers (the first NaN), and ``argmax`` is the flat index into
 the input plane.
+
+Average pooling (VGG's pooling in style transfer) is ``y = (a + b + c + d) / 4``
+over the same windows, and its backward pass writes ``gy / 4`` into the four
+cells (a row or column left over by an odd size gets 0), where the general
+kernel spent 1.6 ms per call on a 1,64,128x128 activation (12 ms of the style
+step).
 """
 
 from __future__ import annotations
@@ -57,3 +63,49 @@ def max_pool2x2_forward(x, y, arg):
                     idx = r1 * W + 2 * ow + 1 if t else idx
                     y[n, c, oh, ow] = best
                     arg[n, c, oh, ow] = idx
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2x2_forward(x, y):
+    """x (N, C, H, W) -> y (N, C, H // 2, W // 2), the mean of each 2x2 window (preallocated)."""
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    planes = N * C
+    groups = min(planes, GROUPS)
+    for task in prange(groups):
+        for p in range(task * planes // groups, (task + 1) * planes // groups):
+            n = p // C
+            c = p % C
+            for oh in range(OH):
+                r0, r1 = 2 * oh, 2 * oh + 1
+                for ow in range(OW):
+                    # summed in the general kernel's order (row by row) so the two agree to the last bit
+                    s = x[n, c, r0, 2 * ow] + x[n, c, r0, 2 * ow + 1] + x[n, c, r1, 2 * ow] + x[n, c, r1, 2 * ow + 1]
+                    y[n, c, oh, ow] = s / 4
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2x2_backward(gy, gx):
+    """gy (N, C, OH, OW) -> gx (N, C, H, W): ``gy / 4`` into each cell of its window, 0 outside every window."""
+    N, C, H, W = gx.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    planes = N * C
+    groups = min(planes, GROUPS)
+    for task in prange(groups):
+        for p in range(task * planes // groups, (task + 1) * planes // groups):
+            n = p // C
+            c = p % C
+            for oh in range(OH):
+                r0, r1 = 2 * oh, 2 * oh + 1
+                for ow in range(OW):
+                    g = gy[n, c, oh, ow] / 4
+                    gx[n, c, r0, 2 * ow] = g
+                    gx[n, c, r0, 2 * ow + 1] = g
+                    gx[n, c, r1, 2 * ow] = g
+                    gx[n, c, r1, 2 * ow + 1] = g
+                for q in range(2 * OW, W):  # an odd width: the last column is in no window
+                    gx[n, c, r0, q] = 0
+                    gx[n, c, r1, q] = 0
+            for r in range(2 * OH, H):  # an odd height: the last row
+                for q in range(W):
+                    gx[n, c, r, q] = 0

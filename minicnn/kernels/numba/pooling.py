@@ -140,7 +140,10 @@ def avg_pool_forward(x, kernel, stride, padding, count_include_pad=True):
     x5 = to5d(contig(x, x.dtype), d)
     y5 = np.empty(tuple(x.shape[:2]) + out, dtype=x.dtype)
     with threads_for(x.size):
-        _avgpool(x5, k5, st, lo, bool(count_include_pad), x.dtype.type(0), y5, False)
+        if pool2x2.applies(x.shape, kernel, stride, padding):
+            pool2x2.avg_pool2x2_forward(x5[:, :, 0], y5[:, :, 0])
+        else:
+            _avgpool(x5, k5, st, lo, bool(count_include_pad), x.dtype.type(0), y5, False)
     return y5.reshape(tuple(x.shape[:2]) + out[3 - d:])
 
 
@@ -149,5 +152,8 @@ def avg_pool_backward(gy, x_shape, kernel, stride, padding, count_include_pad=Tr
     gy5 = to5d(contig(gy, gy.dtype), d)
     gx5 = np.empty(tuple(x_shape[:2]) + geom5(x_shape[2:], d, 1), dtype=gy.dtype)
     with threads_for(gx5.size):
-        _avgpool(gx5, k5, st, lo, bool(count_include_pad), gy.dtype.type(0), gy5, True)
+        if pool2x2.applies(x_shape, kernel, stride, padding):
+            pool2x2.avg_pool2x2_backward(gy5[:, :, 0], gx5[:, :, 0])
+        else:
+            _avgpool(gx5, k5, st, lo, bool(count_include_pad), gy.dtype.type(0), gy5, True)
     return gx5.reshape(tuple(x_shape))
