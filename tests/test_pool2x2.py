@@ -65,7 +65,8 @@ def test_average_pool_fast_path_used_only_for_2x2_stride_2_without_padding(monke
         real = getattr(pp, name)
         monkeypatch.setattr(pp, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
     x = np.random.default_rng(1).standard_normal((2, 2, 6, 6))
-    for k, s, p in (((2, 2), (2, 2), (0, 0)), ((2, 2), (1, 1), (0, 0)), ((2, 2), (2, 2), (1, 1)), ((3, 3), (2, 2), (0, 0))):
+    layers = (((2, 2), (2, 2), (0, 0)), ((2, 2), (1, 1), (0, 0)), ((2, 2), (2, 2), (1, 1)), ((3, 3), (2, 2), (0, 0)))
+    for k, s, p in layers:
         y = nb.avg_pool_forward(x, k, s, p)
         nb.avg_pool_backward(np.ones_like(y), x.shape, k, s, p)
     assert calls == ["avg_pool2x2_forward", "avg_pool2x2_backward"]
