@@ -156,12 +156,13 @@ def _shifted_copies(x, lo, shifts, out):
 
 
 @functools.lru_cache(maxsize=256)
-def _plan(shape5, g, n_lanes):
+def _plan(shape5, g, n_lanes, planes_gain):
     """How one geometry runs: ``(shifts, width, runs, offs)``.
 
     ``shifts`` None: ``src`` is the input itself; else the shifts of
     :func:`_shifted_copies`, whose rows are ``width`` long.  runs (R, 3) and
-    offs (T,) as in :func:`_thin_fwd`.  Memoised: a network repeats its layers.
+    offs (T,) as in :func:`_thin_fwd`.  ``planes_gain``: :data:`PLANES_GAIN` (an argument, so the
+    memo sees a changed value).  Memoised: a network repeats its layers.
     """
     _, st, dl, lo, hi, s5, k5, out = g
     c = shape5[1]
@@ -172,7 +173,7 @@ def _plan(shape5, g, n_lanes):
     cc, kz, ky, kx = np.meshgrid(np.arange(c), np.arange(k5[0]) * dl[0], np.arange(k5[1]) * dl[1],
                                  np.arange(k5[2]) * dl[2], indexing="ij")
     z = np.arange(od)[:, None]
-    if oh * per_row > PLANES_GAIN * per_plane:  # planes: runs cross the ends of output rows
+    if oh * per_row > planes_gain * per_plane:  # planes: runs cross the ends of output rows
         shifts, width = tuple(range(0, k5[2] * dl[2], dl[2])), ow
         offs = (((cc * k5[2] + kx // dl[2]) * dp + kz) * hp + ky) * width
         p0 = np.arange(0, oh * ow, n_lanes)[None, :]
@@ -204,7 +205,7 @@ def forward(x5, w5, g, bias, y5):
     _, _, _, lo, hi, s5, k5, out = g
     o, c = w5.shape[:2]
     n = x5.shape[0]
-    shifts, width, runs, offs = _plan(x5.shape, g, lanes(x5.dtype))
+    shifts, width, runs, offs = _plan(x5.shape, g, lanes(x5.dtype), PLANES_GAIN)
     groups = -(-o // GROUP)
     with threads_for(_work(x5.shape, o, g)):
         if shifts is None:
