@@ -27,9 +27,9 @@ TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol
 def forced(method="auto", tile_bytes=None, threads=None):
     """Force one formulation (and optionally tiny im2col tiles / a thread count)."""
     saved = (nb_conv.DIRECT_MAX_FILTER, nb_conv.FLAT_MAX_COUT, nb_im2col.TILE_BYTES, nb.get_num_threads(),
-             nb_conv.THIN_MAX_COUT, nb_conv.THIN_MIN_FILTER, nb_conv.THIN_MAX_WASTE)
+             nb_conv.THIN_MAX_COUT)
     if method == "thin":  # every forward with stride 1 in H and W; the gradients keep the rule
-        nb_conv.THIN_MAX_COUT, nb_conv.THIN_MIN_FILTER, nb_conv.THIN_MAX_WASTE = 10 ** 9, 0, float("inf")
+        nb_conv.THIN_MAX_COUT = 10 ** 9
     elif method == "flat":
         nb_conv.DIRECT_MAX_FILTER = 10 ** 9
     elif method == "gemm":
@@ -43,7 +43,7 @@ def forced(method="auto", tile_bytes=None, threads=None):
     finally:
         nb_conv.DIRECT_MAX_FILTER, nb_conv.FLAT_MAX_COUT, nb_im2col.TILE_BYTES = saved[:3]
         nb.set_num_threads(saved[3])
-        nb_conv.THIN_MAX_COUT, nb_conv.THIN_MIN_FILTER, nb_conv.THIN_MAX_WASTE = saved[4:]
+        nb_conv.THIN_MAX_COUT = saved[4]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -293,91 +293,6 @@ def test_blas_is_held_to_one_thread_and_restored(outside):
         with threads.blas_single_thread():
             assert threads.get_blas_num_threads() == 1
         assert threads.get_blas_num_threads() == before
-
-
-# ----------------------------------------------------------------------------
-# The thin implicit-GEMM forward (minicnn/kernels/numba/thin.py)
-# ----------------------------------------------------------------------------
-THIN_CASES = [  # x shape, w shape, stride, padding (lo, hi per axis), dilation
-    ((3, 2, 17), (5, 2, 4), (1,), ((2, 1),), (2,)),  # 1D, asymmetric padding, dilation
-    ((2, 3, 7, 9), (6, 3, 3, 2), (1, 1), ((0, 2), (1, 0)), (1, 2)),  # C_out not a multiple of 4
-    ((2, 1, 9, 8), (16, 1, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),  # no padding: the input itself
-    ((1, 2, 6, 5, 7), (9, 2, 3, 2, 3), (2, 1, 1), ((1, 0), (0, 1), (2, 2)), (1, 1, 2)),  # 3D, stride in D
-    ((2, 1, 8, 8, 8), (4, 1, 5, 5, 5), (1, 1, 1), ((0, 0),) * 3, (1, 1, 1)),  # the CT layer, smaller
-]
-
-
-@pytest.mark.parametrize("band", [None, 1, 20])  # one band per plane, one row per band, a few rows per band
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation", THIN_CASES)
-def test_thin_forward_matches_reference(monkeypatch, band, dtype, x_shape, w_shape, stride, padding, dilation):
-    from minicnn.kernels.numba import shapes, thin
-
-    if band is not None:
-        monkeypatch.setattr(thin, "BAND", band)
-    rng = np.random.default_rng(sum(x_shape))
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal(w_shape).astype(dtype)
-    b = rng.standard_normal(w_shape[0]).astype(dtype)
-    args = (stride, padding, dilation)
-    with forced("thin"):
-        assert nb_conv.method(x_shape[0], x_shape[1], w_shape[0], shapes.conv_geometry(x_shape, w_shape, *args)) \
-            == "thin"
-        y = nb.conv_forward(x, w, *args, bias=b)
-        y0 = nb.conv_forward(x, w, *args)
-    assert y.dtype == dtype
-    np.testing.assert_allclose(y, ref.conv_forward(x, w, *args, bias=b), **TOL[dtype])
-    np.testing.assert_allclose(y0, ref.conv_forward(x, w, *args), **TOL[dtype])
-
-
-@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation", THIN_CASES)
-def test_thin_forward_nan_reaches_exactly_the_windows_that_hold_it(x_shape, w_shape, stride, padding, dilation):
-    rng = np.random.default_rng(8)
-    x = rng.standard_normal(x_shape)
-    w = rng.uniform(0.5, 1.5, w_shape)  # no zero weight, so "sees the NaN" is "the window holds it"
-    hit = np.zeros(x_shape)
-    for flat_index in (0, x.size // 2, x.size - 1):
-        x.flat[flat_index] = np.nan
-        hit.flat[flat_index] = 1
-    x.flat[x.size // 3] = np.inf
-    args = (stride, padding, dilation)
-    with forced("thin"):
-        y = nb.conv_forward(x, w, *args)
-    want = ref.conv_forward(hit, np.ones(w_shape), *args) > 0
-    np.testing.assert_array_equal(np.isnan(y), want)
-    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref.conv_forward(x, w, *args)))
-
-
-@pytest.mark.parametrize("x_shape,w_shape,padding,want", [
-    ((4, 1, 14, 14, 14), (16, 1, 5, 5, 5), ((0, 0),) * 3, "thin"),  # the benchmark's CT layer
-    ((2, 8, 32, 32, 32), (16, 8, 3, 3, 3), ((1, 1),) * 3, "thin"),  # the benchmark's 3D k3 layer
-    ((8, 3, 32, 32), (16, 3, 3, 3), ((1, 1),) * 2, "gemm"),  # F = 27: im2col's copy is cheap, BLAS wins
-    ((8, 8, 32, 32), (32, 8, 3, 3), ((1, 1),) * 2, "gemm"),  # 32 output channels: BLAS wins
-])
-def test_dispatch_sends_thin_layers_to_the_thin_kernel(x_shape, w_shape, padding, want):
-    from minicnn.kernels.numba import shapes
-
-    d = len(x_shape) - 2
-    g = shapes.conv_geometry(x_shape, w_shape, (1,) * d, padding, (1,) * d)
-    assert nb_conv.method(x_shape[0], x_shape[1], w_shape[0], g, "forward") == want
-    assert nb_conv.method(x_shape[0], x_shape[1], w_shape[0], g, "input") == "gemm"
-    stride2 = shapes.conv_geometry(x_shape, w_shape, (2,) * d, padding, (1,) * d)
-    assert nb_conv.method(x_shape[0], x_shape[1], w_shape[0], stride2, "forward") == "gemm"
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_thin_forward_same_result_for_any_thread_count(dtype):
-    # above SMALL_WORK, so the prange really splits the (n, z, band, channel group) tasks
-    rng = np.random.default_rng(9)
-    x = rng.standard_normal((2, 4, 12, 12)).astype(dtype)
-    w = rng.standard_normal((14, 4, 3, 3)).astype(dtype)
-    args = ((1, 1), ((1, 1), (2, 0)), (1, 1))
-    got = []
-    for threads in (1, min(2, nb.numba.config.NUMBA_NUM_THREADS)):
-        with forced("thin", threads=threads):
-            got.append(nb.conv_forward(x, w, *args))
-    np.testing.assert_array_equal(got[0], got[1])  # each output is summed by one task, in one order
-    np.testing.assert_allclose(got[1], ref.conv_forward(x, w, *args), **TOL[dtype])
 
 
 @pytest.mark.parametrize("x_shape,w_shape,stride,pad", [

@@ -6,7 +6,8 @@ The package, one concept per module:
 * :mod:`.shapes`   -- 1D and 2D calls become 3D views, so each kernel compiles once per dtype
 * :mod:`.loops`    -- the small inlined SIMD loops (axpy, dot products)
 * :mod:`.conv`     -- the dispatch rule (Winograd, thin, flat direct, im2col + BLAS) and the three passes
-* :mod:`.thin`     -- implicit-GEMM forward for thin layers (few output channels), one plane at a time
+* :mod:`.thin`     -- register-tiled direct forward for stride-1 layers with few output channels
+* :mod:`.simd`     -- explicit SIMD vectors (masked loads and stores, fma) for thin's register tile
 * :mod:`.flat`     -- flat direct convolution for stride 1 and narrow layers
 * :mod:`.im2col`   -- im2col + BLAS in cache-sized tiles, for wide layers and strides
 * :mod:`.winograd` -- Winograd F(2x2, 3x3) / F(4x4, 3x3) for 3x3 stride-1 layers

@@ -5,21 +5,22 @@ dimension of the matrix product that im2col would build).
 
 0. 2D, 3x3, stride 1, wide enough: **Winograd** (:mod:`.winograd`, whose
    ``forward_method`` decides), unless an input is not finite.
-1. forward with stride 1 in ``H`` and ``W``, ``C_out <= 16``, ``F >= 64`` and at
-   most 1.5 "wide" positions per output in a plane (e.g. 4,1,14^3 -> 16, k5;
-   2,8,32^3 -> 16, k3): **thin implicit GEMM** (:mod:`.thin`), one output
-   plane at a time, no im2col matrix and no copy without padding (measured on
-   one thread: 0.42 / 6.1 ms against 0.51 / 9.5 im2col and 0.65 / 7.8 flat;
-   with ``F`` below about 64 (8,3,32x32 -> 16: 0.19 against 0.11) or 32
-   output channels im2col ties or wins: docs/performance.md).
+1. forward with stride 1 in ``H`` and ``W`` and ``C_out <= 64``: **thin
+   direct convolution** (:mod:`.thin`), a register-tiled kernel (8 output
+   channels x 2 vectors of positions in registers), no im2col matrix.  It beat
+   im2col + BLAS on every such layer measured, thin or not (one thread, ms:
+   4,1,14^3 -> 16, k5: 0.18 against 0.51; 2,8,32^3 -> 16, k3 p1: 3.5 against
+   9.5; 8,3,32x32 -> 16, k3 p1: 0.08 against 0.20; 64,1,1000 -> 16, k5: 0.27
+   against 0.74; 8,32,32x32 -> 64, k3: 2.4 against 3.4; 8,64,28x28 -> 64,
+   k5: 10.1 against 16.0); with 256 output channels BLAS catches up (1x1,
+   8,256,14x14 -> 256: 2.0 against 1.8), hence the bound (docs/performance.md).
 2. weight gradient with stride 1, ``C_out <= 16``, ``F >= 64`` and at most
    1.5 "wide" positions per output (e.g. 2,8,32^3 -> 16, k3): **flat direct
    convolution** (:mod:`.flat`), where the 16-row matrix product of im2col
-   runs far below BLAS's speed on square ones.  (Its forward wastes no fewer
-   positions than the thin kernel's, so rule 1 takes every forward it would
-   get; it stays for the tests, which force it.)
-3. everything else, the input gradient always: **im2col + BLAS**
-   (:mod:`.im2col`).  Since the tiles are reused per thread
+   runs far below BLAS's speed on square ones.  (Rule 1 takes every forward it
+   would get; its forward stays for the tests, which force it.)
+3. everything else (strides in H or W, more than 64 output channels), the
+   input gradient always: **im2col + BLAS** (:mod:`.im2col`).  Since the tiles are reused per thread
    (:mod:`.scratch`) and im2col copies whole rows, this beat the flat kernels
    on narrow layers too (issue 16, measured per pass on one thread:
    8,3,32x32 -> 16: 0.21/0.15/0.15 ms forward/input/weight gradient against
@@ -41,9 +42,7 @@ DIRECT_MAX_FILTER = 0  # F = C_in * prod(K) at or below this: always flat (0: ne
 FLAT_MAX_COUT = 16  # stride 1, forward and weight gradient: at most this many output channels (a thin GEMM) ...
 FLAT_MIN_FILTER = 64  # ... and F at least this (shorter filters: im2col is cheap and BLAS wins) ...
 FLAT_MAX_WASTE = 1.5  # ... and at most this many wide positions per real output: flat
-THIN_MAX_COUT = 16  # forward, stride 1 in H and W: at most this many output channels ...
-THIN_MIN_FILTER = 64  # ... F at least this (below, im2col's copy is cheap and BLAS wins) ...
-THIN_MAX_WASTE = 1.5  # ... and at most this many wide positions per output in one plane: thin
+THIN_MAX_COUT = 64  # forward, stride 1 in H and W: at most this many output channels: thin
 
 
 def method(n, c_in, c_out, g, pass_="forward"):
@@ -54,10 +53,8 @@ def method(n, c_in, c_out, g, pass_="forward"):
     unit = all(s == 1 for s in st)
     if unit and filt <= DIRECT_MAX_FILTER:
         return "flat"
-    if pass_ == "forward" and st[1] == st[2] == 1 and c_out <= THIN_MAX_COUT and filt >= THIN_MIN_FILTER:
-        wide = (out[1] - 1) * (s5[2] + lo[2] + hi[2]) + out[2]  # wide positions of one plane (see thin.py)
-        if wide <= THIN_MAX_WASTE * out[1] * out[2]:
-            return "thin"
+    if pass_ == "forward" and st[1] == st[2] == 1 and c_out <= THIN_MAX_COUT:
+        return "thin"
     if not unit:
         return "gemm"
     if pass_ != "input" and c_out <= FLAT_MAX_COUT and filt >= FLAT_MIN_FILTER:
