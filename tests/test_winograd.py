@@ -129,10 +129,11 @@ def test_inf_and_nan_inputs_fall_back_to_the_direct_result(m):
 
 
 def test_dispatch_rule_and_switch():
-    assert wn.choose(8, 64, 64, 56, 56) == 2  # F(4x4) only when forced (as fast here, less accurate)
+    assert wn.choose(8, 64, 64, 56, 56) == 4  # F(4x4) up to 128 input channels
+    assert wn.choose(8, 128, 256, 28, 28) == 4 and wn.choose(8, 129, 64, 28, 28) == 2
     assert wn.choose(8, 256, 256, 14, 14) == 2
     assert wn.choose(8, 3, 16, 32, 32) is None  # thin: the flat direct kernel
-    assert wn.choose(8, 16, 16, 32, 32) is None and wn.choose(32, 32, 64, 16, 16) == 2
+    assert wn.choose(8, 16, 16, 32, 32) is None and wn.choose(32, 32, 64, 16, 16) == 4
     assert wn.choose(1, 512, 512, 16, 16, workers=2) is None  # 64 tiles: products too thin
     with wn.use_mode("off"):
         assert wn.choose(8, 64, 64, 56, 56) is None
@@ -143,7 +144,7 @@ def test_dispatch_rule_and_switch():
         wn.set_mode("on")
     assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)) is None  # stride 2
     assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((3, 3), (1, 1)), (1, 1)) is None  # padding 3
-    assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)) == 2
+    assert wn.forward_method((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)) == 4
 
 
 def test_the_numba_backend_uses_winograd_where_chosen(monkeypatch):

@@ -9,21 +9,27 @@ How one call runs
 -----------------
 1. Filter transform, once per call: ``U[xi] = (G w G^T)[xi]``, stored as
    ``(a*a, C_out, C_in)`` (compiled, ranges of filters on the worker threads).
+   "auto" takes F(4x4) up to 128 input channels, else F(2x2) (:func:`choose`).
 2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
    rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
    worker threads (:func:`.threads.run_jobs`; BLAS held to one thread each),
    sized so that a block's transformed input and products stay near the L2
    cache (``BLOCK_BYTES``) but hold at least ``MIN_TILES`` tiles.  Per block:
 
-   * input transform (compiled, ``_input_transform``): each input row is split
-     once into its ``m`` phases, then ``V = BT d B`` is two passes (along the
-     tiles' columns, then their rows) that run over the whole block in one
-     contiguous loop each, so they vectorise, skipping the zeros of ``BT``;
-   * ``a*a`` matrix products ``M[xi] = U[xi] @ V[xi]`` in one batched
+   * input transform (compiled, :func:`.winograd_tiles.input_tiles`): one
+     tile of 16 channels at a time (one register per cell, gathered from the
+     channels-first input), ``V = BT d B`` in registers, stored as
+     ``V (a*a, tiles, C_in)``;
+   * ``a*a`` matrix products ``M[xi] = V[xi] @ U[xi]^T`` in one batched
      ``np.matmul`` (OpenBLAS): the sum over input channels;
-   * output transform (compiled, ``_output_transform``): ``Y = AT M A`` plus
-     the bias, written into ``y``; the last tile of a row or column may hang
-     over the edge and its extra outputs are dropped.
+   * output transform (:func:`.winograd_tiles.output_tiles`): ``Y = AT M A``
+     plus the bias for 16 output channels at a time, scattered into ``y``;
+     the last tile of a row or column may hang over the edge and its extra
+     outputs are dropped.
+
+   (Until issue 16 the transforms ran as many short loops over the tiles of
+   a block, one per cell, and took as long as the products: 8,64,56x56 F(4x4),
+   one thread, 8.2 ms input and 5.7 ms output transform, now 1.8 and 1.2.)
 
 3. An ``inf`` or ``nan`` anywhere in the output (the transforms turn
    ``inf - inf`` into ``nan`` where the direct convolution keeps ``inf``) makes
@@ -39,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 
 import numpy as np
 from numba import njit, uint64
@@ -47,7 +52,9 @@ from numba import njit, uint64
 from ..winograd import applies, winograd_matrices
 from .loops import FASTMATH
 from .scratch import scratch
+from .simd import lanes
 from .threads import get_num_threads, run_jobs
+from .winograd_tiles import input_tiles, output_tiles
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
            "MODES", "warm_up"]
@@ -57,6 +64,7 @@ _state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
 BLOCK_BYTES = 1 << 20  # transformed input + products of one block, about a core's L2 cache ...
 MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
+F4_MAX_CHANNELS = 128  # "auto": F(4x4) up to this many input channels (its float32 error grows with them)
 
 
 def set_mode(mode):
@@ -98,13 +106,16 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
     * a block needs about ``MIN_TILES`` tiles or its products are too thin
       for BLAS, so the call needs ``MIN_TILES`` tiles per worker thread (a
       batch-1 16x16 layer of 512 channels has only 64 F(2x2) tiles: direct);
-    * "auto" always takes F(2x2): F(4x4) has 4x fewer multiplies against
-      2.25x, but its transforms cost more per output and its tiles hang
-      further over the edge, and it measured no faster (56x56x64: 16.5 against
-      16.4 ms on one thread; 14x14x256: 14.8 against 12.7 ms; it does win on
-      large images, 1,64,128x128: 8.8 against 13.7 ms), while its float32
-      error is 10-20x larger and fails the float32 test tolerance at 256
-      channels (docs/convolution.md).  ``"F4"`` forces it.
+    * "auto" takes F(4x4) when ``C_in <= F4_MAX_CHANNELS`` (128), else
+      F(2x2).  F(4x4) has 4x fewer multiplies against 2.25x, and since the
+      transforms work on registers of 16 channels (:mod:`.winograd_tiles`)
+      it is the faster one (one thread, issue 16: 8,64,56x56 forward 9.8 ms
+      against 14.7 for F(2x2); 8,128,34x34 10.6 against 14.5).  Its float32
+      error grows with the number of channels summed (docs/convolution.md:
+      about 5e-6 of the largest output at 64 channels, 9e-6 at 128, 1.1e-5 at
+      256, against 3e-7 to 8e-7 for F(2x2) and the direct kernel), so wider
+      layers keep F(2x2).  ``"F2"`` or ``"off"`` give direct-kernel accuracy
+      everywhere; ``"F4"`` forces F(4x4).
     """
     mode = get_mode()
     if mode == "off":
@@ -113,143 +124,12 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
         return int(mode[1])
     if min(c_in, c_out) < MIN_CHANNELS or n * -(-oh // 2) * -(-ow // 2) < MIN_TILES * workers:
         return None
-    return 2
+    return 4 if c_in <= F4_MAX_CHANNELS else 2
 
 
 # ----------------------------------------------------------------------------
-# Compiled transforms (serial, nogil: the blocks run on minicnn's worker threads)
+# Compiled filter transform (the tile transforms are in .winograd_tiles)
 # ----------------------------------------------------------------------------
-# The kernels index flat arrays with unsigned offsets (as the im2col
-# does): Numba then drops its negative-index wraparound, and the long loops
-# along p compile to vector code.
-#
-# Tile layout of a block: tile t of tile row g is column p = (g - g0) * (tw + 1) + t.
-# The extra "dummy" tile at t = tw of every row is computed and never written
-# out; it makes every pass below ONE long contiguous loop over the whole
-# block (the same trick as the wide rows of the flat kernels), at the
-# price of 1/tw more work in the matrix products.
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _input_transform(xf, C, H, W, BT, m, g0, g1, th, tw, top, left, R, Q, T, V):
-    """``V[i, j, c, p] = (BT d B)[i, j]`` for the tiles ``p`` of tile rows ``g0..g1`` (``g = n * th + ty``).
-
-    xf: x (N, C, H, W) flattened; BT (a, t): the tiles d are t x t, one every
-    m cells (t = a for the input, t = m for the output gradient of the weight
-    gradient, with BT = A).  Scratch: R ((tw + 1) * m), one zero-padded input
-    row; Q and T (a * m * (pw + 1)).  V: (a, a, C, pw) flattened,
-    ``pw = (g1 - g0) * (tw + 1)``.  Cells outside x read as zero.
-
-    Tile t reads input columns ``t*m + l`` (l < a), i.e. phase ``l % m`` at
-    position ``t + l // m``.  So each input row is split once into its ``m``
-    phases (Q, the only strided pass: ``a * m * (tw + 1)`` copies per tile
-    row, against ``a * a * tw`` for gathering whole tiles); then the column
-    transform (along each tile's rows) and the row transform are contiguous
-    passes over the whole block, skipping the zeros of ``BT``.
-    """
-    a, tx = BT.shape
-    tp = tw + 1
-    pw = (g1 - g0) * tp
-    qs = pw + 1  # pitch of Q and T: one spare cell, read only by the last dummy tile
-    ncopy = max(min(W, R.shape[0] - left), 0)
-    for j in range(R.shape[0]):
-        R[j] = 0  # only R[left:left + ncopy] is ever written: the rest stays padding
-    for k in range(tx * m):
-        Q[k * qs + pw] = 0
-    for c in range(C):
-        for g in range(g0, g1):
-            n = g // th
-            ty = g - n * th
-            p0 = (g - g0) * tp
-            for k in range(tx):
-                yy = ty * m - top + k
-                if 0 <= yy < H:
-                    src = uint64(((n * C + c) * H + yy) * W)
-                    for j in range(uint64(ncopy)):
-                        R[uint64(left) + j] = xf[src + j]
-                    for r in range(m):
-                        dst = uint64((k * m + r) * qs + p0)
-                        for u in range(uint64(tp)):
-                            Q[dst + u] = R[u * uint64(m) + uint64(r)]
-                else:
-                    for r in range(m):
-                        dst = uint64((k * m + r) * qs + p0)
-                        for u in range(uint64(tp)):
-                            Q[dst + u] = 0
-        for i in range(a):  # T[i, r] = sum_k BT[i, k] Q[k, r]: along the rows of every tile
-            for r in range(m):
-                dst = uint64((i * m + r) * qs)
-                for p in range(uint64(qs)):
-                    T[dst + p] = 0
-                for k in range(tx):
-                    b = BT[i, k]
-                    if b != 0:
-                        src = uint64((k * m + r) * qs)
-                        for p in range(uint64(qs)):
-                            T[dst + p] += b * Q[src + p]
-        for i in range(a):  # V[i, j, c, p] = sum_l BT[j, l] T[i, l % m, p + l // m]: then along the columns
-            for j in range(a):
-                dst = uint64(((i * a + j) * C + c) * pw)
-                for p in range(uint64(pw)):
-                    V[dst + p] = 0
-                for l in range(tx):
-                    b = BT[j, l]
-                    if b != 0:
-                        src = uint64((i * m + l % m) * qs + l // m)
-                        for p in range(uint64(pw)):
-                            V[dst + p] += b * T[src + p]
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _output_transform(M, O, AT, m, g0, g1, th, tw, bias, S, Yt, yf, OH, OW):
-    """``y[n, o, ty*m + i, tx*m + j] = (AT M A)[i, j] + bias[o]`` for tile rows ``g0..g1``, clipped to y.
-
-    M: (a, a, O, pb) flattened, ``pb = (g1 - g0) * (tw + 1)`` (the dummy tiles
-    are skipped); S (m*a*pb) and Yt (m*m*pb) are scratch; yf is y (N, O, OH, OW)
-    flattened.  Returns a sum that is nan when any output is inf or nan.
-    """
-    m_, a = AT.shape
-    pb = (g1 - g0) * (tw + 1)
-    bad = 0.0
-    for o in range(O):
-        b = bias[o]
-        for i in range(m_):  # S[i, j] = sum_k AT[i, k] M[k, j, o]
-            for j in range(a):
-                dst = uint64((i * a + j) * pb)
-                for p in range(uint64(pb)):
-                    S[dst + p] = 0
-                for k in range(a):
-                    c = AT[i, k]
-                    if c != 0:
-                        src = uint64(((k * a + j) * O + o) * pb)
-                        for p in range(uint64(pb)):
-                            S[dst + p] += c * M[src + p]
-        for i in range(m_):  # Yt[i, jj] = sum_j S[i, j] AT[jj, j] + b
-            for jj in range(m_):
-                dst = uint64((i * m_ + jj) * pb)
-                for p in range(uint64(pb)):
-                    Yt[dst + p] = b
-                for j in range(a):
-                    c = AT[jj, j]
-                    if c != 0:
-                        src = uint64((i * a + j) * pb)
-                        for p in range(uint64(pb)):
-                            Yt[dst + p] += c * S[src + p]
-        for g in range(g0, g1):  # scatter the m x m tiles into y, dropping what hangs over the edge
-            n = g // th
-            ty = g - n * th
-            p0 = (g - g0) * (tw + 1)
-            for i in range(m_):
-                oy = ty * m + i
-                if oy < OH:
-                    row = uint64(((n * O + o) * OH + oy) * OW)
-                    for jj in range(m_):
-                        src = uint64((i * m_ + jj) * pb + p0)
-                        for t in range(uint64(min((OW - 1 - jj) // m + 1, tw))):
-                            v = Yt[src + t]
-                            yf[row + t * uint64(m) + uint64(jj)] = v
-                            bad += v - v
-    return bad
-
-
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _filter_kernel(wf, OC, q0, q1, G, T, U):
     """U[i*a + j, q] = sum_kl G[i, k] w[q, k, l] G[j, l] for the filters ``q0 <= q < q1`` of the O*C (flattened).
@@ -310,7 +190,7 @@ def conv_forward(x, w, padding, m, bias=None):
     """
 
     dtype = x.dtype
-    AT, G, BT = (np.ascontiguousarray(M, dtype=dtype) for M in winograd_matrices(m))
+    G = np.ascontiguousarray(winograd_matrices(m)[1], dtype=dtype)
     a = m + 2
     (top, bottom), (left, right) = padding
     n, c, h, wd = x.shape
@@ -322,24 +202,20 @@ def conv_forward(x, w, padding, m, bias=None):
     y = np.empty((n, o, oh, ow), dtype)
     xf, yf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), y.reshape(-1)
 
-    blocks = _blocks(n * th, tw + 1, a, c, o, x.itemsize, get_num_threads())
-    most = max(g1 - g0 for g0, g1 in blocks) * (tw + 1)
-    buffers = {}  # thread id -> its scratch arrays (kept per thread across calls: fresh pages cost a pass)
+    blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
+    most = max(g1 - g0 for g0, g1 in blocks) * tw
+    Ut = U.transpose(0, 2, 1)  # (a*a, C, O): the products are V[xi] (P, C) @ Ut[xi]
+    lanes_ = lanes(dtype)
 
     def job(block):
         g0, g1 = block
-        pb = (g1 - g0) * (tw + 1)
-        key = threading.get_ident()
-        if key not in buffers:
-            buffers[key] = [scratch(f"winograd{i}", (size,), dtype) for i, size in enumerate(
-                (a * a * c * most, a * a * o * most, (tw + 1) * m, a * m * (most + 1), a * m * (most + 1),
-                 m * a * most, m * m * most))]
-        V, M, R, Q, T, S, Yt = buffers[key]
-        V, M = V[:a * a * c * pb], M[:a * a * o * pb]
-        _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, R, Q, T, V)
-        # (a*a, O, C) @ (a*a, C, pb) -> (a*a, O, pb): the channel sums, per tile position
-        np.matmul(U, V.reshape(a * a, c, pb), out=M.reshape(a * a, o, pb))
-        return _output_transform(M, o, AT, m, g0, g1, th, tw, b, S, Yt, yf, oh, ow)
+        pb = (g1 - g0) * tw
+        V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
+        M = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
+        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_)
+        # (a*a, P, C) @ (a*a, C, O) -> (a*a, P, O): the channel sums, per tile position
+        np.matmul(V.reshape(a * a, pb, c), Ut, out=M.reshape(a * a, pb, o))
+        return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_)
 
     bad = sum(run_jobs(job, blocks))
     return None if bad != 0 else y
@@ -365,31 +241,27 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
     """
 
     dtype = gy.dtype
-    AT, G, BT = (np.ascontiguousarray(M, dtype=dtype) for M in winograd_matrices(m))
-    A = np.ascontiguousarray(AT.T)
+    G = np.ascontiguousarray(winograd_matrices(m)[1], dtype=dtype)
     a = m + 2
     (top, _), (left, _) = padding
     n, c, h, wd = x.shape
     o, oh, ow = gy.shape[1:]
     th, tw = -(-oh // m), -(-ow // m)
     xf, gyf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), np.ascontiguousarray(gy).reshape(-1)
-    blocks = _blocks(n * th, tw + 1, a, c, o, x.itemsize, get_num_threads())
-    most = max(g1 - g0 for g0, g1 in blocks) * (tw + 1)
-    buffers = {}
+    blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
+    most = max(g1 - g0 for g0, g1 in blocks) * tw
+    lanes_ = lanes(dtype)
 
     def job(block):
         g0, g1 = block
-        pb = (g1 - g0) * (tw + 1)
-        key = threading.get_ident()
-        if key not in buffers:
-            buffers[key] = [scratch(f"winograd{i}", (size,), dtype) for i, size in enumerate(
-                (a * a * c * most, a * a * o * most, (tw + 1) * m, a * m * (most + 1), a * m * (most + 1)))]
-        V, D, R, Q, T = buffers[key]
-        V, D = V[:a * a * c * pb], D[:a * a * o * pb]
-        _input_transform(xf, c, h, wd, BT, m, g0, g1, th, tw, top, left, R, Q, T, V)
-        _input_transform(gyf, o, oh, ow, A, m, g0, g1, th, tw, 0, 0, R, Q, T, D)  # dM = A gY AT (dummy tiles: 0)
+        pb = (g1 - g0) * tw
+        V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
+        D = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
+        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_)
+        input_tiles(gyf, o, oh, ow, m, 1, g0, g1, th, tw, 0, 0, D, lanes_)  # dM = A gY AT
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan inputs: detected below, redone directly
-            return np.matmul(D.reshape(a * a, o, pb), V.reshape(a * a, c, pb).transpose(0, 2, 1))
+            # (a*a, O, P) @ (a*a, P, C): the sum over tiles
+            return np.matmul(D.reshape(a * a, pb, o).transpose(0, 2, 1), V.reshape(a * a, pb, c))
 
     parts = run_jobs(job, blocks)  # one dU per block, added in block order: the same rounding every run
     with np.errstate(invalid="ignore", over="ignore"):

@@ -1,0 +1,278 @@
+"""The tile transforms of the compiled Winograd path (:mod:`.winograd`), one tile of ``L`` channels at a time.
+
+The matrices of :func:`minicnn.kernels.winograd.winograd_matrices` written out
+as sums (the zeros skipped).  Each 1-D function takes the cells of one line of
+a tile and returns the transformed line; the 2-D transform applies it along
+every row, then down every column (``BT d B = BT (d B)``).  They work on
+plain numbers and on :class:`.simd.Vector` s alike: here each "cell" is a
+vector holding the same cell of ``L`` channels (``L`` = one register, 16
+float32 with AVX-512), gathered from the channels-first array
+(:mod:`.simd_strided`), so a tile never leaves the registers between its
+load and its store.
+
+Layouts of one block of tiles (``P`` tiles: the tiles of tile rows
+``g0 .. g1 - 1``, ``tw`` per row, tile row ``g = n * th + ty``):
+
+* ``V (a*a, P, C)``: transformed input tiles, channels last, so that the
+  ``a*a`` products are ``V[xi] (P, C) @ U[xi] (C, O)``;
+* ``M (a*a, P, O)``: those products, read back by the output transform.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from .simd import load_rows, store_rows
+from .simd_strided import gather, lane_sum, scatter, zeros_like
+
+# ----------------------------------------------------------------------------
+# 1-D transforms of F(2, 3) (points 0, 1, -1, inf) and F(4, 3) (0, 1, -1, 2, -2, inf)
+# ----------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def bt2(d0, d1, d2, d3):
+    """``BT d`` of F(2, 3): 4 input cells -> 4."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit(cache=True)
+def bt4(d0, d1, d2, d3, d4, d5):
+    """``BT d`` of F(4, 3): 6 input cells -> 6."""
+    return (4.0 * d0 - 5.0 * d2 + d4, d3 + d4 - 4.0 * (d1 + d2), d4 - d3 + 4.0 * (d1 - d2),
+            d4 - d2 + 2.0 * (d3 - d1), d4 - d2 - 2.0 * (d3 - d1), 4.0 * d1 - 5.0 * d3 + d5)
+
+
+@njit(cache=True)
+def at2(m0, m1, m2, m3):
+    """``AT m`` of F(2, 3): 4 products -> 2 outputs."""
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+@njit(cache=True)
+def at4(m0, m1, m2, m3, m4, m5):
+    """``AT m`` of F(4, 3): 6 products -> 4 outputs."""
+    s, d = m1 + m2, m1 - m2
+    t, e = m3 + m4, m3 - m4
+    return m0 + s + t, d + 2.0 * e, s + 4.0 * t, d + 8.0 * e + m5
+
+
+@njit(cache=True)
+def a2(g0, g1):
+    """``A g`` (A = AT transposed) of F(2, 3): an output-gradient line of 2 -> 4 (the weight gradient)."""
+    return g0, g0 + g1, g0 - g1, -g1
+
+
+@njit(cache=True)
+def a4(g0, g1, g2, g3):
+    """``A g`` of F(4, 3): 4 -> 6."""
+    return g0, g0 + g1 + g2 + g3, g0 - g1 + g2 - g3, g0 + 2.0 * g1 + 4.0 * g2 + 8.0 * g3, \
+        g0 - 2.0 * g1 + 4.0 * g2 - 8.0 * g3, g3
+
+
+# ----------------------------------------------------------------------------
+# Reading a tile: cell (yy, xx) of L channels, 0 outside the plane (the padding)
+# ----------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _cell(xf, base, yy, xx, H, W, count):
+    inside = 0 <= yy < H and 0 <= xx < W
+    return gather(xf, base + yy * W + xx, H * W, count if inside else 0)
+
+
+@njit(cache=True)
+def _line2(xf, base, yy, x0, H, W, n):
+    return _cell(xf, base, yy, x0, H, W, n), _cell(xf, base, yy, x0 + 1, H, W, n)
+
+
+@njit(cache=True)
+def _line4(xf, base, yy, x0, H, W, n):
+    return (_cell(xf, base, yy, x0, H, W, n), _cell(xf, base, yy, x0 + 1, H, W, n),
+            _cell(xf, base, yy, x0 + 2, H, W, n), _cell(xf, base, yy, x0 + 3, H, W, n))
+
+
+@njit(cache=True)
+def _line6(xf, base, yy, x0, H, W, n):
+    return (_cell(xf, base, yy, x0, H, W, n), _cell(xf, base, yy, x0 + 1, H, W, n),
+            _cell(xf, base, yy, x0 + 2, H, W, n), _cell(xf, base, yy, x0 + 3, H, W, n),
+            _cell(xf, base, yy, x0 + 4, H, W, n), _cell(xf, base, yy, x0 + 5, H, W, n))
+
+
+@njit(cache=True)
+def _put(Vf, v, xi, p, P, C, c0, n):
+    """V[xi, p, c0 : c0 + n] = v."""
+    store_rows(Vf, ((xi * P + p) * C + c0,), (n,), v)
+
+
+@njit(cache=True)
+def _put4(Vf, col, j, p, P, C, c0, n):
+    """Column j of a 4 x 4 transformed tile: V[i*4 + j] = col[i]."""
+    _put(Vf, col[0], j, p, P, C, c0, n)
+    _put(Vf, col[1], 4 + j, p, P, C, c0, n)
+    _put(Vf, col[2], 8 + j, p, P, C, c0, n)
+    _put(Vf, col[3], 12 + j, p, P, C, c0, n)
+
+
+@njit(cache=True)
+def _put6(Vf, col, j, p, P, C, c0, n):
+    """Column j of a 6 x 6 transformed tile."""
+    _put(Vf, col[0], j, p, P, C, c0, n)
+    _put(Vf, col[1], 6 + j, p, P, C, c0, n)
+    _put(Vf, col[2], 12 + j, p, P, C, c0, n)
+    _put(Vf, col[3], 18 + j, p, P, C, c0, n)
+    _put(Vf, col[4], 24 + j, p, P, C, c0, n)
+    _put(Vf, col[5], 30 + j, p, P, C, c0, n)
+
+
+@njit(cache=True)
+def _tile_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+    """V = BT d B of the 4 x 4 input tile at (y0, x0)."""
+    r0 = bt2(*_line4(xf, b, y0, x0, H, W, k))
+    r1 = bt2(*_line4(xf, b, y0 + 1, x0, H, W, k))
+    r2 = bt2(*_line4(xf, b, y0 + 2, x0, H, W, k))
+    r3 = bt2(*_line4(xf, b, y0 + 3, x0, H, W, k))
+    _put4(Vf, bt2(r0[0], r1[0], r2[0], r3[0]), 0, p, P, C, c0, k)
+    _put4(Vf, bt2(r0[1], r1[1], r2[1], r3[1]), 1, p, P, C, c0, k)
+    _put4(Vf, bt2(r0[2], r1[2], r2[2], r3[2]), 2, p, P, C, c0, k)
+    _put4(Vf, bt2(r0[3], r1[3], r2[3], r3[3]), 3, p, P, C, c0, k)
+
+
+@njit(cache=True)
+def _tile_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+    """V = BT d B of the 6 x 6 input tile at (y0, x0)."""
+    r0 = bt4(*_line6(xf, b, y0, x0, H, W, k))
+    r1 = bt4(*_line6(xf, b, y0 + 1, x0, H, W, k))
+    r2 = bt4(*_line6(xf, b, y0 + 2, x0, H, W, k))
+    r3 = bt4(*_line6(xf, b, y0 + 3, x0, H, W, k))
+    r4 = bt4(*_line6(xf, b, y0 + 4, x0, H, W, k))
+    r5 = bt4(*_line6(xf, b, y0 + 5, x0, H, W, k))
+    _put6(Vf, bt4(r0[0], r1[0], r2[0], r3[0], r4[0], r5[0]), 0, p, P, C, c0, k)
+    _put6(Vf, bt4(r0[1], r1[1], r2[1], r3[1], r4[1], r5[1]), 1, p, P, C, c0, k)
+    _put6(Vf, bt4(r0[2], r1[2], r2[2], r3[2], r4[2], r5[2]), 2, p, P, C, c0, k)
+    _put6(Vf, bt4(r0[3], r1[3], r2[3], r3[3], r4[3], r5[3]), 3, p, P, C, c0, k)
+    _put6(Vf, bt4(r0[4], r1[4], r2[4], r3[4], r4[4], r5[4]), 4, p, P, C, c0, k)
+    _put6(Vf, bt4(r0[5], r1[5], r2[5], r3[5], r4[5], r5[5]), 5, p, P, C, c0, k)
+
+
+@njit(cache=True)
+def _grad_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+    """V = A d AT of the 2 x 2 output-gradient tile at (y0, x0)."""
+    r0 = a2(*_line2(xf, b, y0, x0, H, W, k))
+    r1 = a2(*_line2(xf, b, y0 + 1, x0, H, W, k))
+    _put4(Vf, a2(r0[0], r1[0]), 0, p, P, C, c0, k)
+    _put4(Vf, a2(r0[1], r1[1]), 1, p, P, C, c0, k)
+    _put4(Vf, a2(r0[2], r1[2]), 2, p, P, C, c0, k)
+    _put4(Vf, a2(r0[3], r1[3]), 3, p, P, C, c0, k)
+
+
+@njit(cache=True)
+def _grad_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+    """V = A d AT of the 4 x 4 output-gradient tile at (y0, x0)."""
+    r0 = a4(*_line4(xf, b, y0, x0, H, W, k))
+    r1 = a4(*_line4(xf, b, y0 + 1, x0, H, W, k))
+    r2 = a4(*_line4(xf, b, y0 + 2, x0, H, W, k))
+    r3 = a4(*_line4(xf, b, y0 + 3, x0, H, W, k))
+    _put6(Vf, a4(r0[0], r1[0], r2[0], r3[0]), 0, p, P, C, c0, k)
+    _put6(Vf, a4(r0[1], r1[1], r2[1], r3[1]), 1, p, P, C, c0, k)
+    _put6(Vf, a4(r0[2], r1[2], r2[2], r3[2]), 2, p, P, C, c0, k)
+    _put6(Vf, a4(r0[3], r1[3], r2[3], r3[3]), 3, p, P, C, c0, k)
+    _put6(Vf, a4(r0[4], r1[4], r2[4], r3[4]), 4, p, P, C, c0, k)
+    _put6(Vf, a4(r0[5], r1[5], r2[5], r3[5]), 5, p, P, C, c0, k)
+
+
+@njit(cache=True, nogil=True)
+def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L):
+    """Transform the tiles of tile rows ``g0 .. g1 - 1`` into ``V (a*a, P, C)`` (flattened ``Vf``).
+
+    xf: x (N, C, H, W) flattened.  ``kind`` 0: input tiles ``V = BT d B``, ``d``
+    the ``a x a`` cells from ``(ty*m - top, t*m - left)``; ``kind`` 1: output
+    gradient tiles of the weight gradient, ``V = A d AT`` with ``d`` ``m x m``
+    from ``(ty*m, t*m)``.  ``L`` lanes (channels) per step.
+    """
+    P = (g1 - g0) * tw
+    for g in range(g0, g1):
+        n = g // th
+        y0 = (g - n * th) * m - top
+        for t in range(tw):
+            p = (g - g0) * tw + t
+            x0 = t * m - left
+            for c0 in range(0, C, L):
+                k = min(L, C - c0)
+                b = (n * C + c0) * H * W
+                if kind == 0 and m == 2:
+                    _tile_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
+                elif kind == 0:
+                    _tile_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
+                elif m == 2:
+                    _grad_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
+                else:
+                    _grad_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
+
+
+@njit(cache=True)
+def _get(Mf, xi, p, P, O, o0, n):
+    return load_rows(Mf, ((xi * P + p) * O + o0,), 0, (n,))
+
+
+@njit(cache=True)
+def _row2(Mf, r, p, P, O, o0, k):
+    """Row r of a 4 x 4 product tile, transformed: AT applied along it (2 values)."""
+    return at2(_get(Mf, 4 * r, p, P, O, o0, k), _get(Mf, 4 * r + 1, p, P, O, o0, k),
+               _get(Mf, 4 * r + 2, p, P, O, o0, k), _get(Mf, 4 * r + 3, p, P, O, o0, k))
+
+
+@njit(cache=True)
+def _row4(Mf, r, p, P, O, o0, k):
+    """Row r of a 6 x 6 product tile, transformed (4 values)."""
+    return at4(_get(Mf, 6 * r, p, P, O, o0, k), _get(Mf, 6 * r + 1, p, P, O, o0, k),
+               _get(Mf, 6 * r + 2, p, P, O, o0, k), _get(Mf, 6 * r + 3, p, P, O, o0, k),
+               _get(Mf, 6 * r + 4, p, P, O, o0, k), _get(Mf, 6 * r + 5, p, P, O, o0, k))
+
+
+@njit(cache=True)
+def _emit(yf, col, j, bias, flag, base, y0, x0, OH, OW, k):
+    """Column j of an output tile plus the bias into y, the cells inside y only; returns the nan flag."""
+    for i in range(len(col)):
+        if y0 + i < OH and x0 + j < OW:
+            v = col[i] + bias
+            flag = flag + (v - v)  # 0, or nan where v is inf or nan
+            scatter(yf, base + (y0 + i) * OW + x0 + j, OH * OW, k, v)
+    return flag
+
+
+@njit(cache=True, nogil=True)
+def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L):
+    """``y[n, o, ty*m + i, t*m + j] = (AT M A)[i, j] + b[o]`` for the tiles of rows ``g0 .. g1 - 1``.
+
+    Mf: M (a*a, P, O) flattened; bf: the bias (O,); yf: y (N, O, OH, OW)
+    flattened.  A tile hanging over the edge of y writes only its cells inside.
+    Returns a number that is nan when an output is inf or nan.
+    """
+    P = (g1 - g0) * tw
+    bad = 0.0
+    for o0 in range(0, O, L):
+        k = min(L, O - o0)
+        bias = load_rows(bf, (o0,), 0, (k,))
+        flag = zeros_like(bias)
+        for g in range(g0, g1):
+            n = g // th
+            y0 = (g - n * th) * m
+            base = (n * O + o0) * OH * OW
+            for t in range(tw):
+                p = (g - g0) * tw + t
+                x0 = t * m
+                if m == 2:
+                    s0, s1 = _row2(Mf, 0, p, P, O, o0, k), _row2(Mf, 1, p, P, O, o0, k)
+                    s2, s3 = _row2(Mf, 2, p, P, O, o0, k), _row2(Mf, 3, p, P, O, o0, k)
+                    flag = _emit(yf, at2(s0[0], s1[0], s2[0], s3[0]), 0, bias, flag, base, y0, x0, OH, OW, k)
+                    flag = _emit(yf, at2(s0[1], s1[1], s2[1], s3[1]), 1, bias, flag, base, y0, x0, OH, OW, k)
+                else:
+                    s0, s1 = _row4(Mf, 0, p, P, O, o0, k), _row4(Mf, 1, p, P, O, o0, k)
+                    s2, s3 = _row4(Mf, 2, p, P, O, o0, k), _row4(Mf, 3, p, P, O, o0, k)
+                    s4, s5 = _row4(Mf, 4, p, P, O, o0, k), _row4(Mf, 5, p, P, O, o0, k)
+                    for j in range(4):
+                        flag = _emit(yf, at4(s0[j], s1[j], s2[j], s3[j], s4[j], s5[j]), j, bias, flag, base,
+                                     y0, x0, OH, OW, k)
+        bad += lane_sum(flag)
+    return bad
