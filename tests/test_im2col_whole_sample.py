@@ -59,3 +59,11 @@ def test_batches_of_at_least_the_thread_count_keep_whole_sample_tiles():
     assert not nb_im2col.whole_sample(2, 4608, 256, 4, workers=2)
     assert not nb_im2col.whole_sample(1, 4608, 256, 4, workers=1)
     assert not nb_im2col.whole_sample(1, 576 * 64, 128 * 128, 4, workers=2)  # 150 MB of im2col: bands
+
+
+def test_weights_over_the_cache_take_whole_samples_not_bands():
+    # 1,512,16x16 -> 512, k3: 4.7 MB of im2col per sample (over TILE_BYTES) and 9.4 MB of weights
+    units, _ = nb_im2col.plan(2, 16, 16, 4608, 4, 1, c_out=512)
+    assert units == [[(0, 1, 0, 16)], [(1, 1, 0, 16)]]
+    units, _ = nb_im2col.plan(2, 16, 16, 4608, 4, 1, c_out=16)  # small weights: bands that fit the cache
+    assert len(units[0]) > 1 and all(nr < 16 for _, _, _, nr in units[0])
