@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import flat, im2col, thin, winograd
+from . import flat, im2col, polyphase, thin, winograd
 from .shapes import contig, conv_geometry, to5d
 
 DIRECT_MAX_FILTER = 0  # F = C_in * prod(K) at or below this: always flat (0: never; tests force "flat" with it)
@@ -80,6 +80,11 @@ def conv_forward(x, w, stride, padding, dilation, bias=None):
         y = winograd.conv_forward(contig(x, x.dtype), contig(w, x.dtype), padding, m, bias)
         if y is not None:
             return y
+    m = polyphase.method(x.shape, w.shape, stride, padding, dilation)
+    if m is not None:
+        y = polyphase.conv_forward(contig(x, x.dtype), contig(w, x.dtype), padding, m, bias)
+        if y is not None:
+            return y
     g = conv_geometry(x.shape, w.shape, stride, padding, dilation)
     d, out = g[0], g[7]
     n, c = x.shape[:2]
@@ -97,6 +102,11 @@ def conv_backward_input(gy, w, x_shape, stride, padding, dilation):
         gx = winograd.conv_backward_input(contig(gy, gy.dtype), contig(w, gy.dtype), x_shape, padding, m)
         if gx is not None:
             return gx
+    m = polyphase.method(x_shape, w.shape, stride, padding, dilation, "input")
+    if m is not None:
+        gx = polyphase.conv_backward_input(contig(gy, gy.dtype), contig(w, gy.dtype), x_shape, padding, m)
+        if gx is not None:
+            return gx
     g = conv_geometry(x_shape, w.shape, stride, padding, dilation)
     d, s5 = g[0], g[5]
     n, c = x_shape[:2]
@@ -112,6 +122,11 @@ def conv_backward_weight(gy, x, w_shape, stride, padding, dilation):
     m = winograd.forward_method(x.shape, w_shape, stride, padding, dilation)
     if m is not None:  # the adjoint of the Winograd forward (None: an inf/nan, redo directly)
         gw = winograd.conv_backward_weight(contig(gy, gy.dtype), contig(x, gy.dtype), w_shape, padding, m)
+        if gw is not None:
+            return gw
+    m = polyphase.method(x.shape, w_shape, stride, padding, dilation, "weight")
+    if m is not None:
+        gw = polyphase.conv_backward_weight(contig(gy, gy.dtype), contig(x, gy.dtype), w_shape, padding, m)
         if gw is not None:
             return gw
     g = conv_geometry(x.shape, w_shape, stride, padding, dilation)
