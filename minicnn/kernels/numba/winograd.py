@@ -47,14 +47,12 @@ import contextlib
 import os
 
 import numpy as np
-from numba import njit, uint64
 
 from ..winograd import applies, winograd_matrices
-from .loops import FASTMATH
 from .scratch import scratch
 from .simd import lanes
 from .threads import get_num_threads, run_jobs
-from .winograd_tiles import input_tiles, output_tiles
+from .winograd_tiles import filter_tiles, input_tiles, output_tiles
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
            "MODES", "warm_up"]
@@ -128,50 +126,22 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 
 
 # ----------------------------------------------------------------------------
-# Compiled filter transform (the tile transforms are in .winograd_tiles)
+# Python side (the compiled transforms are in .winograd_tiles)
 # ----------------------------------------------------------------------------
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _filter_kernel(wf, OC, q0, q1, G, T, U):
-    """U[i*a + j, q] = sum_kl G[i, k] w[q, k, l] G[j, l] for the filters ``q0 <= q < q1`` of the O*C (flattened).
-
-    Two passes along ``q`` (contiguous writes, so they vectorise): T[i, l] = G w
-    (rows), then U = T G^T (columns).  T (a*3*(q1 - q0)) is scratch.
-    """
-    a = G.shape[0]
-    nq = q1 - q0
-    for i in range(a):
-        for l in range(3):
-            dst = uint64((i * 3 + l) * nq)
-            g0, g1, g2 = G[i, 0], G[i, 1], G[i, 2]
-            for q in range(uint64(nq)):
-                src = (uint64(q0) + q) * uint64(9) + uint64(l)
-                T[dst + q] = g0 * wf[src] + g1 * wf[src + uint64(3)] + g2 * wf[src + uint64(6)]
-    for i in range(a):
-        for j in range(a):
-            dst = uint64((i * a + j) * OC + q0)
-            src = uint64(i * 3 * nq)
-            g0, g1, g2 = G[j, 0], G[j, 1], G[j, 2]
-            for q in range(uint64(nq)):
-                U[dst + q] = g0 * T[src + q] + g1 * T[src + uint64(nq) + q] + g2 * T[src + uint64(2 * nq) + q]
-
-
-# ----------------------------------------------------------------------------
-# Python side
-# ----------------------------------------------------------------------------
-def _filter_transform(w, G):
-    """U (a*a, O, C) with ``U[i*a + j, o, c] = (G w[o, c] G^T)[i, j]``, on minicnn's worker threads."""
-
-    a, oc = G.shape[0], w.shape[0] * w.shape[1]
-    U = np.empty((a * a, w.shape[0], w.shape[1]), w.dtype)
+def _filter_transform(w, m):
+    """U (a*a, C, O) with ``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]`` (a view of a (C, a*a, O) array,
+    see :func:`.winograd_tiles.filter_tiles`), ranges of input channels on minicnn's worker threads."""
+    o, c = w.shape[:2]
+    a = m + 2
+    U = np.empty((c, a * a, o), w.dtype)
     wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
-    step = max(-(-oc // (2 * get_num_threads())), 4096)  # ranges of filters; small layers stay on one thread
+    step = max(-(-c // (2 * get_num_threads())), 1)
 
-    def job(q0):
-        q1 = min(q0 + step, oc)
-        _filter_kernel(wf, oc, q0, q1, G, np.empty(a * 3 * (q1 - q0), w.dtype), uf)
+    def job(c0):
+        filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype))
 
-    run_jobs(job, list(range(0, oc, step)))
-    return U
+    run_jobs(job, list(range(0, c, step)), 9 * a * a * o * c)
+    return U.transpose(1, 0, 2)
 
 
 def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
@@ -190,21 +160,19 @@ def conv_forward(x, w, padding, m, bias=None):
     """
 
     dtype = x.dtype
-    G = np.ascontiguousarray(winograd_matrices(m)[1], dtype=dtype)
     a = m + 2
     (top, bottom), (left, right) = padding
     n, c, h, wd = x.shape
     o = w.shape[0]
     oh, ow = h + top + bottom - 2, wd + left + right - 2
     th, tw = -(-oh // m), -(-ow // m)
-    U = _filter_transform(w.astype(dtype, copy=False), G)
+    U = _filter_transform(w.astype(dtype, copy=False), m)
     b = np.zeros(o, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
     y = np.empty((n, o, oh, ow), dtype)
     xf, yf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), y.reshape(-1)
 
     blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
     most = max(g1 - g0 for g0, g1 in blocks) * tw
-    Ut = U.transpose(0, 2, 1)  # (a*a, C, O): the products are V[xi] (P, C) @ Ut[xi]
     lanes_ = lanes(dtype)
 
     def job(block):
@@ -214,7 +182,7 @@ def conv_forward(x, w, padding, m, bias=None):
         M = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
         input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_)
         # (a*a, P, C) @ (a*a, C, O) -> (a*a, P, O): the channel sums, per tile position
-        np.matmul(V.reshape(a * a, pb, c), Ut, out=M.reshape(a * a, pb, o))
+        np.matmul(V.reshape(a * a, pb, c), U, out=M.reshape(a * a, pb, o))
         return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_)
 
     bad = sum(run_jobs(job, blocks))
