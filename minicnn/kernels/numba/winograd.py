@@ -12,9 +12,11 @@ How one call runs
    "auto" takes F(4x4) up to 128 input channels, else F(2x2) (:func:`choose`).
 2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
    rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
-   worker threads (:func:`.threads.run_jobs`; BLAS held to one thread each),
-   sized so that a block's transformed input and products stay near the L2
-   cache (``BLOCK_BYTES``) but hold at least ``MIN_TILES`` tiles.  Per block:
+   worker threads (:func:`.threads.run_jobs`; BLAS held to one thread each):
+   at least two per worker when there are enough tile rows, else as large as
+   ``BLOCK_BYTES`` of transformed input and products allows (long products
+   run faster in BLAS: 8 MiB measured best of 0.5-16 MiB once the transforms
+   stopped being passes over memory), and at least ``MIN_TILES`` tiles.  Per block:
 
    * input transform (compiled, :func:`.winograd_tiles.input_tiles`): one
      tile of 16 channels at a time (one register per cell, gathered from the
@@ -59,7 +61,7 @@ __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choos
 
 MODES = ("auto", "off", "F2", "F4")
 _state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
-BLOCK_BYTES = 1 << 20  # transformed input + products of one block, about a core's L2 cache ...
+BLOCK_BYTES = 8 << 20  # transformed input + products of one block (measured: 0.5-16 MiB, larger = longer products) ...
 MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
 F4_MAX_CHANNELS = 128  # "auto": F(4x4) up to this many input channels (its float32 error grows with them)
@@ -145,10 +147,11 @@ def _filter_transform(w, m):
 
 
 def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
-    """Tile-row ranges ``(g0, g1)``: about BLOCK_BYTES of V and M each, at least 2 per worker when possible."""
+    """Tile-row ranges ``(g0, g1)``: about BLOCK_BYTES of V and M each, at least 2 per worker when
+    possible (one thread: as few as BLOCK_BYTES allows)."""
     per_row = a * a * (c_in + c_out) * tw * itemsize
     rows = max(1, -(-MIN_TILES // tw), BLOCK_BYTES // max(per_row, 1))
-    rows = max(1, min(rows, -(-n_rows // (2 * workers))))
+    rows = max(1, min(rows, -(-n_rows // (2 * workers if workers > 1 else 1))))
     return [(g, min(g + rows, n_rows)) for g in range(0, n_rows, rows)]
 
 
