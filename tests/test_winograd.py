@@ -171,3 +171,21 @@ def test_gradients_through_the_public_api(mode):
     b = mc.Tensor(rng.standard_normal(4), requires_grad=True)
     with mc.use_backend("numba"), wn.use_mode(mode):
         mc.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, w, b])
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_planes_of_a_multiple_of_4_kib_go_through_the_staging_rows(m, monkeypatch):
+    """32x32 float64 planes (8 KiB): the output tiles are staged channels-last, then copied into y."""
+    calls = []
+    real = wn.unstage
+    monkeypatch.setattr(wn, "unstage", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(wn, "MIN_TILES", 1)
+    monkeypatch.setattr(wn, "BLOCK_BYTES", 1)  # one tile row per block: many blocks, a ragged last row
+    x, w, b = _arrays((2, 17, 32, 32), c_out=19)
+    want = ref.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)) + b[None, :, None, None]
+    np.testing.assert_allclose(wn.conv_forward(x, w, ((1, 1), (1, 1)), m, bias=b), want, rtol=1e-12, atol=1e-12)
+    assert len(calls) > 1
+    calls.clear()
+    x, w, b = _arrays((2, 17, 31, 33), c_out=19)  # 31x33 planes: scattered straight into y
+    wn.conv_forward(x, w, ((1, 1), (1, 1)), m, bias=b)
+    assert calls == []

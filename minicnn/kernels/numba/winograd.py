@@ -54,7 +54,7 @@ from ..winograd import applies, winograd_matrices
 from .scratch import scratch
 from .simd import lanes
 from .threads import get_num_threads, run_jobs
-from .winograd_tiles import filter_tiles, input_tiles, output_tiles
+from .winograd_tiles import filter_tiles, input_tiles, output_tiles, unstage
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
            "MODES", "warm_up"]
@@ -177,6 +177,8 @@ def conv_forward(x, w, padding, m, bias=None):
     blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
     most = max(g1 - g0 for g0, g1 in blocks) * tw
     lanes_ = lanes(dtype)
+    stage = (oh * ow * x.itemsize) % 4096 == 0  # planes in one cache set: see winograd_tiles.output_tiles
+    no_stage = np.empty(0, dtype)
 
     def job(block):
         g0, g1 = block
@@ -186,7 +188,12 @@ def conv_forward(x, w, padding, m, bias=None):
         input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_)
         # (a*a, P, C) @ (a*a, C, O) -> (a*a, P, O): the channel sums, per tile position
         np.matmul(V.reshape(a * a, pb, c), U, out=M.reshape(a * a, pb, o))
-        return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_)
+        if not stage:
+            return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, no_stage)
+        Ys = scratch("winograd-Y", ((g1 - g0) * m * ow * o,), dtype)
+        bad = output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, Ys)
+        unstage(Ys, yf, o, m, g0, g1, th, oh, ow)
+        return bad
 
     bad = sum(run_jobs(job, blocks))
     return None if bad != 0 else y
