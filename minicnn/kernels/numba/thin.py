@@ -120,7 +120,7 @@ def _thin_fwd(src, wt, b, offs, runs, block, plane, y):
                 _store(ys, plane, o + 7, c_out, dst, counts, a7)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _shifted_copies(x, lo, shifts, out):
     """out[n, c, s, z, r, q] = x[n, c, z - lo[0], r - lo[1], q + shifts[s] - lo[2]], 0 outside x.
 
@@ -132,27 +132,37 @@ def _shifted_copies(x, lo, shifts, out):
     s_, dp, hp, width = out.shape[2:]
     xf = x.reshape(-1)
     of = out.reshape(-1)
-    for task in prange(n_ * c_ * s_):
-        s = task % s_
-        nc = task // s_
-        off = shifts[s] - lo[2]
+    for task in range(n_ * c_ * s_):
+        off = shifts[task % s_] - lo[2]
         a, b = span(off, 1, w_, width)  # columns q in [a, b) read x
+        plane = (task // s_) * d_  # the first input plane of this (n, c)
         for z in range(dp):
             for r in range(hp):
-                # unsigned indices: no negative-index checks, so the row loops compile to vector copies
+                # unsigned indices skip Numba's negative-index checks; rows are short (10 cells in the
+                # CT layer), so one loop with a select beat three loops (zeros, copy, zeros): 23 us against 28
                 base = uint64(((task * dp + z) * hp + r) * width)
                 iz, iy = z - lo[0], r - lo[1]
                 if iz < 0 or iz >= d_ or iy < 0 or iy >= h_:
                     for q in range(uint64(width)):
                         of[base + q] = 0
                     continue
-                src = uint64(((nc * d_ + iz) * h_ + iy) * w_ + off)  # + q >= 0 for q in [a, b)
-                for q in range(uint64(a)):
-                    of[base + q] = 0
-                for q in range(uint64(a), uint64(b)):
-                    of[base + q] = xf[src + q]
-                for q in range(uint64(b), uint64(width)):
-                    of[base + q] = 0
+                src = uint64(((plane + iz) * h_ + iy) * w_ + off)  # + q >= 0 in [a, b)
+                for q in range(uint64(width)):
+                    of[base + q] = xf[src + q] if uint64(a) <= q < uint64(b) else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _packed_weights(w2, bias, groups):
+    """(wt (G, T, 8), b (8 G,)): w2 (C_out, T) tap-major per group of 8 output channels, zeros past C_out."""
+    o, taps = w2.shape
+    wt = np.zeros((groups, taps, GROUP), w2.dtype)
+    b = np.zeros(groups * GROUP, w2.dtype)
+    for j in range(o):
+        for t in range(taps):
+            wt[j // GROUP, t, j % GROUP] = w2[j, t]
+        if bias is not None:
+            b[j] = bias[j]
+    return wt, b
 
 
 @functools.lru_cache(maxsize=256)
@@ -206,7 +216,6 @@ def forward(x5, w5, g, bias, y5):
     o, c = w5.shape[:2]
     n = x5.shape[0]
     shifts, width, runs, offs = _plan(x5.shape, g, lanes(x5.dtype), PLANES_GAIN)
-    groups = -(-o // GROUP)
     with threads_for(_work(x5.shape, o, g)):
         if shifts is None:
             src = x5
@@ -214,12 +223,7 @@ def forward(x5, w5, g, bias, y5):
             dp, hp = s5[0] + lo[0] + hi[0], s5[1] + lo[1] + hi[1]
             src = scratch("thin-src", (n, c, len(shifts), dp, hp, width), x5.dtype)
             _shifted_copies(x5, np.array(lo, np.int64), np.array(shifts, np.int64), src)
-        wt = np.zeros((groups * GROUP, offs.size), x5.dtype)
-        wt[:o] = w5.reshape(o, -1)
-        wt = np.ascontiguousarray(wt.reshape(groups, GROUP, -1).transpose(0, 2, 1))
-        b = np.zeros(groups * GROUP, x5.dtype)
-        if bias is not None:
-            b[:o] = bias
+        wt, b = _packed_weights(w5.reshape(o, -1), bias, -(-o // GROUP))
         tasks = TASKS_PER_THREAD * get_num_threads()
         block = max(-(-n * len(runs) // (tasks * RUNS)) * RUNS, RUNS)
         _thin_fwd(src.reshape(n, -1), wt, b, offs, runs, block, math.prod(out), y5.reshape(n, -1))
