@@ -26,6 +26,10 @@ Numba ``@intrinsic`` that emits one LLVM instruction or intrinsic:
 ``L`` is one hardware register: 64 bytes (16 float32 or 8 float64) on CPUs
 with AVX-512, else 32 bytes.  A vector of ``NV * L`` lanes is ``NV`` registers;
 LLVM splits it by itself (on any CPU, so the code stays correct everywhere).
+
+Numba's cache is keyed on the source file of each compiled function: after
+editing this file, delete the cache (``NUMBA_CACHE_DIR``) or the kernels that
+use it keep their old machine code.
 """
 
 from __future__ import annotations
