@@ -86,7 +86,8 @@ def test_thin_layouts_are_the_ones_named():
         d = len(x_shape) - 2
         g = shapes.conv_geometry(x_shape, w_shape, (1,) * d, ((pad, pad),) * d, (1,) * d)
         x5_shape = x_shape[:2] + (1,) * (3 - d) + x_shape[2:]
-        assert thin._plan(x5_shape, g, 16, thin.PLANES_GAIN)[0] == shifts
+        got = thin._plan(x5_shape, g, 16, thin.PLANES_GAIN)[0]
+        assert (got if got is None else tuple(got)) == shifts
 
 
 @pytest.mark.parametrize("layout", ["rows", "planes"])

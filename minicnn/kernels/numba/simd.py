@@ -26,6 +26,10 @@ Numba ``@intrinsic`` that emits one LLVM instruction or intrinsic:
 ``L`` is one hardware register: 64 bytes (16 float32 or 8 float64) on CPUs
 with AVX-512, else 32 bytes.  A vector of ``NV * L`` lanes is ``NV`` registers;
 LLVM splits it by itself (on any CPU, so the code stays correct everywhere).
+
+Numba's cache is keyed on the source file of each compiled function: after
+editing this file, delete the cache (``NUMBA_CACHE_DIR``) or the kernels that
+use it keep their old machine code.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ class _VectorModel(models.PrimitiveModel):
         super().__init__(dmm, fe_type, ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes))
 
 
-_I1, _I32 = ir.IntType(1), ir.IntType(32)
+_I32 = ir.IntType(32)
 
 
 def _mask(builder, count, n):
@@ -101,10 +105,21 @@ def _part(builder, v, k, n):
     return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, n), list(range(k * n, (k + 1) * n))))
 
 
-def _masked(builder, name, vty, args):
+_OPAQUE_POINTERS = llvm_binding.llvm_version_info[0] >= 15  # LLVM 15 on: one pointer type, "ptr"
+
+
+def _masked(builder, name, vty, ptr, args):
+    """Call ``llvm.masked.load`` / ``llvm.masked.store`` of vty at ``ptr`` (an element pointer).
+
+    The intrinsic's name carries its types: ``.v16f32.p0`` with opaque pointers,
+    ``.v16f32.p0v16f32`` with the typed pointers of older LLVM.
+    """
+    vptr = builder.bitcast(ptr, vty.as_pointer())
+    vname = f"v{vty.count}{'f32' if isinstance(vty.element, ir.FloatType) else 'f64'}"
+    pname = "p0" if _OPAQUE_POINTERS else "p0" + vname
+    args = [vptr] + args if name == "load" else args[:1] + [vptr] + args[1:]
     fnty = ir.FunctionType(vty if name == "load" else ir.VoidType(), [a.type for a in args])
-    suffix = f"v{vty.count}{'f32' if isinstance(vty.element, ir.FloatType) else 'f64'}"
-    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.{name}.{suffix}.p0")
+    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.{name}.{vname}.{pname}")
     return builder.call(fn, args)
 
 
@@ -139,8 +154,8 @@ def load_rows(typingctx, arr, starts, offset, counts):
             start = context.cast(builder, builder.extract_value(args[1], k), starts.dtype, types.intp)
             count = context.cast(builder, builder.extract_value(args[3], k), counts.dtype, types.intp)
             ptr = builder.gep(a.data, [builder.add(start, offset)])
-            parts.append(_masked(builder, "load", rty, [ptr, ir.Constant(_I32, itemsize), _mask(builder, count, width),
-                                                        zero]))
+            parts.append(_masked(builder, "load", rty, ptr, [ir.Constant(_I32, itemsize),
+                                                             _mask(builder, count, width), zero]))
         return _concat(builder, parts)
 
     return vt(arr, starts, offset, counts), codegen
@@ -164,9 +179,8 @@ def store_rows(typingctx, arr, starts, counts, v):
             start = context.cast(builder, builder.extract_value(args[1], k), starts.dtype, types.intp)
             count = context.cast(builder, builder.extract_value(args[2], k), counts.dtype, types.intp)
             ptr = builder.gep(a.data, [start])
-            _masked(builder, "store", _part(builder, args[3], k, width).type,
-                    [_part(builder, args[3], k, width), ptr, ir.Constant(_I32, itemsize),
-                     _mask(builder, count, width)])
+            part = _part(builder, args[3], k, width)
+            _masked(builder, "store", part.type, ptr, [part, ir.Constant(_I32, itemsize), _mask(builder, count, width)])
         return context.get_dummy_value()
 
     return types.none(arr, starts, counts, v), codegen
