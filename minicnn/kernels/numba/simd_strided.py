@@ -28,7 +28,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .simd import REGISTER_BYTES, Vector, _mask, _splat
+from .simd import _OPAQUE_POINTERS, REGISTER_BYTES, Vector, _mask, _splat
 
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
 
@@ -55,8 +55,10 @@ def _pointers(context, builder, sig, args, lanes):
 
 
 def _name(op, vty):
+    """``llvm.masked.gather.v16f32.v16p0`` (opaque pointers, LLVM 15 on), ``...v16p0f32`` before."""
     element = "f32" if vty.element == ir.FloatType() else "f64"
-    return f"llvm.masked.{op}.v{vty.count}{element}.v{vty.count}p0"
+    pointers = f"v{vty.count}p0" if _OPAQUE_POINTERS else f"v{vty.count}p0{element}"
+    return f"llvm.masked.{op}.v{vty.count}{element}.{pointers}"
 
 
 @intrinsic
