@@ -42,7 +42,17 @@ from numba.extending import intrinsic, models, register_model
 
 
 def _register_bytes():
-    """Bytes of one SIMD register of this CPU: 64 with AVX-512 (Numba compiles for the host), else 32."""
+    """Bytes of one SIMD register of the CPU Numba compiles for: 64 with AVX-512, else 32.
+
+    Numba compiles for the host unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``
+    name another CPU (a portable cache); then only features it lists count.
+    """
+    import numba
+
+    if numba.config.CPU_FEATURES:
+        return 64 if "+avx512f" in numba.config.CPU_FEATURES else 32
+    if numba.config.CPU_NAME and numba.config.CPU_NAME != "host":
+        return 32  # a named CPU without a feature list: assume no AVX-512 (e.g. "generic", "haswell")
     try:
         features = llvm_binding.get_host_cpu_features()
     except RuntimeError:  # not an x86 host, or features unknown: LLVM splits wider vectors anyway
