@@ -11,7 +11,7 @@ vectorising (docs/performance.md, "thin layers").
 
 So this module adds one Numba type, :class:`Vector`, an LLVM vector value
 (``<lanes x float>``), and the few operations a micro-kernel needs, each a
-Numba ``@intrinsic`` that emits one LLVM instruction or intrinsic:
+Numba ``@intrinsic`` that emits a few LLVM instructions:
 
 * :func:`load_rows` -- ``NV`` runs of ``L`` consecutive cells, each from its own
   start, as one vector of ``NV * L`` lanes; lanes past each run's count read
@@ -26,6 +26,8 @@ Numba ``@intrinsic`` that emits one LLVM instruction or intrinsic:
 ``L`` is one hardware register: 64 bytes (16 float32 or 8 float64) on CPUs
 with AVX-512, else 32 bytes.  A vector of ``NV * L`` lanes is ``NV`` registers;
 LLVM splits it by itself (on any CPU, so the code stays correct everywhere).
+``NV`` must be a power of two: LLVM turned a 3-register vector into scalar
+moves (1.2 GMAC/s instead of 67).
 
 Numba's cache is keyed on the source file of each compiled function: after
 editing this file, delete the cache (``NUMBA_CACHE_DIR``) or the kernels that
@@ -42,7 +44,17 @@ from numba.extending import intrinsic, models, register_model
 
 
 def _register_bytes():
-    """Bytes of one SIMD register of this CPU: 64 with AVX-512 (Numba compiles for the host), else 32."""
+    """Bytes of one SIMD register of the CPU Numba compiles for: 64 with AVX-512, else 32.
+
+    Numba compiles for the host unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``
+    name another CPU (a portable cache); then only features it lists count.
+    """
+    import numba
+
+    if numba.config.CPU_FEATURES:
+        return 64 if "+avx512f" in numba.config.CPU_FEATURES else 32
+    if numba.config.CPU_NAME and numba.config.CPU_NAME != "host":
+        return 32  # a named CPU without a feature list: assume no AVX-512 (e.g. "generic", "haswell")
     try:
         features = llvm_binding.get_host_cpu_features()
     except RuntimeError:  # not an x86 host, or features unknown: LLVM splits wider vectors anyway
@@ -141,6 +153,8 @@ def load_rows(typingctx, arr, starts, offset, counts):
     """
     itemsize = _check(arr, starts, counts)
     nv, width = starts.count, REGISTER_BYTES // itemsize
+    if nv & (nv - 1):
+        raise TypeError(f"load_rows: {nv} runs; the count must be a power of two (see the module docstring)")
     vt = Vector(arr.dtype, nv * width)
 
     def codegen(context, builder, sig, args):

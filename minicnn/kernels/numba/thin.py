@@ -1,10 +1,10 @@
 """Thin convolutions: a register-tiled direct forward for layers with few output channels.
 
-A layer with few output channels (``C_out <= 16``) is a matrix product
-``W (C_out, F) @ col (F, P)`` with only a few rows (``F = C_in * prod(K)``,
-``P`` output positions).  BLAS runs such thin products far below its speed on
-square ones, and im2col first writes ``F * P`` cells that are read once.  Here
-no column matrix exists.
+A layer with few output channels (``C_out <= 64``, :func:`.conv.method`) is a
+matrix product ``W (C_out, F) @ col (F, P)`` with only a few rows
+(``F = C_in * prod(K)``, ``P`` output positions).  BLAS runs such thin
+products far below its speed on square ones, and im2col first writes
+``F * P`` cells that are read once.  Here no column matrix exists.
 
 **Runs.** The output positions are cut into *runs*: up to ``L`` consecutive
 outputs (``L`` = one SIMD register, 16 float32 with AVX-512, :mod:`.simd`)
@@ -16,8 +16,10 @@ therefore one vector load per tap, wherever it lies.
 stay in registers across the whole loop over taps: each tap loads 2 vectors
 and broadcasts 8 weights for 16 fused multiply-adds, and the accumulators are
 written to ``y`` once, at the end (masked: a run may hold fewer than ``L``
-outputs).  The loop runs at 60-75 GMAC/s float32 on one AVX-512 core, against
-25-43 for the earlier kernel that kept its accumulators in memory.
+outputs).  The tile takes the output channels 8 at a time; past ``C_out`` it
+repeats the last weight row and never stores the result.  The loop runs at
+60-75 GMAC/s float32 on one AVX-512 core, against 25-43 for the earlier
+kernel that kept its accumulators in memory.
 
 **Two layouts of the source** (:func:`_plan` picks the one with fewer lanes
 computed):
