@@ -14,9 +14,11 @@ How one call runs
    rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
    worker threads (:func:`.threads.run_jobs`; BLAS held to one thread each):
    at least two per worker when there are enough tile rows, else as large as
-   ``BLOCK_BYTES`` of transformed input and products allows (long products
-   run faster in BLAS: 8 MiB measured best of 0.5-16 MiB once the transforms
-   stopped being passes over memory), and at least ``MIN_TILES`` tiles.  Per block:
+   ``BLOCK_BYTES`` of transformed input and products allows (2 MiB, a core's
+   L2 cache: on one thread 1-16 MiB ran within 5 % of each other once the
+   transforms stopped being passes over memory; on two, 8 MiB blocks were
+   20-35 % slower, both threads streaming from L3), and at least
+   ``MIN_TILES`` tiles.  Per block:
 
    * input transform (compiled, :func:`.winograd_tiles.input_tiles`): one
      tile of 16 channels at a time (one register per cell, gathered from the
@@ -61,7 +63,7 @@ __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choos
 
 MODES = ("auto", "off", "F2", "F4")
 _state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
-BLOCK_BYTES = 8 << 20  # transformed input + products of one block (measured: 0.5-16 MiB, larger = longer products) ...
+BLOCK_BYTES = 2 << 20  # transformed input + products of one block (measured 0.5-16 MiB: see _blocks) ...
 MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
 F4_MAX_CHANNELS = 128  # "auto": F(4x4) up to this many input channels (its float32 error grows with them)
