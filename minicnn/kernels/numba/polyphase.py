@@ -14,10 +14,14 @@ stride-1 3x3 convolution with ``4 C_in`` input channels, which Winograd
 (:mod:`.winograd`) runs with 4x fewer multiplies (F(4x4)).  The zero taps
 cost 36 multiplies where the 5x5 filter has 25, so the net saving is 2.8x.
 Its adjoints are the same trick backwards: the input gradient is the
-Winograd input gradient of the phase convolution, put back in place (each
-input cell belongs to exactly one phase cell: a copy, no sum); the weight
-gradient is the phase convolution's Winograd weight gradient, its taps put
-back at ``(2a + ph, 2b + pw)``.
+Winograd input gradient of the phase convolution (each input cell belongs to
+exactly one phase cell, so no sum); the weight gradient is the phase
+convolution's Winograd weight gradient, its taps put back at
+``(2a + ph, 2b + pw)``.  The phase images are never built: Winograd's tile
+transforms read (and, for the input gradient, write) their cells in place,
+``x_pad[2u + ph, 2v + pw]`` (:func:`.winograd_tiles.input_tiles`), which
+saved a copy of the input in each pass (1.1-1.3 ms of the benchmark layer's
+forward, on one thread).
 
 Measured on the benchmark's 8,32,64x64 -> 64 k5 s2 layer (issue 16): see
 docs/performance.md.  Used by :mod:`.conv` when :func:`method` says so.
@@ -56,27 +60,6 @@ def _out_size(x_shape, w_shape, padding):
     return tuple((x_shape[d + 2] + sum(padding[d]) - w_shape[d + 2]) // 2 + 1 for d in (0, 1))
 
 
-def _phase_ranges(size, lo, ph, count):
-    """Phase cells ``u`` in ``[u0, u1)`` whose input cell ``2u + ph - lo`` lies in ``[0, size)``,
-    and that input cell of ``u0``."""
-    u0 = max(0, -(-(lo - ph) // 2))
-    u1 = min(count, (size - 1 + lo - ph) // 2 + 1)
-    return u0, max(u0, u1), 2 * u0 + ph - lo
-
-
-def phase_input(x, padding, out):
-    """X (N, 4 C, OH + 2, OW + 2): channel block ``2 ph + pw`` is the phase image ``X[ph, pw]`` of x (N, C, H, W)."""
-    n, c, h, w = x.shape
-    (top, _), (left, _) = padding
-    rows, cols = out[0] + 2, out[1] + 2
-    X = np.zeros((n, 4 * c, rows, cols), x.dtype)
-    for k, (ph, pw) in enumerate(PHASES):
-        u0, u1, y0 = _phase_ranges(h, top, ph, rows)
-        v0, v1, x0 = _phase_ranges(w, left, pw, cols)
-        X[:, k * c:(k + 1) * c, u0:u1, v0:v1] = x[:, :, y0:y0 + 2 * (u1 - u0):2, x0:x0 + 2 * (v1 - v0):2]
-    return X
-
-
 def phase_weights(w):
     """w (O, C, K, K') -> (O, 4 C, 3, 3): block ``2 ph + pw`` holds ``w[:, :, ph::2, pw::2]``, zero-padded."""
     o, c, kh, kw = w.shape
@@ -90,31 +73,23 @@ def phase_weights(w):
 def conv_forward(x, w, padding, m, bias=None):
     """y (N, O, OH, OW) of the stride-2 convolution of x (N, C, H, W) with w (O, C, K, K'), or None."""
     out = _out_size(x.shape, w.shape, padding)
-    X = phase_input(x, padding, out)
-    return winograd.conv_forward(X, phase_weights(w), ((0, 0), (0, 0)), m, bias)
+    phases = (out[0] + 2, out[1] + 2, padding[0][0], padding[1][0])
+    return winograd.conv_forward(x, phase_weights(w), ((0, 0), (0, 0)), m, bias, x_phases=phases)
 
 
 def conv_backward_input(gy, w, x_shape, padding, m):
-    """gx (x_shape) of the stride-2 convolution, or None when not finite."""
-    n, c, h, wd = x_shape
-    out = gy.shape[2:]
-    gX = winograd.conv_backward_input(gy, phase_weights(w), (n, 4 * c, out[0] + 2, out[1] + 2), ((0, 0), (0, 0)), m)
-    if gX is None:
-        return None
-    (top, _), (left, _) = padding
-    gx = np.zeros(x_shape, gy.dtype)  # cells beyond the last phase cell reach no output: 0
-    for k, (ph, pw) in enumerate(PHASES):
-        u0, u1, y0 = _phase_ranges(h, top, ph, out[0] + 2)
-        v0, v1, x0 = _phase_ranges(wd, left, pw, out[1] + 2)
-        gx[:, :, y0:y0 + 2 * (u1 - u0):2, x0:x0 + 2 * (v1 - v0):2] = gX[:, k * c:(k + 1) * c, u0:u1, v0:v1]
-    return gx
+    """gx (x_shape) of the stride-2 convolution, or None when not finite (each input cell is
+    one cell of one phase image: the phase convolution's input gradient is written in place)."""
+    return winograd.conv_backward_input(gy, phase_weights(w), None, ((0, 0), (0, 0)), m,
+                                        x_phases=(tuple(x_shape), padding[0][0], padding[1][0]))
 
 
 def conv_backward_weight(gy, x, w_shape, padding, m):
     """gw (w_shape) of the stride-2 convolution, or None when not finite."""
     o, c, kh, kw = w_shape
-    X = phase_input(x, padding, gy.shape[2:])
-    gW = winograd.conv_backward_weight(gy, X, (o, 4 * c, 3, 3), ((0, 0), (0, 0)), m)
+    out = gy.shape[2:]
+    phases = (out[0] + 2, out[1] + 2, padding[0][0], padding[1][0])
+    gW = winograd.conv_backward_weight(gy, x, (o, 4 * c, 3, 3), ((0, 0), (0, 0)), m, x_phases=phases)
     if gW is None:
         return None
     gw = np.empty(w_shape, gy.dtype)

@@ -157,29 +157,49 @@ def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
     return [(g, min(g + rows, n_rows)) for g in range(0, n_rows, rows)]
 
 
-def conv_forward(x, w, padding, m, bias=None):
+def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
     """Stride-1 3x3 correlation of x (N, C, H, W) with w (O, C, 3, 3) (+ bias) by F(m x m, 3 x 3).
 
     Returns y (N, O, H', W'), or ``None`` when an output is not finite (the
     caller then recomputes directly, which keeps inf/nan semantics).
+
+    For :mod:`.polyphase` (the phase images are read and written in place):
+    ``x_phases = (H, W, lo_h, lo_w)``: x is an ``(N, C/4, Hx, Wx)`` array and
+    the input is the ``(N, C, H, W)`` stack of its four phase images (``lo``
+    cells of padding before them); ``y_phases = (shape, lo_h, lo_w)``: the
+    output ``(N, O, H', W')`` is the phase stack of a new array of ``shape``
+    (``O = 4 shape[1]``), which is returned instead (cells in no phase cell: 0).
     """
 
     dtype = x.dtype
     a = m + 2
     (top, bottom), (left, right) = padding
-    n, c, h, wd = x.shape
-    o = w.shape[0]
+    n, o = x.shape[0], w.shape[0]
+    c = w.shape[1]
+    if x_phases is None:
+        h, wd = x.shape[2:]
+        xph = (1, c, h, wd, 0, 0)
+    else:
+        h, wd, lo_h, lo_w = x_phases
+        xph = (2,) + tuple(x.shape[1:]) + (lo_h, lo_w)
     oh, ow = h + top + bottom - 2, wd + left + right - 2
     th, tw = -(-oh // m), -(-ow // m)
     U = _filter_transform(w.astype(dtype, copy=False), m)
     b = np.zeros(o, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
-    y = np.empty((n, o, oh, ow), dtype)
+    if y_phases is None:
+        y = np.empty((n, o, oh, ow), dtype)
+        yph = (1, o, oh, ow, 0, 0)
+    else:
+        shape, lo_h, lo_w = y_phases
+        y = np.zeros(shape, dtype)
+        yph = (2,) + tuple(shape[1:]) + (lo_h, lo_w)
     xf, yf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), y.reshape(-1)
 
     blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
     most = max(g1 - g0 for g0, g1 in blocks) * tw
     lanes_ = lanes(dtype)
-    stage = (oh * ow * x.itemsize) % 4096 == 0  # planes in one cache set: see winograd_tiles.output_tiles
+    # planes in one cache set: see winograd_tiles.output_tiles
+    stage = y_phases is None and (oh * ow * x.itemsize) % 4096 == 0
     no_stage = np.empty(0, dtype)
 
     def job(block):
@@ -187,13 +207,13 @@ def conv_forward(x, w, padding, m, bias=None):
         pb = (g1 - g0) * tw
         V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
         M = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
-        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_)
+        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_, xph)
         # (a*a, P, C) @ (a*a, C, O) -> (a*a, P, O): the channel sums, per tile position
         np.matmul(V.reshape(a * a, pb, c), U, out=M.reshape(a * a, pb, o))
         if not stage:
-            return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, no_stage)
+            return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, no_stage, yph)
         Ys = scratch("winograd-Y", ((g1 - g0) * m * ow * o,), dtype)
-        bad = output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, Ys)
+        bad = output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, Ys, yph)
         unstage(Ys, yf, o, m, g0, g1, th, oh, ow)
         return bad
 
@@ -201,16 +221,20 @@ def conv_forward(x, w, padding, m, bias=None):
     return None if bad != 0 else y
 
 
-def conv_backward_input(gy, w, x_shape, padding, m):
+def conv_backward_input(gy, w, x_shape, padding, m, x_phases=None):
     """Input gradient: the stride-1 3x3 correlation of gy, padded by ``2 - p``, with the flipped,
-    channel-swapped filter (see :func:`minicnn.kernels.winograd.conv2d_winograd_backward_input`)."""
+    channel-swapped filter (see :func:`minicnn.kernels.winograd.conv2d_winograd_backward_input`).
+
+    ``x_phases = (shape, lo_h, lo_w)``: the input was the phase stack of an array of ``shape``
+    (:func:`conv_forward`); the gradient of that array is returned."""
     (top, bottom), (left, right) = padding
     w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return conv_forward(gy, w_t, ((2 - top, 2 - bottom), (2 - left, 2 - right)), m)
+    return conv_forward(gy, w_t, ((2 - top, 2 - bottom), (2 - left, 2 - right)), m, y_phases=x_phases)
 
 
-def conv_backward_weight(gy, x, w_shape, padding, m):
-    """Weight gradient of :func:`conv_forward`: gw (O, C, 3, 3), or ``None`` when not finite.
+def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
+    """Weight gradient of :func:`conv_forward`: gw (O, C, 3, 3), or ``None`` when not finite
+    (``x_phases`` as in :func:`conv_forward`).
 
     The adjoint of ``Y = AT [U * V] A`` with ``U = G g G^T``: per tile
     ``dM = A gY AT`` (the output gradient's m x m tile transformed to a x a),
@@ -224,9 +248,16 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
     G = np.ascontiguousarray(winograd_matrices(m)[1], dtype=dtype)
     a = m + 2
     (top, _), (left, _) = padding
-    n, c, h, wd = x.shape
+    n, c = x.shape[0], w_shape[1]
+    if x_phases is None:
+        h, wd = x.shape[2:]
+        xph = (1, c, h, wd, 0, 0)
+    else:
+        h, wd, lo_h, lo_w = x_phases
+        xph = (2,) + tuple(x.shape[1:]) + (lo_h, lo_w)
     o, oh, ow = gy.shape[1:]
     th, tw = -(-oh // m), -(-ow // m)
+    gph = (1, o, oh, ow, 0, 0)
     xf, gyf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), np.ascontiguousarray(gy).reshape(-1)
     blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
     most = max(g1 - g0 for g0, g1 in blocks) * tw
@@ -237,8 +268,8 @@ def conv_backward_weight(gy, x, w_shape, padding, m):
         pb = (g1 - g0) * tw
         V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
         D = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
-        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_)
-        input_tiles(gyf, o, oh, ow, m, 1, g0, g1, th, tw, 0, 0, D, lanes_)  # dM = A gY AT
+        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_, xph)
+        input_tiles(gyf, o, oh, ow, m, 1, g0, g1, th, tw, 0, 0, D, lanes_, gph)  # dM = A gY AT
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan inputs: detected below, redone directly
             # (a*a, O, P) @ (a*a, P, C): the sum over tiles
             return np.matmul(D.reshape(a * a, pb, o).transpose(0, 2, 1), V.reshape(a * a, pb, c))

@@ -76,27 +76,35 @@ def a4(g0, g1, g2, g3):
 
 
 @njit(cache=True)
-def _cell(xf, base, yy, xx, H, W, count):
-    inside = 0 <= yy < H and 0 <= xx < W
-    return gather(xf, base + yy * W + xx, H * W, count if inside else 0)
+def _cell(xf, base, yy, xx, gm, count):
+    """Cell (yy, xx) of 16 channels of the (logical) input, 0 outside it (the padding).
+
+    ``gm = (Hx, Wx, s, oy, ox, Hl, Wl)``: the logical input is ``Hl x Wl``; its
+    cell (yy, xx) is the array's cell ``(s*yy + oy, s*xx + ox)`` of an
+    ``Hx x Wx`` plane (``s = 1``, offsets 0: the array itself; ``s = 2``: a
+    phase image of it, :mod:`.polyphase`, read in place)."""
+    Hx, Wx, s, oy, ox, Hl, Wl = gm
+    py, px = s * yy + oy, s * xx + ox
+    inside = 0 <= yy < Hl and 0 <= xx < Wl and 0 <= py < Hx and 0 <= px < Wx
+    return gather(xf, base + py * Wx + px, Hx * Wx, count if inside else 0)
 
 
 @njit(cache=True)
-def _line2(xf, base, yy, x0, H, W, n):
-    return _cell(xf, base, yy, x0, H, W, n), _cell(xf, base, yy, x0 + 1, H, W, n)
+def _line2(xf, base, yy, x0, gm, n):
+    return _cell(xf, base, yy, x0, gm, n), _cell(xf, base, yy, x0 + 1, gm, n)
 
 
 @njit(cache=True)
-def _line4(xf, base, yy, x0, H, W, n):
-    return (_cell(xf, base, yy, x0, H, W, n), _cell(xf, base, yy, x0 + 1, H, W, n),
-            _cell(xf, base, yy, x0 + 2, H, W, n), _cell(xf, base, yy, x0 + 3, H, W, n))
+def _line4(xf, base, yy, x0, gm, n):
+    return (_cell(xf, base, yy, x0, gm, n), _cell(xf, base, yy, x0 + 1, gm, n),
+            _cell(xf, base, yy, x0 + 2, gm, n), _cell(xf, base, yy, x0 + 3, gm, n))
 
 
 @njit(cache=True)
-def _line6(xf, base, yy, x0, H, W, n):
-    return (_cell(xf, base, yy, x0, H, W, n), _cell(xf, base, yy, x0 + 1, H, W, n),
-            _cell(xf, base, yy, x0 + 2, H, W, n), _cell(xf, base, yy, x0 + 3, H, W, n),
-            _cell(xf, base, yy, x0 + 4, H, W, n), _cell(xf, base, yy, x0 + 5, H, W, n))
+def _line6(xf, base, yy, x0, gm, n):
+    return (_cell(xf, base, yy, x0, gm, n), _cell(xf, base, yy, x0 + 1, gm, n),
+            _cell(xf, base, yy, x0 + 2, gm, n), _cell(xf, base, yy, x0 + 3, gm, n),
+            _cell(xf, base, yy, x0 + 4, gm, n), _cell(xf, base, yy, x0 + 5, gm, n))
 
 
 @njit(cache=True)
@@ -126,12 +134,12 @@ def _put6(Vf, col, j, p, P, C, c0, n):
 
 
 @njit(cache=True)
-def _tile_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+def _tile_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
     """V = BT d B of the 4 x 4 input tile at (y0, x0)."""
-    r0 = bt2(*_line4(xf, b, y0, x0, H, W, k))
-    r1 = bt2(*_line4(xf, b, y0 + 1, x0, H, W, k))
-    r2 = bt2(*_line4(xf, b, y0 + 2, x0, H, W, k))
-    r3 = bt2(*_line4(xf, b, y0 + 3, x0, H, W, k))
+    r0 = bt2(*_line4(xf, b, y0, x0, gm, k))
+    r1 = bt2(*_line4(xf, b, y0 + 1, x0, gm, k))
+    r2 = bt2(*_line4(xf, b, y0 + 2, x0, gm, k))
+    r3 = bt2(*_line4(xf, b, y0 + 3, x0, gm, k))
     _put4(Vf, bt2(r0[0], r1[0], r2[0], r3[0]), 0, p, P, C, c0, k)
     _put4(Vf, bt2(r0[1], r1[1], r2[1], r3[1]), 1, p, P, C, c0, k)
     _put4(Vf, bt2(r0[2], r1[2], r2[2], r3[2]), 2, p, P, C, c0, k)
@@ -139,14 +147,14 @@ def _tile_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
 
 
 @njit(cache=True)
-def _tile_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+def _tile_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
     """V = BT d B of the 6 x 6 input tile at (y0, x0)."""
-    r0 = bt4(*_line6(xf, b, y0, x0, H, W, k))
-    r1 = bt4(*_line6(xf, b, y0 + 1, x0, H, W, k))
-    r2 = bt4(*_line6(xf, b, y0 + 2, x0, H, W, k))
-    r3 = bt4(*_line6(xf, b, y0 + 3, x0, H, W, k))
-    r4 = bt4(*_line6(xf, b, y0 + 4, x0, H, W, k))
-    r5 = bt4(*_line6(xf, b, y0 + 5, x0, H, W, k))
+    r0 = bt4(*_line6(xf, b, y0, x0, gm, k))
+    r1 = bt4(*_line6(xf, b, y0 + 1, x0, gm, k))
+    r2 = bt4(*_line6(xf, b, y0 + 2, x0, gm, k))
+    r3 = bt4(*_line6(xf, b, y0 + 3, x0, gm, k))
+    r4 = bt4(*_line6(xf, b, y0 + 4, x0, gm, k))
+    r5 = bt4(*_line6(xf, b, y0 + 5, x0, gm, k))
     _put6(Vf, bt4(r0[0], r1[0], r2[0], r3[0], r4[0], r5[0]), 0, p, P, C, c0, k)
     _put6(Vf, bt4(r0[1], r1[1], r2[1], r3[1], r4[1], r5[1]), 1, p, P, C, c0, k)
     _put6(Vf, bt4(r0[2], r1[2], r2[2], r3[2], r4[2], r5[2]), 2, p, P, C, c0, k)
@@ -156,10 +164,10 @@ def _tile_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
 
 
 @njit(cache=True)
-def _grad_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+def _grad_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
     """V = A d AT of the 2 x 2 output-gradient tile at (y0, x0)."""
-    r0 = a2(*_line2(xf, b, y0, x0, H, W, k))
-    r1 = a2(*_line2(xf, b, y0 + 1, x0, H, W, k))
+    r0 = a2(*_line2(xf, b, y0, x0, gm, k))
+    r1 = a2(*_line2(xf, b, y0 + 1, x0, gm, k))
     _put4(Vf, a2(r0[0], r1[0]), 0, p, P, C, c0, k)
     _put4(Vf, a2(r0[1], r1[1]), 1, p, P, C, c0, k)
     _put4(Vf, a2(r0[2], r1[2]), 2, p, P, C, c0, k)
@@ -167,12 +175,12 @@ def _grad_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
 
 
 @njit(cache=True)
-def _grad_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
+def _grad_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
     """V = A d AT of the 4 x 4 output-gradient tile at (y0, x0)."""
-    r0 = a4(*_line4(xf, b, y0, x0, H, W, k))
-    r1 = a4(*_line4(xf, b, y0 + 1, x0, H, W, k))
-    r2 = a4(*_line4(xf, b, y0 + 2, x0, H, W, k))
-    r3 = a4(*_line4(xf, b, y0 + 3, x0, H, W, k))
+    r0 = a4(*_line4(xf, b, y0, x0, gm, k))
+    r1 = a4(*_line4(xf, b, y0 + 1, x0, gm, k))
+    r2 = a4(*_line4(xf, b, y0 + 2, x0, gm, k))
+    r3 = a4(*_line4(xf, b, y0 + 3, x0, gm, k))
     _put6(Vf, a4(r0[0], r1[0], r2[0], r3[0]), 0, p, P, C, c0, k)
     _put6(Vf, a4(r0[1], r1[1], r2[1], r3[1]), 1, p, P, C, c0, k)
     _put6(Vf, a4(r0[2], r1[2], r2[2], r3[2]), 2, p, P, C, c0, k)
@@ -182,14 +190,21 @@ def _grad_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0):
 
 
 @njit(cache=True, nogil=True)
-def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L):
+def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L, ph):
     """Transform the tiles of tile rows ``g0 .. g1 - 1`` into ``V (a*a, P, C)`` (flattened ``Vf``).
 
-    xf: x (N, C, H, W) flattened.  ``kind`` 0: input tiles ``V = BT d B``, ``d``
+    The input is ``(N, C, H, W)``; ``kind`` 0: input tiles ``V = BT d B``, ``d``
     the ``a x a`` cells from ``(ty*m - top, t*m - left)``; ``kind`` 1: output
     gradient tiles of the weight gradient, ``V = A d AT`` with ``d`` ``m x m``
     from ``(ty*m, t*m)``.  ``L`` lanes (channels) per step.
+
+    ``ph = (s, Cx, Hx, Wx, lo_h, lo_w)``: xf is an ``(N, Cx, Hx, Wx)`` array.
+    ``s = 1``: the input itself (``Cx = C``, offsets 0).  ``s = 2``: the input
+    is the stack of its four phase images (``C = 4 Cx``; channel block
+    ``2 dh + dw`` is ``x_pad[2u + dh, 2v + dw]`` with ``lo`` cells of padding,
+    :mod:`.polyphase`), read in place, never copied.
     """
+    s, Cx, Hx, Wx, lo_h, lo_w = ph
     P = (g1 - g0) * tw
     for g in range(g0, g1):
         n = g // th
@@ -197,17 +212,20 @@ def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L):
         for t in range(tw):
             p = (g - g0) * tw + t
             x0 = t * m - left
-            for c0 in range(0, C, L):
-                k = min(L, C - c0)
-                b = (n * C + c0) * H * W
-                if kind == 0 and m == 2:
-                    _tile_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
-                elif kind == 0:
-                    _tile_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
-                elif m == 2:
-                    _grad_f2(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
-                else:
-                    _grad_f4(xf, b, y0, x0, H, W, k, Vf, p, P, C, c0)
+            for blk in range(C // Cx):
+                gm = (Hx, Wx, s, blk // 2 - lo_h, blk % 2 - lo_w, H, W)
+                for cx in range(0, Cx, L):
+                    k = min(L, Cx - cx)
+                    b = (n * Cx + cx) * Hx * Wx
+                    c0 = blk * Cx + cx
+                    if kind == 0 and m == 2:
+                        _tile_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                    elif kind == 0:
+                        _tile_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                    elif m == 2:
+                        _grad_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                    else:
+                        _grad_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
 
 
 @njit(cache=True)
@@ -231,66 +249,80 @@ def _row4(Mf, r, p, P, O, o0, k):
 
 
 @njit(cache=True)
-def _emit(yf, col, j, bias, flag, base, y0, x0, OH, OW, k, Ys, srow, O, o0):
+def _emit(yf, col, j, bias, flag, base, y0, x0, OH, OW, k, Ys, srow, O, o0, gm):
     """Column j of an output tile plus the bias, the cells inside y only; returns the nan flag.
 
-    Into y (N, O, OH, OW) by a scatter across the 16 channels, or, when ``Ys``
-    is not empty, into the block's channels-last staging rows
+    Into y by a scatter across the 16 channels: logical cell (yy, xx) of the
+    ``OH x OW`` output is cell ``(s*yy + oy, s*xx + ox)`` of the array's
+    ``Hy x Wy`` planes, ``gm = (Hy, Wy, s, oy, ox)`` (see :func:`_cell`); or,
+    when ``Ys`` is not empty, into the block's channels-last staging rows
     ``Ys[srow + i, x, o]`` (see :func:`output_tiles`)."""
+    Hy, Wy, s, oy, ox = gm
     for i in range(len(col)):
-        if y0 + i < OH and x0 + j < OW:
+        yy, xx = y0 + i, x0 + j
+        py, px = s * yy + oy, s * xx + ox
+        if yy < OH and xx < OW and 0 <= py < Hy and 0 <= px < Wy:
             v = col[i] + bias
             flag = flag + (v - v)  # 0, or nan where v is inf or nan
             if Ys.size:
-                store_rows(Ys, (((srow + i) * OW + x0 + j) * O + o0,), (k,), v)
+                store_rows(Ys, (((srow + i) * OW + xx) * O + o0,), (k,), v)
             else:
-                scatter(yf, base + (y0 + i) * OW + x0 + j, OH * OW, k, v)
+                scatter(yf, base + py * Wy + px, Hy * Wy, k, v)
     return flag
 
 
 @njit(cache=True, nogil=True)
-def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys):
+def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
     """``y[n, o, ty*m + i, t*m + j] = (AT M A)[i, j] + b[o]`` for the tiles of rows ``g0 .. g1 - 1``.
 
     Mf: M (a*a, P, O) flattened; bf: the bias (O,); yf: y (N, O, OH, OW)
     flattened.  A tile hanging over the edge of y writes only its cells inside.
     Returns a number that is nan when an output is inf or nan.
 
-    Ys: empty, or a staging buffer of ``(g1 - g0) * m * OW * O`` cells.  When
-    one output plane is a multiple of 4 KiB (32x32, 64x64, 128x128 float32)
-    the 16 channels of a scatter all fall in one set of the L1 cache and evict
-    each other (1,64,128x128: 3.6 ms for this pass against 1.2 for a
-    1.6 times larger 8,64,56x56); then the tiles go to ``Ys`` channels-last
-    and :func:`unstage` copies them into y row by row.
+    ``ph = (s, Oy, Hy, Wy, lo_h, lo_w)``: yf is an ``(N, Oy, Hy, Wy)`` array;
+    ``s = 1``: y itself; ``s = 2``: the output is the stack of the four phase
+    images of yf (``O = 4 Oy``, as in :func:`input_tiles`), written in place
+    (the input gradient of :mod:`.polyphase`).
+
+    Ys: empty, or (``s = 1`` only) a staging buffer of ``(g1 - g0) * m * OW * O``
+    cells.  When one output plane is a multiple of 4 KiB (32x32, 64x64,
+    128x128 float32) the 16 channels of a scatter all fall in one set of the
+    L1 cache and evict each other (1,64,128x128: 3.6 ms for this pass against
+    1.2 for a 1.6 times larger 8,64,56x56); then the tiles go to ``Ys``
+    channels-last and :func:`unstage` copies them into y row by row.
     """
+    s, Oy, Hy, Wy, lo_h, lo_w = ph
     P = (g1 - g0) * tw
     bad = 0.0
-    for o0 in range(0, O, L):
-        k = min(L, O - o0)
-        bias = load_rows(bf, (o0,), 0, (k,))
-        flag = zeros_like(bias)
-        for g in range(g0, g1):
-            n = g // th
-            y0 = (g - n * th) * m
-            base = (n * O + o0) * OH * OW
-            srow = (g - g0) * m
-            for t in range(tw):
-                p = (g - g0) * tw + t
-                x0 = t * m
-                if m == 2:
-                    s0, s1 = _row2(Mf, 0, p, P, O, o0, k), _row2(Mf, 1, p, P, O, o0, k)
-                    s2, s3 = _row2(Mf, 2, p, P, O, o0, k), _row2(Mf, 3, p, P, O, o0, k)
-                    for j in range(2):
-                        flag = _emit(yf, at2(s0[j], s1[j], s2[j], s3[j]), j, bias, flag, base, y0, x0, OH, OW, k,
-                                     Ys, srow, O, o0)
-                else:
-                    s0, s1 = _row4(Mf, 0, p, P, O, o0, k), _row4(Mf, 1, p, P, O, o0, k)
-                    s2, s3 = _row4(Mf, 2, p, P, O, o0, k), _row4(Mf, 3, p, P, O, o0, k)
-                    s4, s5 = _row4(Mf, 4, p, P, O, o0, k), _row4(Mf, 5, p, P, O, o0, k)
-                    for j in range(4):
-                        flag = _emit(yf, at4(s0[j], s1[j], s2[j], s3[j], s4[j], s5[j]), j, bias, flag, base,
-                                     y0, x0, OH, OW, k, Ys, srow, O, o0)
-        bad += lane_sum(flag)
+    for blk in range(O // Oy):
+        gm = (Hy, Wy, s, blk // 2 - lo_h, blk % 2 - lo_w)
+        for cx in range(0, Oy, L):
+            k = min(L, Oy - cx)
+            o0 = blk * Oy + cx
+            bias = load_rows(bf, (o0,), 0, (k,))
+            flag = zeros_like(bias)
+            for g in range(g0, g1):
+                n = g // th
+                y0 = (g - n * th) * m
+                base = (n * Oy + cx) * Hy * Wy
+                srow = (g - g0) * m
+                for t in range(tw):
+                    p = (g - g0) * tw + t
+                    x0 = t * m
+                    if m == 2:
+                        s0, s1 = _row2(Mf, 0, p, P, O, o0, k), _row2(Mf, 1, p, P, O, o0, k)
+                        s2, s3 = _row2(Mf, 2, p, P, O, o0, k), _row2(Mf, 3, p, P, O, o0, k)
+                        for j in range(2):
+                            flag = _emit(yf, at2(s0[j], s1[j], s2[j], s3[j]), j, bias, flag, base, y0, x0, OH, OW,
+                                         k, Ys, srow, O, o0, gm)
+                    else:
+                        s0, s1 = _row4(Mf, 0, p, P, O, o0, k), _row4(Mf, 1, p, P, O, o0, k)
+                        s2, s3 = _row4(Mf, 2, p, P, O, o0, k), _row4(Mf, 3, p, P, O, o0, k)
+                        s4, s5 = _row4(Mf, 4, p, P, O, o0, k), _row4(Mf, 5, p, P, O, o0, k)
+                        for j in range(4):
+                            flag = _emit(yf, at4(s0[j], s1[j], s2[j], s3[j], s4[j], s5[j]), j, bias, flag, base,
+                                         y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
+            bad += lane_sum(flag)
     return bad
 
 
