@@ -198,8 +198,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
     blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
     most = max(g1 - g0 for g0, g1 in blocks) * tw
     lanes_ = lanes(dtype)
-    # planes in one cache set: see winograd_tiles.output_tiles
-    stage = y_phases is None and (oh * ow * x.itemsize) % 4096 == 0
+    stage = (yph[2] * yph[3] * x.itemsize) % 4096 == 0  # planes in one cache set: see winograd_tiles.output_tiles
     no_stage = np.empty(0, dtype)
 
     def job(block):
@@ -214,7 +213,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
             return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, no_stage, yph)
         Ys = scratch("winograd-Y", ((g1 - g0) * m * ow * o,), dtype)
         bad = output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, Ys, yph)
-        unstage(Ys, yf, o, m, g0, g1, th, oh, ow)
+        unstage(Ys, yf, o, m, g0, g1, th, oh, ow, yph)
         return bad
 
     bad = sum(run_jobs(job, blocks))

@@ -284,8 +284,8 @@ def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
     images of yf (``O = 4 Oy``, as in :func:`input_tiles`), written in place
     (the input gradient of :mod:`.polyphase`).
 
-    Ys: empty, or (``s = 1`` only) a staging buffer of ``(g1 - g0) * m * OW * O``
-    cells.  When one output plane is a multiple of 4 KiB (32x32, 64x64,
+    Ys: empty, or a staging buffer of ``(g1 - g0) * m * OW * O`` cells.  When
+    one plane of yf is a multiple of 4 KiB (32x32, 64x64,
     128x128 float32) the 16 channels of a scatter all fall in one set of the
     L1 cache and evict each other (1,64,128x128: 3.6 ms for this pass against
     1.2 for a 1.6 times larger 8,64,56x56); then the tiles go to ``Ys``
@@ -327,17 +327,28 @@ def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
 
 
 @njit(cache=True, nogil=True)
-def unstage(Ys, yf, O, m, g0, g1, th, OH, OW):
-    """y[n, o, ty*m + i, x] = Ys[(g - g0)*m + i, x, o] for the tile rows ``g0 .. g1 - 1`` (inside y)."""
+def unstage(Ys, yf, O, m, g0, g1, th, OH, OW, ph):
+    """y[n, o, ty*m + i, x] = Ys[(g - g0)*m + i, x, o] for the tile rows ``g0 .. g1 - 1`` (inside y);
+    ``ph`` as in :func:`output_tiles` (with ``s = 2`` each row lands on every other cell of a phase)."""
+    s, Oy, Hy, Wy, lo_h, lo_w = ph
     for g in range(g0, g1):
         n = g // th
         y0 = (g - n * th) * m
         for i in range(min(m, OH - y0)):
             src = ((g - g0) * m + i) * OW * O
             for o in range(O):
-                dst = ((n * O + o) * OH + y0 + i) * OW
-                for x in range(OW):
-                    yf[dst + x] = Ys[src + x * O + o]
+                blk, c = o // Oy, o % Oy
+                py = s * (y0 + i) + blk // 2 - lo_h
+                if not 0 <= py < Hy:
+                    continue
+                ox = blk % 2 - lo_w
+                dst = ((n * Oy + c) * Hy + py) * Wy
+                if s == 1:
+                    for x in range(OW):
+                        yf[dst + x] = Ys[src + x * O + o]
+                else:
+                    for x in range(max(0, (s - 1 - ox) // s), min(OW, (Wy - 1 - ox) // s + 1)):  # s*x + ox in y
+                        yf[dst + s * x + ox] = Ys[src + x * O + o]
 
 
 # ----------------------------------------------------------------------------
