@@ -55,7 +55,7 @@ import numpy as np
 from ..winograd import applies, winograd_matrices
 from .scratch import scratch
 from .simd import lanes
-from .threads import get_num_threads, run_jobs
+from .threads import blas_single_thread, get_num_threads, run_jobs
 from .winograd_tiles import filter_tiles, input_tiles, output_tiles, unstage
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
@@ -274,7 +274,9 @@ def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
             return np.matmul(D.reshape(a * a, pb, o).transpose(0, 2, 1), V.reshape(a * a, pb, c))
 
     parts = run_jobs(job, blocks)  # one dU per block, added in block order: the same rounding every run
-    with np.errstate(invalid="ignore", over="ignore"):
+    # BLAS on one thread for these small products too: woken, OpenBLAS's threads spin after the
+    # call and slow whatever runs next (the benchmark saw PyTorch's next round 1.2-2.2x slower)
+    with np.errstate(invalid="ignore", over="ignore"), blas_single_thread():
         dU = parts[0]
         for part in parts[1:]:
             dU += part
