@@ -5,8 +5,11 @@ the CT-scan conv3d it times, on ONE thread (thread CPU time, so other load on
 the machine does not count), the parts of minicnn's Numba GEMM path:
 
 * im2col of the whole batch (compiled), and the matrix products alone (OpenBLAS);
-* the same forward through the NumPy-path kernel (``minicnn.kernels.numpy_im2col``);
-* PyTorch's forward on one thread, when installed.
+* the same forward through the NumPy-path kernel (``minicnn.kernels.numpy_im2col``)
+  and through minicnn's dispatch (``minicnn fwd``: Winograd, the phases, or im2col).
+
+PyTorch is not timed here: it must never share a process with Numba's
+threads (the benchmark, ``python -m minicnn.bench``, runs it in its own).
 
 The GEMM-only time is a floor for any im2col + BLAS implementation, the
 NumPy path included: if BLAS is most of the NumPy path's time, no kernel that
@@ -41,15 +44,9 @@ def cpu_ms(fn, repeats=7):
 
 def main():
     nb.set_num_threads(1)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        torch = None
     print("| case | GEMM only ms | im2col ms | minicnn fwd ms | NumPy-path fwd ms | GEMM share of NumPy path "
-          "| PyTorch fwd ms | GEMM GFLOP/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| GEMM GFLOP/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for case in SELECTED:
         label, _, d, n, c, spatial, o, k, s, p = case
         x, w, _ = case_inputs(case)
@@ -65,15 +62,8 @@ def main():
             t_gemm = cpu_ms(lambda: np.matmul(w2, col, out=y))
             t_vec = cpu_ms(lambda: vec.conv_forward(x, w, *args))
         t_ours = cpu_ms(lambda: nb.conv_forward(x, w, *args))
-        t_torch = None
-        if torch is not None:
-            tx, tw = torch.from_numpy(x), torch.from_numpy(w)
-            conv = getattr(torch.nn.functional, f"conv{d}d")
-            with torch.no_grad():
-                t_torch = cpu_ms(lambda: conv(tx, tw, stride=s, padding=p))
-        tt = "n/a" if t_torch is None else f"{t_torch:.2f}"
         print(f"| {label} | {t_gemm:.2f} | {t_im2col:.2f} | {t_ours:.2f} | {t_vec:.2f} | {t_gemm / t_vec:.0%} "
-              f"| {tt} | {conv_flops(case) / (t_gemm * 1e6):.0f} |")
+              f"| {conv_flops(case) / (t_gemm * 1e6):.0f} |")
 
 
 if __name__ == "__main__":
