@@ -160,6 +160,15 @@ def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
     return [(g, min(g + rows, n_rows)) for g in range(0, n_rows, rows)]
 
 
+def _input_layout(x_shape, c, x_phases):
+    """``(H, W, ph)`` of the input that x (N, Cx, Hx, Wx) holds: itself, or with ``x_phases``
+    the stack of its four phase images (``ph`` as :func:`.winograd_tiles.input_tiles` wants it)."""
+    if x_phases is None:
+        return x_shape[2], x_shape[3], (1, c) + tuple(x_shape[2:]) + (0, 0)
+    h, wd, lo_h, lo_w = x_phases
+    return h, wd, (2,) + tuple(x_shape[1:]) + (lo_h, lo_w)
+
+
 def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
     """Stride-1 3x3 correlation of x (N, C, H, W) with w (O, C, 3, 3) (+ bias) by F(m x m, 3 x 3).
 
@@ -179,12 +188,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
     (top, bottom), (left, right) = padding
     n, o = x.shape[0], w.shape[0]
     c = w.shape[1]
-    if x_phases is None:
-        h, wd = x.shape[2:]
-        xph = (1, c, h, wd, 0, 0)
-    else:
-        h, wd, lo_h, lo_w = x_phases
-        xph = (2,) + tuple(x.shape[1:]) + (lo_h, lo_w)
+    h, wd, xph = _input_layout(x.shape, c, x_phases)
     oh, ow = h + top + bottom - 2, wd + left + right - 2
     th, tw = -(-oh // m), -(-ow // m)
     U = _filter_transform(w.astype(dtype, copy=False), m)
@@ -251,12 +255,7 @@ def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
     a = m + 2
     (top, _), (left, _) = padding
     n, c = x.shape[0], w_shape[1]
-    if x_phases is None:
-        h, wd = x.shape[2:]
-        xph = (1, c, h, wd, 0, 0)
-    else:
-        h, wd, lo_h, lo_w = x_phases
-        xph = (2,) + tuple(x.shape[1:]) + (lo_h, lo_w)
+    h, wd, xph = _input_layout(x.shape, c, x_phases)
     o, oh, ow = gy.shape[1:]
     th, tw = -(-oh // m), -(-ow // m)
     gph = (1, o, oh, ow, 0, 0)
