@@ -4,7 +4,10 @@
 dimension of the matrix product that im2col would build).
 
 0. 2D, 3x3, stride 1, wide enough: **Winograd** (:mod:`.winograd`, whose
-   ``forward_method`` decides), unless an input is not finite.
+   ``forward_method`` decides), unless an input is not finite.  2D, 5x5 or
+   6x6, stride 2: the same on the input's four phase images
+   (:mod:`.polyphase`, when Winograd's rule holds for ``4 C_in`` channels;
+   1.3-1.8x faster than im2col per pass on 8,32,64x64 -> 64).
 1. forward with stride 1 in ``H`` and ``W`` and ``C_out <= 64``: **thin
    direct convolution** (:mod:`.thin`), a register-tiled kernel (8 output
    channels x 2 vectors of positions in registers), no im2col matrix.  It beat
