@@ -312,5 +312,8 @@ def warm_up(dtypes=(np.float32, np.float64)):
     (called by ``minicnn.kernels.numba.warm_up``)."""
     for dtype in dtypes:
         x, w = np.ones((1, 2, 5, 5), dtype), np.ones((2, 2, 3, 3), dtype)
+        staged = np.ones((1, 2, 32, 32), dtype)  # 4 KiB planes: the staging copy too
         for m in (2, 4):
             conv_forward(x, w, ((1, 1), (1, 1)), m)
+            conv_forward(staged, w, ((1, 1), (1, 1)), m)
+            conv_backward_weight(x, x, w.shape, ((1, 1), (1, 1)), m)
