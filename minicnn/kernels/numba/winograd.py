@@ -52,11 +52,11 @@ import os
 
 import numpy as np
 
-from ..winograd import applies, winograd_matrices
+from ..winograd import applies
 from .scratch import scratch
 from .simd import lanes
-from .threads import blas_single_thread, get_num_threads, run_jobs
-from .winograd_tiles import filter_tiles, input_tiles, output_tiles, unstage
+from .threads import get_num_threads, run_jobs
+from .winograd_tiles import filter_tiles, grad_filter_tiles, input_tiles, output_tiles, unstage
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
            "MODES", "warm_up"]
@@ -251,7 +251,6 @@ def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
     """
 
     dtype = gy.dtype
-    G = np.ascontiguousarray(winograd_matrices(m)[1], dtype=dtype)
     a = m + 2
     (top, _), (left, _) = padding
     n, c = x.shape[0], w_shape[1]
@@ -264,8 +263,10 @@ def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
     most = max(g1 - g0 for g0, g1 in blocks) * tw
     lanes_ = lanes(dtype)
 
-    def job(block):
-        g0, g1 = block
+    dUs = np.empty((len(blocks), a * a, o, c), dtype)  # one dU per block, summed in block order below
+
+    def job(k):
+        g0, g1 = blocks[k]
         pb = (g1 - g0) * tw
         V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
         D = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
@@ -273,19 +274,19 @@ def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
         input_tiles(gyf, o, oh, ow, m, 1, g0, g1, th, tw, 0, 0, D, lanes_, gph)  # dM = A gY AT
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan inputs: detected below, redone directly
             # (a*a, O, P) @ (a*a, P, C): the sum over tiles
-            return np.matmul(D.reshape(a * a, pb, o).transpose(0, 2, 1), V.reshape(a * a, pb, c))
+            np.matmul(D.reshape(a * a, pb, o).transpose(0, 2, 1), V.reshape(a * a, pb, c), out=dUs[k])
 
-    parts = run_jobs(job, blocks)  # one dU per block, added in block order: the same rounding every run
-    # BLAS on one thread for these small products too: woken, OpenBLAS's threads spin after the
-    # call and slow whatever runs next (the benchmark saw PyTorch's next round 1.2-2.2x slower)
-    with np.errstate(invalid="ignore", over="ignore"), blas_single_thread():
-        dU = parts[0]
-        for part in parts[1:]:
-            dU += part
-        dU = dU.reshape(a, a, o, c)
-        gw = np.tensordot(np.tensordot(G, dU, axes=([0], [0])), G, axes=([1], [0]))  # (3, O, C, 3): G^T dU G
-    gw = np.ascontiguousarray(gw.transpose(1, 2, 0, 3))
-    assert gw.shape == tuple(w_shape)
+    run_jobs(job, list(range(len(blocks))))
+    # gw = G^T (sum of the parts) G, ranges of output channels on the workers; the parts are added in
+    # block order, so the rounding (and the gradient) is the same in every run
+    gw = np.empty(tuple(w_shape), dtype)
+    step = max(-(-o // (2 * get_num_threads())), 1)
+    dUf, gwf = dUs.reshape(-1), gw.reshape(-1)
+
+    def finish(o0):
+        grad_filter_tiles(dUf, len(blocks), o, c, m, o0, min(o0 + step, o), gwf, lanes_)
+
+    run_jobs(finish, list(range(0, o, step)), 9 * a * a * o * c * len(blocks))
     return gw if np.isfinite(gw).all() else None
 
 
