@@ -56,7 +56,8 @@ from ..winograd import applies
 from .scratch import scratch
 from .simd import lanes
 from .threads import get_num_threads, run_jobs
-from .winograd_tiles import filter_tiles, grad_filter_tiles, input_tiles, output_tiles, unstage
+from .winograd_filters import filter_tiles, grad_filter_tiles
+from .winograd_tiles import input_tiles, output_tiles, unstage
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
            "MODES", "warm_up"]
@@ -130,11 +131,11 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 
 
 # ----------------------------------------------------------------------------
-# Python side (the compiled transforms are in .winograd_tiles)
+# Python side (the compiled transforms are in .winograd_tiles and .winograd_filters)
 # ----------------------------------------------------------------------------
 def _filter_transform(w, m):
     """U (a*a, C, O) with ``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]`` (a view of a (C, a*a, O) array,
-    see :func:`.winograd_tiles.filter_tiles`), ranges of input channels on minicnn's worker threads."""
+    see :func:`.winograd_filters.filter_tiles`), ranges of input channels on minicnn's worker threads."""
     o, c = w.shape[:2]
     a = m + 2
     U = np.empty((c, a * a, o), w.dtype)
