@@ -221,7 +221,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
             return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, no_stage, yph)
         Ys = scratch("winograd-Y", ((g1 - g0) * m * ow * o,), dtype)
         bad = output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, Ys, yph)
-        unstage(Ys, yf, o, m, g0, g1, th, oh, ow, yph)
+        unstage(Ys, yf, o, m, g0, g1, th, oh, ow, yph, lanes_)
         return bad
 
     bad = sum(run_jobs(job, blocks))

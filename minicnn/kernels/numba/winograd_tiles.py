@@ -327,7 +327,7 @@ def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
 
 
 @njit(cache=True, nogil=True)
-def unstage(Ys, yf, O, m, g0, g1, th, OH, OW, ph):
+def unstage(Ys, yf, O, m, g0, g1, th, OH, OW, ph, L):
     """y[n, o, ty*m + i, x] = Ys[(g - g0)*m + i, x, o] for the tile rows ``g0 .. g1 - 1`` (inside y);
     ``ph`` as in :func:`output_tiles` (with ``s = 2`` each row lands on every other cell of a phase)."""
     s, Oy, Hy, Wy, lo_h, lo_w = ph
@@ -343,9 +343,13 @@ def unstage(Ys, yf, O, m, g0, g1, th, OH, OW, ph):
                     continue
                 ox = blk % 2 - lo_w
                 dst = ((n * Oy + c) * Hy + py) * Wy
-                if s == 1:
-                    for x in range(OW):
-                        yf[dst + x] = Ys[src + x * O + o]
-                else:
-                    for x in range(max(0, (s - 1 - ox) // s), min(OW, (Wy - 1 - ox) // s + 1)):  # s*x + ox in y
-                        yf[dst + s * x + ox] = Ys[src + x * O + o]
+                x0, x1 = max(0, (s - 1 - ox) // s), min(OW, (Wy - 1 - ox) // s + 1)  # s*x + ox in y
+                # L cells of one channel: a gather across the channels-last rows (they share cache lines
+                # with the next channel's), then one store (s = 1) or a scatter to every other cell
+                for x in range(x0, x1, L):
+                    k = min(L, x1 - x)
+                    v = gather(Ys, src + x * O + o, O, k)
+                    if s == 1:
+                        store_rows(yf, (dst + x,), (k,), v)
+                    else:
+                        scatter(yf, dst + s * x + ox, s, k, v)
