@@ -79,6 +79,17 @@ def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
         nb.set_num_threads(saved)
 
 
+@pytest.mark.parametrize("n_rows, tw, c, workers", [(64, 8, 128, 2), (112, 14, 64, 2), (56, 7, 256, 2), (32, 32, 64, 2),
+                                                    (3, 5, 64, 2), (1, 5, 64, 2), (64, 8, 128, 1), (100, 9, 64, 3)])
+def test_blocks_cover_the_rows_once_in_equal_parts_a_multiple_of_the_workers(n_rows, tw, c, workers):
+    blocks = wn._blocks(n_rows, tw, 6, c, c, 4, workers)
+    assert blocks[0][0] == 0 and blocks[-1][1] == n_rows
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))  # contiguous, no overlap
+    sizes = [g1 - g0 for g0, g1 in blocks]
+    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1  # one worker never gets a block more of work
+    assert len(blocks) % workers == 0 or len(blocks) == n_rows  # (3 rows: 3 blocks of one)
+
+
 def _rel_error(got, want):
     return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
 
