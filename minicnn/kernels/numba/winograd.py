@@ -186,9 +186,10 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
     For :mod:`.polyphase` (the phase images are read and written in place):
     ``x_phases = (H, W, lo_h, lo_w)``: x is an ``(N, C/4, Hx, Wx)`` array and
     the input is the ``(N, C, H, W)`` stack of its four phase images (``lo``
-    cells of padding before them); ``y_phases = (shape, lo_h, lo_w)``: the
-    output ``(N, O, H', W')`` is the phase stack of a new array of ``shape``
-    (``O = 4 shape[1]``), which is returned instead (cells in no phase cell: 0).
+    cells of padding before them); ``y_phases = (shape, lo_h, lo_w,
+    covered)``: the output ``(N, O, H', W')`` is the phase stack of a new array
+    of ``shape`` (``O = 4 shape[1]``), which is returned instead (cells in no
+    phase cell: 0; ``covered``: there are none, so it is not zeroed first).
     """
 
     dtype = x.dtype
@@ -205,8 +206,8 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
         y = np.empty((n, o, oh, ow), dtype)
         yph = (1, o, oh, ow, 0, 0)
     else:
-        shape, lo_h, lo_w = y_phases
-        y = np.zeros(shape, dtype)
+        shape, lo_h, lo_w, covered = y_phases
+        y = np.empty(shape, dtype) if covered else np.zeros(shape, dtype)
         yph = (2,) + tuple(shape[1:]) + (lo_h, lo_w)
     xf, yf = np.ascontiguousarray(x, dtype=dtype).reshape(-1), y.reshape(-1)
 
@@ -239,7 +240,7 @@ def conv_backward_input(gy, w, x_shape, padding, m, x_phases=None):
     """Input gradient: the stride-1 3x3 correlation of gy, padded by ``2 - p``, with the flipped,
     channel-swapped filter (see :func:`minicnn.kernels.winograd.conv2d_winograd_backward_input`).
 
-    ``x_phases = (shape, lo_h, lo_w)``: the input was the phase stack of an array of ``shape``
+    ``x_phases = (shape, lo_h, lo_w, covered)``: the input was the phase stack of an array of ``shape``
     (:func:`conv_forward`); the gradient of that array is returned."""
     (top, bottom), (left, right) = padding
     w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
