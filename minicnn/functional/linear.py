@@ -8,6 +8,7 @@ vectors to unit Euclidean length, which is how face encodings are compared.
 from __future__ import annotations
 
 from ..autograd import Function
+from ..blas import matmul
 from ..hints import ArrayLike
 from ..tensor import Tensor
 from ._args import check_dim, float_input
@@ -23,7 +24,7 @@ class Linear(Function):
 
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
-        y = x @ w.T
+        y = matmul(x, w.T)  # small products on one BLAS thread: see minicnn.blas
         return y + b if b is not None else y
 
     def backward(self, gy):
@@ -31,11 +32,11 @@ class Linear(Function):
         # dL/db = sum of g over the leading axes
         x, w = self.x, self.w
         need_x, need_w = self.needs_input_grad[:2]
-        gx = gy @ w if need_x else None
+        gx = matmul(gy, w) if need_x else None
         gw = None
         if need_w:
             g2 = gy.reshape(-1, gy.shape[-1])
-            gw = g2.T @ x.reshape(-1, x.shape[-1])
+            gw = matmul(g2.T, x.reshape(-1, x.shape[-1]))
         if not self.has_bias:
             return gx, gw
         gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0) if self.needs_input_grad[2] else None

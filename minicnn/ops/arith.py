@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import blas
 from ..autograd import Function
 from ..hints import ArrayLike
 
@@ -212,7 +213,7 @@ class MatMul(Function):
         self.a_shape, self.b_shape = a.shape, b.shape
         self.a = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
         self.b = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
-        y = self.a @ self.b
+        y = blas.matmul(self.a, self.b)  # small products on one BLAS thread: see minicnn.blas
         self.y_shape = y.shape
         squeeze = [axis for axis, flat in ((-2, a.ndim == 1), (-1, b.ndim == 1)) if flat]
         return y.reshape([n for i, n in enumerate(y.shape) if i - y.ndim not in squeeze])
@@ -222,9 +223,9 @@ class MatMul(Function):
         gy = gy.reshape(self.y_shape)
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = unbroadcast(xp, gy @ xp.swapaxes(b, -1, -2), a.shape).reshape(self.a_shape)
+            ga = unbroadcast(xp, blas.matmul(gy, xp.swapaxes(b, -1, -2)), a.shape).reshape(self.a_shape)
         if self.needs_input_grad[1]:
-            gb = unbroadcast(xp, xp.swapaxes(a, -1, -2) @ gy, b.shape).reshape(self.b_shape)
+            gb = unbroadcast(xp, blas.matmul(xp.swapaxes(a, -1, -2), gy), b.shape).reshape(self.b_shape)
         return ga, gb
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..autograd import Function
+from ..blas import matmul
 from ..hints import ArrayLike
 from ..tensor import Tensor, as_tensor
 
@@ -60,10 +61,10 @@ class Gram(Function):
 
     def forward(self, f):
         self.f = f
-        return f @ self.xp.swapaxes(f, 1, 2)
+        return matmul(f, self.xp.swapaxes(f, 1, 2))  # one BLAS thread: see minicnn.blas
 
     def backward(self, gy):
-        return ((gy + self.xp.swapaxes(gy, 1, 2)) @ self.f,)
+        return (matmul(gy + self.xp.swapaxes(gy, 1, 2), self.f),)
 
 
 def gram_matrix(a: Tensor | ArrayLike, channels_last: bool = False) -> Tensor:

@@ -37,6 +37,8 @@ import threading
 import numba
 import numpy as np
 
+from ... import blas
+
 SMALL_WORK = 100_000  # multiply-adds (or cells) below which a kernel runs on the calling thread only
 CHUNK_SIZE = 1  # prange iterations handed out at a time
 
@@ -78,39 +80,11 @@ def runtime_settings() -> dict:
 
 
 # ----------------------------------------------------------------------------
-# OpenBLAS, through threadpoolctl
+# OpenBLAS, through threadpoolctl (minicnn.blas)
 # ----------------------------------------------------------------------------
-_blas = {"libs": None}
-
-
-def _blas_libraries():
-    """threadpoolctl's controllers of the BLAS libraries loaded now (NumPy's, SciPy's), looked up once."""
-    if _blas["libs"] is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas["libs"] = ThreadpoolController().select(user_api="blas").lib_controllers
-    return _blas["libs"]
-
-
-class blas_single_thread:
-    """Context manager: BLAS uses one thread inside, its previous count after."""
-
-    def __enter__(self):
-        # only the libraries not at one thread already: each set costs about 5 us, a fifth
-        # of a small convolution call
-        self.saved = [(lib, n) for lib in _blas_libraries() if (n := lib.get_num_threads()) != 1]
-        for lib, _ in self.saved:
-            lib.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        for lib, n in self.saved:
-            lib.set_num_threads(n)
-
-
-def get_blas_num_threads():
-    """Threads of NumPy's BLAS, or ``None`` when threadpoolctl finds none."""
-    libs = _blas_libraries()
-    return int(libs[0].get_num_threads()) if libs else None
+_blas_libraries = blas._libraries
+blas_single_thread = blas.single_thread
+get_blas_num_threads = blas.get_num_threads
 
 
 # ----------------------------------------------------------------------------
@@ -130,8 +104,7 @@ def set_num_threads(n: int) -> None:
                          "(set that environment variable before starting Python to allow more)")
     ensure_runtime()
     numba.set_num_threads(int(n))
-    for lib in _blas_libraries():
-        lib.set_num_threads(int(n))
+    blas.set_num_threads(n)
 
 
 def get_num_threads() -> int:
