@@ -133,17 +133,18 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 # ----------------------------------------------------------------------------
 # Python side (the compiled transforms are in .winograd_tiles and .winograd_filters)
 # ----------------------------------------------------------------------------
-def _filter_transform(w, m):
+def _filter_transform(w, m, flipped=False):
     """U (a*a, C, O) with ``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]`` (a view of a (C, a*a, O) array,
-    see :func:`.winograd_filters.filter_tiles`), ranges of input channels on minicnn's worker threads."""
-    o, c = w.shape[:2]
+    see :func:`.winograd_filters.filter_tiles`), ranges of input channels on minicnn's worker threads.
+    ``flipped``: w is (C, O, 3, 3), and the filter its transpose turned by 180 degrees."""
+    o, c = w.shape[1::-1] if flipped else w.shape[:2]
     a = m + 2
     U = np.empty((c, a * a, o), w.dtype)
     wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
     step = max(-(-c // (2 * get_num_threads())), 1)
 
     def job(c0):
-        filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype))
+        filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype), flipped)
 
     run_jobs(job, list(range(0, c, step)), 9 * a * a * o * c)
     return U.transpose(1, 0, 2)
@@ -177,8 +178,11 @@ def _input_layout(x_shape, c, x_phases):
     return h, wd, (2,) + tuple(x_shape[1:]) + (lo_h, lo_w)
 
 
-def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
+def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flipped=False):
     """Stride-1 3x3 correlation of x (N, C, H, W) with w (O, C, 3, 3) (+ bias) by F(m x m, 3 x 3).
+
+    ``flipped``: w is given as (C, O, 3, 3), and the filter is its transpose with
+    each 3x3 turned by 180 degrees (:func:`conv_backward_input`, without a copy).
 
     Returns y (N, O, H', W'), or ``None`` when an output is not finite (the
     caller then recomputes directly, which keeps inf/nan semantics).
@@ -195,12 +199,12 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None):
     dtype = x.dtype
     a = m + 2
     (top, bottom), (left, right) = padding
-    n, o = x.shape[0], w.shape[0]
-    c = w.shape[1]
+    n = x.shape[0]
+    o, c = w.shape[1::-1] if flipped else w.shape[:2]
     h, wd, xph = _input_layout(x.shape, c, x_phases)
     oh, ow = h + top + bottom - 2, wd + left + right - 2
     th, tw = -(-oh // m), -(-ow // m)
-    U = _filter_transform(w.astype(dtype, copy=False), m)
+    U = _filter_transform(w.astype(dtype, copy=False), m, flipped)
     b = np.zeros(o, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
     if y_phases is None:
         y = np.empty((n, o, oh, ow), dtype)
@@ -243,8 +247,7 @@ def conv_backward_input(gy, w, x_shape, padding, m, x_phases=None):
     ``x_phases = (shape, lo_h, lo_w, covered)``: the input was the phase stack of an array of ``shape``
     (:func:`conv_forward`); the gradient of that array is returned."""
     (top, bottom), (left, right) = padding
-    w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return conv_forward(gy, w_t, ((2 - top, 2 - bottom), (2 - left, 2 - right)), m, y_phases=x_phases)
+    return conv_forward(gy, w, ((2 - top, 2 - bottom), (2 - left, 2 - right)), m, y_phases=x_phases, flipped=True)
 
 
 def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
