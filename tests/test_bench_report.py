@@ -47,11 +47,23 @@ def test_rounds_alternate_and_the_ratio_is_the_median_of_per_round_ratios():
     def burst(name, times):
         return lambda: (calls.append(name), next(times))[1]
 
-    a, b = alternate_rounds(burst("a", a_times), burst("b", b_times), rounds=5)
+    a, b = alternate_rounds(burst("a", a_times), burst("b", b_times), rounds=5, gap_s=0)
     assert calls == ["a", "b"] * 5 and a == [2.0, 4.0, 3.0, 8.0, 5.0]
     assert ratio_stats(a, b) == (2.0, 0.5, 4.0)  # ratios 2, 2, 3, 4, 0.5
-    assert alternate_rounds(lambda: [1.0], None, 3) == ([1.0] * 3, [])
+    assert alternate_rounds(lambda: [1.0], None, 3, gap_s=0) == ([1.0] * 3, [])
     assert ratio_stats([1.0], []) == (None, None, None)
+
+
+def test_every_burst_starts_after_a_quiet_gap(monkeypatch):
+    """The other library's threads may still spin after its burst (PyTorch's OpenMP threads for
+    about 7 ms): each burst, alternating or alone, waits IDLE_GAP_S first."""
+    import minicnn.bench as bench
+
+    events = []
+    monkeypatch.setattr(bench.time, "sleep", lambda s: events.append(("sleep", s)))
+    bench.alternate_rounds(lambda: events.append("a") or [1.0], lambda: events.append("b") or [1.0], rounds=2)
+    gap = ("sleep", bench.IDLE_GAP_S)
+    assert bench.IDLE_GAP_S >= 0.02 and events == [gap, "a", gap, "b", gap, "a", gap, "b"]
 
 
 def test_report_states_spread_self_check_and_load():

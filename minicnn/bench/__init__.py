@@ -20,7 +20,9 @@ minicnn or Numba, so minicnn's OpenMP and BLAS threads cannot slow it down.
 Both get the same thread count.  A measurement is ``rounds`` (``repeats``)
 **alternating bursts**: minicnn's worker runs the callable a few times (a
 burst of about 30 ms, at least 3 calls), then PyTorch's does, then minicnn's
-again, so both see the same moments of a noisy machine.  Each burst gives a
+again, so both see the same moments of a noisy machine; each burst starts
+after 30 ms of quiet, so neither library's spinning threads (PyTorch's OpenMP
+threads spin about 7 ms after their last call) share the other's cores.  Each burst gives a
 median; each round gives a ratio (minicnn / PyTorch, lower is better); the
 reported ratio is the **median of the per-round ratios, with their min-max
 spread**, and the reported times are medians of the burst medians.
@@ -57,6 +59,11 @@ __all__ = ["CASES", "run_benchmark", "summarize", "to_markdown", "environment", 
 
 BURST_MS = 30.0  # one burst runs the callable for about this long (at least MIN_BURST calls)
 MIN_BURST, MAX_BURST = 3, 50
+# Quiet time before each burst.  After its last call PyTorch's OpenMP threads spin on (GNU OpenMP's
+# default: 7 ms of CPU time measured after a CT-layer forward, while the process slept 20-200 ms),
+# minicnn's for about 0.5 ms; without the gap a 10 ms burst of minicnn's small kernels ran on cores
+# PyTorch's spinning threads shared (the CT layer's forward read 1.1x-2.8x PyTorch's time).
+IDLE_GAP_S = 0.03
 
 
 def median_ms(fn, repeats=7, warmup=2):
@@ -71,18 +78,23 @@ def median_ms(fn, repeats=7, warmup=2):
     return statistics.median(times)
 
 
-def alternate_rounds(burst_a, burst_b, rounds):
+def alternate_rounds(burst_a, burst_b, rounds, gap_s=None):
     """``rounds`` rounds of ``burst_a()`` then ``burst_b()`` (``None``: skipped); each returns a list of ms.
 
     Returns ``(a, b)``: the median of each burst, one per round (``b`` is empty
     without ``burst_b``).  Alternating makes both see the same moments of a
     busy machine, so the per-round ratios ``a[i] / b[i]`` are fair even when
-    the absolute times drift.
+    the absolute times drift.  Every burst starts after ``gap_s`` seconds of
+    quiet (default :data:`IDLE_GAP_S`), so that no burst shares its cores with
+    the threads the other library left spinning.
     """
+    gap_s = IDLE_GAP_S if gap_s is None else gap_s
     a, b = [], []
     for _ in range(rounds):
+        time.sleep(gap_s)
         a.append(statistics.median(burst_a()))
         if burst_b is not None:
+            time.sleep(gap_s)
             b.append(statistics.median(burst_b()))
     return a, b
 
@@ -190,7 +202,7 @@ def _measure(mc, torch, key, spec, rounds, warmup, self_check=True):
            "ratio": ratio, "ratio_min": lo, "ratio_max": hi, "rounds": rounds, "torch_alone_ms": None,
            "torch_check": None}
     if t and self_check:
-        alone = [statistics.median(t_burst()) for _ in range(rounds)]
+        alone = alternate_rounds(t_burst, None, rounds)[0]  # the same gap before each burst
         row["torch_alone_ms"] = statistics.median(alone)
         row["torch_check"] = row["torch_ms"] / row["torch_alone_ms"]
     mc.call(op="drop", key=key)
