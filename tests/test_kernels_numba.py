@@ -295,6 +295,36 @@ def test_blas_is_held_to_one_thread_and_restored(outside):
         assert threads.get_blas_num_threads() == before
 
 
+_RUNTIME_PROBE = """
+import os
+from minicnn.kernels.numba import threads
+settings = threads.runtime_settings()
+import numba
+print(settings["omp_wait_policy"], numba.threading_layer(), "GOMP_SPINCOUNT" in os.environ, sep="|")
+"""
+
+
+@pytest.mark.parametrize("user", [None, "PASSIVE"])
+def test_openmp_threads_spin_briefly_unless_the_user_chose(user):
+    """minicnn starts Numba's OpenMP team with a short spin (GOMP_SPINCOUNT=10000), sets the variables
+    only while the team starts, and never over the user's own OMP_WAIT_POLICY."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    if user:
+        env["OMP_WAIT_POLICY"] = user
+    out = subprocess.run([sys.executable, "-c", _RUNTIME_PROBE], env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout.strip().splitlines()[-1]
+    policy, layer, left_set = out.split("|")
+    assert left_set == "False"  # removed again once the team started
+    if user:
+        assert policy == "OMP_WAIT_POLICY=PASSIVE (yours)"
+    elif layer == "omp":
+        assert policy.startswith("spin GOMP_SPINCOUNT=10000")
+
+
 @pytest.mark.parametrize("x_shape,w_shape,stride,pad", [
     ((8, 32, 16, 16), (32, 32, 3, 3), (1, 1), 1),  # Winograd: the weight gradient sums blocks
     ((8, 16, 20, 20), (32, 16, 5, 5), (2, 2), 2),  # im2col: the weight gradient sums tiles
