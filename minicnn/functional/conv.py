@@ -99,11 +99,12 @@ def _normalised(d, kernel, stride, padding, dilation, fn):
 
 def _validate(x, w, b, d, stride, padding, dilation, fn):
     """Check everything before any kernel runs; return normalised arguments."""
-    names = spatial_names(d)
     if x.ndim != d + 2:
-        raise ValueError(f"{fn}: input must have shape (N, C_in, {names}) ({d + 2} dims), got shape {x.shape}")
+        raise ValueError(f"{fn}: input must have shape (N, C_in, {spatial_names(d)}) ({d + 2} dims), "
+                         f"got shape {x.shape}")
     if w.ndim != d + 2:
-        raise ValueError(f"{fn}: weight must have shape (C_out, C_in, {names}) ({d + 2} dims), got shape {w.shape}")
+        raise ValueError(f"{fn}: weight must have shape (C_out, C_in, {spatial_names(d)}) ({d + 2} dims), "
+                         f"got shape {w.shape}")
     check_float(x, "input", fn)
     check_float(w, "weight", fn)
     if x.shape[1] != w.shape[1]:
