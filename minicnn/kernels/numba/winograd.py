@@ -8,7 +8,8 @@ faster (:func:`choose`).
 How one call runs
 -----------------
 1. Filter transform, once per call: ``U[xi] = (G w G^T)[xi]``, stored as
-   ``(a*a, C_out, C_in)`` (compiled, ranges of filters on the worker threads).
+   ``a*a`` contiguous ``(C_in, C_out)`` matrices (compiled, ranges of input
+   channels on the worker threads).
    "auto" takes F(4x4) up to 128 input channels, else F(2x2) (:func:`choose`).
 2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
    rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
@@ -134,20 +135,22 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 # Python side (the compiled transforms are in .winograd_tiles and .winograd_filters)
 # ----------------------------------------------------------------------------
 def _filter_transform(w, m, flipped=False):
-    """U (a*a, C, O) with ``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]`` (a view of a (C, a*a, O) array,
-    see :func:`.winograd_filters.filter_tiles`), ranges of input channels on minicnn's worker threads.
+    """U (a*a, C, O) with ``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]``, each ``U[xi]`` contiguous and one
+    cache line of padding between them (see :func:`.winograd_filters.filter_tiles`), ranges of input
+    channels on minicnn's worker threads.
     ``flipped``: w is (C, O, 3, 3), and the filter its transpose turned by 180 degrees."""
     o, c = w.shape[1::-1] if flipped else w.shape[:2]
     a = m + 2
-    U = np.empty((c, a * a, o), w.dtype)
+    xs = c * o + 64 // w.dtype.itemsize
+    U = np.empty((a * a, xs), w.dtype)
     wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
     step = max(-(-c // (2 * get_num_threads())), 1)
 
     def job(c0):
-        filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype), flipped)
+        filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype), flipped, xs)
 
     run_jobs(job, list(range(0, c, step)), 9 * a * a * o * c)
-    return U.transpose(1, 0, 2)
+    return U[:, :c * o].reshape(a * a, c, o)  # a view: the padding stays out of the products
 
 
 def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):

@@ -41,18 +41,23 @@ def _taps(wf, start, stride, k, step):
 
 
 @njit(cache=True, nogil=True)
-def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped):
-    """``U[c, i*a + j, o] = (G w[o, c] G^T)[i, j]`` for input channels ``c0 <= c < c1``.
+def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped, XS):
+    """``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]`` for input channels ``c0 <= c < c1``.
 
     wf: w (O, C, 3, 3) flattened; or, with ``flipped``, an array (C, O, 3, 3)
     whose transpose, each filter turned by 180 degrees, is w (the input
     gradient's filter, read in place: a copy of it took 0.9 ms for 256x256
-    channels, 3.7 ms for 512x512, on one thread).  Uf: U (C, a*a, O) flattened: the products
-    read it as ``(a*a, C, O)`` with a row pitch of ``a*a*O`` (``V[xi] (P, C) @
-    U[:, xi] (C, O)``).  Stored this way, one channel's ``a*a`` rows are
-    together: as ``(a*a, C, O)`` they would lie ``C*O`` cells apart, a multiple
-    of 4 KiB for 256 or 512 channels, all in one set of the L1 cache (a
-    512x512 F(4x4) transform took 17.8 ms, now 2.4).
+    channels, 3.7 ms for 512x512, on one thread).
+
+    Uf: the ``a*a`` matrices ``U[xi] (C, O)``, each contiguous (what the
+    products ``V[xi] (P, C) @ U[xi]`` read fastest), ``XS = C*O + pad``
+    cells apart.  The pad of one cache line matters: one filter's ``a*a``
+    values are stored ``XS`` cells apart, and with ``XS = C*O`` (a multiple of
+    4 KiB for 64 channels or more) all of them fell in one set of the L1 cache
+    (a 512x512 F(4x4) transform took 17.8 ms, 2.4 with a channel-major layout,
+    which in turn made the products read ``U[xi]`` in rows ``a*a*O`` apart:
+    36 products of 112x64 @ 64x64 took 0.33-0.44 ms that way and 0.22 ms from
+    contiguous matrices, one thread).
     """
     a = m + 2
     # w[o, c, i, j] lies at s + o*so + i*row + j*tap (s for o0): flipped, at (c*O + o)*9 + 8 - 3i - j
@@ -68,7 +73,7 @@ def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped):
                 for j in range(4):
                     col = g2(r0[j], r1[j], r2[j])
                     for i in range(4):
-                        store_rows(Uf, ((c * a * a + i * a + j) * O + o0,), (k,), col[i])
+                        store_rows(Uf, ((i * a + j) * XS + c * O + o0,), (k,), col[i])
             else:
                 r0 = g4(*_taps(wf, s, so, k, tap))
                 r1 = g4(*_taps(wf, s + row, so, k, tap))
@@ -76,7 +81,7 @@ def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped):
                 for j in range(6):
                     col = g4(r0[j], r1[j], r2[j])
                     for i in range(6):
-                        store_rows(Uf, ((c * a * a + i * a + j) * O + o0,), (k,), col[i])
+                        store_rows(Uf, ((i * a + j) * XS + c * O + o0,), (k,), col[i])
 
 
 # ----------------------------------------------------------------------------
