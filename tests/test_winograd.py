@@ -79,6 +79,35 @@ def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
         nb.set_num_threads(saved)
 
 
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("flipped", [False, True])
+def test_filter_transform_layouts_hold_the_same_matrices(m, flipped):
+    """U as contiguous matrices (small U: the products read them fastest) or channel-major (large U:
+    one sequential stream for the transform); the values are the same, and so are the convolutions."""
+    w = np.random.default_rng(5).standard_normal((7, 5, 3, 3))
+    mats = wn._filter_transform(w, m, flipped, layout="matrices")
+    chans = wn._filter_transform(w, m, flipped, layout="channels")
+    assert mats.shape == chans.shape == ((m + 2) ** 2,) + ((7, 5) if flipped else (5, 7))  # (a*a, C, O)
+    np.testing.assert_array_equal(mats, chans)
+    assert all(mats[i].flags.c_contiguous for i in range(len(mats)))  # each U[xi] one block for BLAS
+    G = wg.winograd_matrices(m)[1]
+    filt = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1] if flipped else w  # (O, C, 3, 3) as used
+    want = np.einsum("ik,ockl,jl->ijco", G, filt, G).reshape((m + 2) ** 2, filt.shape[1], filt.shape[0])
+    np.testing.assert_allclose(mats, want, rtol=1e-12, atol=1e-12)
+
+
+def test_large_filter_transforms_are_channel_major_and_still_right(monkeypatch):
+    monkeypatch.setattr(wn, "U_MATRICES_BYTES", 0)
+    x, w, b = _arrays((2, 6, 9, 8))
+    want = ref.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)) + b[None, :, None, None]
+    gy = np.random.default_rng(6).standard_normal(want.shape)
+    for m in (2, 4):
+        np.testing.assert_allclose(wn.conv_forward(x, w, ((1, 1), (1, 1)), m, bias=b), want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(wn.conv_backward_input(gy, w, x.shape, ((1, 1), (1, 1)), m),
+                                   ref.conv_backward_input(gy, w, x.shape, (1, 1), ((1, 1), (1, 1)), (1, 1)),
+                                   rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_rows, tw, c, workers", [(64, 8, 128, 2), (112, 14, 64, 2), (56, 7, 256, 2), (32, 32, 64, 2),
                                                     (3, 5, 64, 2), (1, 5, 64, 2), (64, 8, 128, 1), (100, 9, 64, 3)])
 def test_blocks_cover_the_rows_once_in_equal_parts_a_multiple_of_the_workers(n_rows, tw, c, workers):

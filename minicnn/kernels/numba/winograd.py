@@ -69,6 +69,7 @@ BLOCK_BYTES = 2 << 20  # transformed input + products of one block (measured 0.5
 MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
 F4_MAX_CHANNELS = 128  # "auto": F(4x4) up to this many input channels (its float32 error grows with them)
+U_MATRICES_BYTES = 8 << 20  # a filter transform up to this size is stored as contiguous matrices (filter_tiles)
 
 
 def set_mode(mode):
@@ -134,23 +135,32 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
 # ----------------------------------------------------------------------------
 # Python side (the compiled transforms are in .winograd_tiles and .winograd_filters)
 # ----------------------------------------------------------------------------
-def _filter_transform(w, m, flipped=False):
-    """U (a*a, C, O) with ``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]``, each ``U[xi]`` contiguous and one
-    cache line of padding between them (see :func:`.winograd_filters.filter_tiles`), ranges of input
-    channels on minicnn's worker threads.
+def _filter_transform(w, m, flipped=False, layout=None):
+    """U (a*a, C, O) with ``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]`` (see
+    :func:`.winograd_filters.filter_tiles` for the two layouts), ranges of input channels on
+    minicnn's worker threads.
     ``flipped``: w is (C, O, 3, 3), and the filter its transpose turned by 180 degrees."""
     o, c = w.shape[1::-1] if flipped else w.shape[:2]
     a = m + 2
-    xs = c * o + 64 // w.dtype.itemsize
-    U = np.empty((a * a, xs), w.dtype)
+    pad = 64 // w.dtype.itemsize
+    if layout is None:
+        layout = "matrices" if a * a * c * o * w.dtype.itemsize <= U_MATRICES_BYTES else "channels"
+    if layout == "matrices":
+        U = np.empty((a * a, c * o + pad), w.dtype)
+        xs, cs = c * o + pad, o
+    else:
+        U = np.empty((c, a * a, o), w.dtype)
+        xs, cs = o, a * a * o
     wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
     step = max(-(-c // (2 * get_num_threads())), 1)
 
     def job(c0):
-        filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype), flipped, xs)
+        filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype), flipped, xs, cs)
 
     run_jobs(job, list(range(0, c, step)), 9 * a * a * o * c)
-    return U[:, :c * o].reshape(a * a, c, o)  # a view: the padding stays out of the products
+    if layout == "matrices":
+        return U[:, :c * o].reshape(a * a, c, o)  # a view: the padding stays out of the products
+    return U.transpose(1, 0, 2)
 
 
 def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):

@@ -41,7 +41,7 @@ def _taps(wf, start, stride, k, step):
 
 
 @njit(cache=True, nogil=True)
-def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped, XS):
+def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped, XS, CS):
     """``U[i*a + j, c, o] = (G w[o, c] G^T)[i, j]`` for input channels ``c0 <= c < c1``.
 
     wf: w (O, C, 3, 3) flattened; or, with ``flipped``, an array (C, O, 3, 3)
@@ -49,15 +49,19 @@ def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped, XS):
     gradient's filter, read in place: a copy of it took 0.9 ms for 256x256
     channels, 3.7 ms for 512x512, on one thread).
 
-    Uf: the ``a*a`` matrices ``U[xi] (C, O)``, each contiguous (what the
-    products ``V[xi] (P, C) @ U[xi]`` read fastest), ``XS = C*O + pad``
-    cells apart.  The pad of one cache line matters: one filter's ``a*a``
-    values are stored ``XS`` cells apart, and with ``XS = C*O`` (a multiple of
-    4 KiB for 64 channels or more) all of them fell in one set of the L1 cache
-    (a 512x512 F(4x4) transform took 17.8 ms, 2.4 with a channel-major layout,
-    which in turn made the products read ``U[xi]`` in rows ``a*a*O`` apart:
-    36 products of 112x64 @ 64x64 took 0.33-0.44 ms that way and 0.22 ms from
-    contiguous matrices, one thread).
+    Uf: the ``a*a`` matrices ``U[xi] (C, O)``; cell ``(xi, c, o)`` at
+    ``xi*XS + c*CS + o``.  Two layouts (:func:`.winograd._filter_transform`):
+
+    * *matrices* (``XS = C*O + pad``, ``CS = O``): each ``U[xi]`` contiguous,
+      what the products ``V[xi] (P, C) @ U[xi]`` read fastest (36 products of
+      112x64 @ 64x64: 0.22 ms, against 0.33-0.44 ms from rows ``a*a*O``
+      apart, one thread).  The pad of one cache line matters: one filter's
+      ``a*a`` values lie ``XS`` cells apart, and with ``XS = C*O`` (a multiple
+      of 4 KiB for 64 channels or more) all of them fell in one set of the L1
+      cache (a 512x512 F(4x4) transform took 17.8 ms);
+    * *channels* (``XS = O``, ``CS = a*a*O``): one channel's ``a*a`` rows
+      together, one sequential stream; for a U larger than the caches it is the
+      faster one to write (512x512 F(4x4): 10.7 against 19 ms).
     """
     a = m + 2
     # w[o, c, i, j] lies at s + o*so + i*row + j*tap (s for o0): flipped, at (c*O + o)*9 + 8 - 3i - j
@@ -73,7 +77,7 @@ def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped, XS):
                 for j in range(4):
                     col = g2(r0[j], r1[j], r2[j])
                     for i in range(4):
-                        store_rows(Uf, ((i * a + j) * XS + c * O + o0,), (k,), col[i])
+                        store_rows(Uf, ((i * a + j) * XS + c * CS + o0,), (k,), col[i])
             else:
                 r0 = g4(*_taps(wf, s, so, k, tap))
                 r1 = g4(*_taps(wf, s + row, so, k, tap))
@@ -81,7 +85,7 @@ def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped, XS):
                 for j in range(6):
                     col = g4(r0[j], r1[j], r2[j])
                     for i in range(6):
-                        store_rows(Uf, ((i * a + j) * XS + c * O + o0,), (k,), col[i])
+                        store_rows(Uf, ((i * a + j) * XS + c * CS + o0,), (k,), col[i])
 
 
 # ----------------------------------------------------------------------------
