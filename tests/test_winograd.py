@@ -119,6 +119,15 @@ def test_blocks_cover_the_rows_once_in_equal_parts_a_multiple_of_the_workers(n_r
     assert len(blocks) % workers == 0 or len(blocks) == n_rows  # (3 rows: 3 blocks of one)
 
 
+def test_wide_layers_take_one_block_per_worker_narrow_ones_at_least_two():
+    """256+ input channels: every block's products read all of U again, so one block per worker
+    (8,256,14x14 F(2x2) on two threads: 2 blocks); narrower layers keep two or more per worker so a
+    slowed thread is given less (8,64,56x56 F(4x4): 14 blocks of 8 tile rows)."""
+    assert len(wn._blocks(56, 7, 4, 256, 256, 4, 2)) == 2
+    assert len(wn._blocks(112, 14, 6, 64, 64, 4, 2)) == 14
+    assert len(wn._blocks(16, 4, 6, 128, 128, 4, 2)) >= 4
+
+
 def _rel_error(got, want):
     return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
 

@@ -165,13 +165,19 @@ def _filter_transform(w, m, flipped=False, layout=None):
 
 def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
     """Tile-row ranges ``(g0, g1)``: about BLOCK_BYTES of V and M each, at least 2 per worker when
-    possible (one thread: as few as BLOCK_BYTES allows), a multiple of the workers, of equal size."""
+    possible (one thread: as few as BLOCK_BYTES allows; 256 or more input channels: at least 1 per
+    worker), a multiple of the workers, of equal size."""
     per_row = a * a * (c_in + c_out) * tw * itemsize
     # 256 or more input channels: twice the tiles, the products' (tiles x C_in) @ (C_in x C_out)
-    # too short otherwise (two threads, 8,256,14x14: 7.06 -> 6.49 ms; 8,64,56x56 kept: 7.05 -> 7.28)
-    least = MIN_TILES * (2 if c_in >= 256 else 1)
+    # too short otherwise (two threads, 8,256,14x14: 7.06 -> 6.49 ms; 8,64,56x56 kept: 7.05 -> 7.28),
+    # and one block per worker is enough: each block's products read all of U (4 MiB at 256x256, 16
+    # at 512x512) again, and 2 blocks instead of 4 were faster on every such layer where the count
+    # changed (8,256,14x14, 1,256,32x32, 8,512,14x14, two threads, alternating in one process: forward
+    # 2-8 %, input gradient 2-9 %, weight gradient 14-19 %)
+    wide = c_in >= 256
+    least = MIN_TILES * (2 if wide else 1)
     rows = max(1, -(-least // tw), BLOCK_BYTES // max(per_row, 1))
-    rows = max(1, min(rows, -(-n_rows // (2 * workers if workers > 1 else 1))))
+    rows = max(1, min(rows, -(-n_rows // ((1 if wide else 2) * workers if workers > 1 else 1))))
     # as many blocks as that makes, rounded up to a multiple of the workers, and of equal size (+-1 row):
     # 64 rows in blocks of 12 gave one worker 36 rows and the other 28 (8,32,64x64 k5 s2, two threads:
     # forward 5.38 -> 5.24 ms, weight gradient 6.20 -> 5.75 with 6 blocks of 10-11)
