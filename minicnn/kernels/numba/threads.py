@@ -62,8 +62,9 @@ def ensure_runtime():
     if not _runtime["started"]:
         _runtime["started"] = True
         user = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", *SPIN) if k in os.environ}
+        spin = f"spin GOMP_SPINCOUNT={SPIN['GOMP_SPINCOUNT']} (about 0.5 ms; KMP_BLOCKTIME={SPIN['KMP_BLOCKTIME']} ms)"
         _runtime["wait_policy"] = ", ".join(f"{k}={v}" for k, v in user.items()) + " (yours)" if user else \
-            "spin GOMP_SPINCOUNT=10000 (about 0.5 ms; KMP_BLOCKTIME=1 ms), then sleep"
+            spin + ", then sleep"
         if not user:
             os.environ.update(SPIN)
             try:
