@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3) and F(4x4, 3x3): the NumPy reference and the Numba path against the direct loops.
+"""Winograd F(2x2, 3x3), F(3x3, 3x3) and F(4x4, 3x3): the NumPy reference and the Numba path against the direct loops.
 
 Float64 agrees to rounding; the float32 error bounds asserted here are the
 measured ones documented in docs/convolution.md.
@@ -18,7 +18,7 @@ PADDINGS = [((1, 1), (1, 1)), ((0, 0), (0, 0)), ((2, 0), (1, 2))]
 SHAPES = [(2, 3, 7, 9), (1, 2, 5, 5), (3, 4, 11, 6)]  # odd sizes: the last tiles hang over the edge
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 def test_one_dimensional_f_m_3_is_the_correlation(m):
     AT, G, BT = wg.winograd_matrices(m)
     rng = np.random.default_rng(0)
@@ -29,8 +29,8 @@ def test_one_dimensional_f_m_3_is_the_correlation(m):
 
 
 def test_matrices_reject_other_tile_sizes():
-    with pytest.raises(ValueError, match="m must be 2 or 4"):
-        wg.winograd_matrices(3)
+    with pytest.raises(ValueError, match="m must be 2, 3 or 4"):
+        wg.winograd_matrices(5)
 
 
 def _arrays(shape, dtype=np.float64, c_out=5, seed=0):
@@ -41,7 +41,7 @@ def _arrays(shape, dtype=np.float64, c_out=5, seed=0):
     return x, w, b
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_reference_and_numba_equal_the_direct_loops_in_float64(m, padding, shape):
@@ -60,7 +60,7 @@ def test_reference_and_numba_equal_the_direct_loops_in_float64(m, padding, shape
     np.testing.assert_allclose(wn.conv_backward_weight(gy, x, w.shape, padding, m), gw_ref, rtol=1e-12, atol=1e-11)
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
     x, w, b = _arrays((3, 4, 13, 10))
     want = ref.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)) + b[None, :, None, None]
@@ -79,7 +79,7 @@ def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
         nb.set_num_threads(saved)
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 @pytest.mark.parametrize("flipped", [False, True])
 def test_filter_transform_layouts_hold_the_same_matrices(m, flipped):
     """U as contiguous matrices (small U: the products read them fastest) or channel-major (large U:
@@ -101,7 +101,7 @@ def test_large_filter_transforms_are_channel_major_and_still_right(monkeypatch):
     x, w, b = _arrays((2, 6, 9, 8))
     want = ref.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)) + b[None, :, None, None]
     gy = np.random.default_rng(6).standard_normal(want.shape)
-    for m in (2, 4):
+    for m in (2, 3, 4):
         np.testing.assert_allclose(wn.conv_forward(x, w, ((1, 1), (1, 1)), m, bias=b), want, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(wn.conv_backward_input(gy, w, x.shape, ((1, 1), (1, 1)), m),
                                    ref.conv_backward_input(gy, w, x.shape, (1, 1), ((1, 1), (1, 1)), (1, 1)),
@@ -135,7 +135,7 @@ def _rel_error(got, want):
 def test_float32_error_bounds_next_to_the_direct_kernel():
     """The float32 error, relative to the largest output, of each method against a float64
     direct result (64 channels, ResNet-like scale).  Measured: direct ~5e-7, F(2x2) ~3e-7,
-    F(4x4) ~5e-6 (docs/convolution.md); the bounds leave room for other data."""
+    F(3x3) ~2e-6, F(4x4) ~5e-6 (docs/convolution.md); the bounds leave room for other data."""
     x, w, _ = _arrays((2, 64, 20, 20), c_out=16)
     pad = ((1, 1), (1, 1))
     want = ref.conv_forward(x, w, (1, 1), pad, (1, 1))
@@ -143,19 +143,22 @@ def test_float32_error_bounds_next_to_the_direct_kernel():
     with wn.use_mode("off"):
         direct = _rel_error(nb.conv_forward(x32, w32, (1, 1), pad, (1, 1)), want)
     f2 = _rel_error(wn.conv_forward(x32, w32, pad, 2), want)
+    f3 = _rel_error(wn.conv_forward(x32, w32, pad, 3), want)
     f4 = _rel_error(wn.conv_forward(x32, w32, pad, 4), want)
-    assert direct < 3e-6 and f2 < 3e-6 and f4 < 3e-5
-    assert f4 > f2  # the larger coefficients of F(4x4) do cost accuracy (the test can see a difference)
+    assert direct < 3e-6 and f2 < 3e-6 and f3 < 1.5e-5 and f4 < 3e-5
+    assert f4 > f3 > f2  # larger coefficients do cost accuracy (the test can see a difference)
     gy = np.random.default_rng(3).standard_normal(want.shape)
     gx_want = ref.conv_backward_input(gy, w, x.shape, (1, 1), pad, (1, 1))
+    assert _rel_error(wn.conv_backward_input(gy.astype(np.float32), w32, x.shape, pad, 3), gx_want) < 1.5e-5
     assert _rel_error(wn.conv_backward_input(gy.astype(np.float32), w32, x.shape, pad, 4), gx_want) < 3e-5
     gw_want = ref.conv_backward_weight(gy, x, w.shape, (1, 1), pad, (1, 1))
     gy32 = gy.astype(np.float32)
     assert _rel_error(wn.conv_backward_weight(gy32, x32, w.shape, pad, 2), gw_want) < 3e-6
+    assert _rel_error(wn.conv_backward_weight(gy32, x32, w.shape, pad, 3), gw_want) < 1.5e-5
     assert _rel_error(wn.conv_backward_weight(gy32, x32, w.shape, pad, 4), gw_want) < 3e-5
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 def test_inf_and_nan_inputs_fall_back_to_the_direct_result(m):
     x, w, _ = _arrays((1, 16, 8, 8), c_out=16)
     x[0, 3, 4, 4] = np.inf
@@ -179,8 +182,11 @@ def test_inf_and_nan_inputs_fall_back_to_the_direct_result(m):
 
 def test_dispatch_rule_and_switch():
     assert wn.choose(8, 64, 64, 56, 56) == 4  # F(4x4) up to 128 input channels
-    assert wn.choose(8, 128, 256, 28, 28) == 4 and wn.choose(8, 129, 64, 28, 28) == 2
-    assert wn.choose(8, 256, 256, 14, 14) == 2
+    assert wn.choose(8, 128, 256, 28, 28) == 4 and wn.choose(8, 129, 64, 28, 28) == 3  # F(3x3) above
+    assert wn.choose(8, 256, 256, 14, 14, workers=2) == 3  # 200 F(3x3) tiles: 100 per worker
+    assert wn.choose(1, 256, 256, 32, 32, workers=2) == 2  # 121 F(3x3) tiles: too thin for two workers
+    assert wn.choose(8, 512, 512, 14, 14) == 2 and wn.choose(8, 256, 512, 28, 28) == 2  # U too large
+    assert wn.choose(8, 256, 256, 14, 14, workers=3) == 2
     assert wn.choose(8, 3, 16, 32, 32) is None  # thin: the flat direct kernel
     assert wn.choose(8, 16, 16, 32, 32) is None and wn.choose(32, 32, 64, 16, 16) == 4
     assert wn.choose(1, 512, 512, 16, 16, workers=2) is None  # 64 tiles: products too thin
@@ -212,7 +218,7 @@ def test_the_numba_backend_uses_winograd_where_chosen(monkeypatch):
     assert calls == [4, 4, ("w", 4)]
 
 
-@pytest.mark.parametrize("mode", ["F2", "F4"])
+@pytest.mark.parametrize("mode", ["F2", "F3", "F4"])
 def test_gradients_through_the_public_api(mode):
     rng = np.random.default_rng(4)
     x = mc.Tensor(rng.standard_normal((2, 3, 6, 7)), requires_grad=True)
@@ -222,7 +228,7 @@ def test_gradients_through_the_public_api(mode):
         mc.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, w, b])
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 def test_planes_of_a_multiple_of_4_kib_go_through_the_staging_rows(m, monkeypatch):
     """32x32 float64 planes (8 KiB): the output tiles are staged channels-last, then copied into y."""
     calls = []

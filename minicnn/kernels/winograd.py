@@ -44,7 +44,7 @@ __all__ = ["winograd_matrices", "conv2d_winograd", "conv2d_winograd_backward_inp
 
 
 def winograd_matrices(m, dtype=np.float64):
-    """``(AT, G, BT)`` of F(m, 3), ``m`` 2 or 4: AT (m, m + 2), G (m + 2, 3), BT (m + 2, m + 2)."""
+    """``(AT, G, BT)`` of F(m, 3), ``m`` 2, 3 or 4: AT (m, m + 2), G (m + 2, 3), BT (m + 2, m + 2)."""
     if m == 2:  # points 0, 1, -1, inf
         BT = [[1, 0, -1, 0],
               [0, 1, 1, 0],
@@ -56,6 +56,20 @@ def winograd_matrices(m, dtype=np.float64):
              [0, 0, 1]]
         AT = [[1, 1, 1, 0],
               [0, 1, -1, -1]]
+    elif m == 3:  # points 0, 1, -1, 2, inf
+        BT = [[2, -1, -2, 1, 0],
+              [0, 2, 1, -1, 0],
+              [0, -2, 3, -1, 0],
+              [0, -1, 0, 1, 0],
+              [0, 2, -1, -2, 1]]
+        G = [[1 / 2, 0, 0],
+             [1 / 2, 1 / 2, 1 / 2],
+             [1 / 6, -1 / 6, 1 / 6],
+             [1 / 6, 1 / 3, 2 / 3],
+             [0, 0, 1]]
+        AT = [[1, 1, 1, 1, 0],
+              [0, 1, -1, 2, 0],
+              [0, 1, 1, 4, 1]]
     elif m == 4:  # points 0, 1, -1, 2, -2, inf
         BT = [[4, 0, -5, 0, 1, 0],
               [0, -4, -4, 1, 1, 0],
@@ -74,7 +88,7 @@ def winograd_matrices(m, dtype=np.float64):
               [0, 1, 1, 4, 4, 0],
               [0, 1, -1, 8, -8, 1]]
     else:
-        raise ValueError(f"winograd_matrices: m must be 2 or 4, got {m!r}")
+        raise ValueError(f"winograd_matrices: m must be 2, 3 or 4, got {m!r}")
     return tuple(np.array(M, dtype=dtype) for M in (AT, G, BT))
 
 

@@ -10,7 +10,8 @@ How one call runs
 1. Filter transform, once per call: ``U[xi] = (G w G^T)[xi]``, stored as
    ``a*a`` contiguous ``(C_in, C_out)`` matrices (compiled, ranges of input
    channels on the worker threads).
-   "auto" takes F(4x4) up to 128 input channels, else F(2x2) (:func:`choose`).
+   "auto" takes F(4x4) up to 128 input channels, F(3x3) above while the
+   filters are few enough, else F(2x2) (:func:`choose`).
 2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
    rows of one sample, ``tw = ceil(W'/m)`` tiles).  Blocks run on minicnn's
    worker threads (:func:`.threads.run_jobs`; BLAS held to one thread each):
@@ -54,7 +55,7 @@ import os
 import numpy as np
 
 from ..winograd import applies
-from .scratch import scratch
+from .scratch import empty_aligned, scratch
 from .simd import lanes
 from .threads import get_num_threads, run_jobs
 from .winograd_filters import filter_tiles, grad_filter_tiles
@@ -63,17 +64,18 @@ from .winograd_tiles import input_tiles, output_tiles, unstage
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
            "MODES", "warm_up"]
 
-MODES = ("auto", "off", "F2", "F4")
-_state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
+MODES = ("auto", "off", "F2", "F3", "F4")
+_state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto"), "offset": 0}
 BLOCK_BYTES = 2 << 20  # transformed input + products of one block (measured 0.5-16 MiB: see _blocks) ...
 MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
 F4_MAX_CHANNELS = 128  # "auto": F(4x4) up to this many input channels (its float32 error grows with them)
+F3_MAX_FILTERS = 256 * 256  # "auto" above that: F(3x3) up to this many filters (C_in * C_out), else F(2x2)
 U_MATRICES_BYTES = 8 << 20  # a filter transform up to this size is stored as contiguous matrices (filter_tiles)
 
 
 def set_mode(mode):
-    """``"auto"`` | ``"off"`` | ``"F2"`` | ``"F4"`` (see the module docstring)."""
+    """``"auto"`` | ``"off"`` | ``"F2"`` | ``"F3"`` | ``"F4"`` (see the module docstring)."""
     if mode not in MODES:
         raise ValueError(f"winograd mode must be one of {MODES}, got {mode!r}")
     _state["mode"] = mode
@@ -99,7 +101,7 @@ def get_mode():
 
 
 def choose(n, c_in, c_out, oh, ow, workers=1):
-    """The tile size ``m`` (2 or 4) for a forward-shaped call, or ``None`` when the direct kernels are faster.
+    """The tile size ``m`` (2, 3 or 4) for a forward-shaped call, or ``None`` when the direct kernels are faster.
 
     Measured on the 2-core development machine (docs/performance.md,
     "Winograd"):
@@ -111,25 +113,37 @@ def choose(n, c_in, c_out, oh, ow, workers=1):
     * a block needs about ``MIN_TILES`` tiles or its products are too thin
       for BLAS, so the call needs ``MIN_TILES`` tiles per worker thread (a
       batch-1 16x16 layer of 512 channels has only 64 F(2x2) tiles: direct);
-    * "auto" takes F(4x4) when ``C_in <= F4_MAX_CHANNELS`` (128), else
-      F(2x2).  F(4x4) has 4x fewer multiplies against 2.25x, and since the
-      transforms work on registers of 16 channels (:mod:`.winograd_tiles`)
-      it is the faster one (one thread, issue 16: 8,64,56x56 forward 9.8 ms
-      against 14.7 for F(2x2); 8,128,34x34 10.6 against 14.5).  Its float32
-      error grows with the number of channels summed (docs/convolution.md:
-      about 5e-6 of the largest output at 64 channels, 9e-6 at 128, 1.1e-5 at
-      256, against 3e-7 to 8e-7 for F(2x2) and the direct kernel), so wider
-      layers keep F(2x2).  ``"F2"`` or ``"off"`` give direct-kernel accuracy
-      everywhere; ``"F4"`` forces F(4x4).
+    * "auto" takes F(4x4) when ``C_in <= F4_MAX_CHANNELS`` (128).  F(4x4)
+      has 4x fewer multiplies against 2.25x, and since the transforms work
+      on registers of 16 channels (:mod:`.winograd_tiles`) it is the faster
+      one (one thread, issue 16: 8,64,56x56 forward 9.8 ms against 14.7 for
+      F(2x2); 8,128,34x34 10.6 against 14.5).  Its float32 error grows with
+      the number of channels summed (docs/convolution.md: about 5e-6 of the
+      largest output at 64 channels, 9e-6 at 128, 1.5e-5 at 256, against
+      3e-7 to 8e-7 for F(2x2) and 6e-7 to 1.3e-6 for the direct kernel);
+    * wider layers take F(3x3) (2.78 multiplies per output against F(2x2)'s
+      4; error 4-6e-6 at 256-512 channels, below F(4x4)'s at 128) when
+      ``C_in * C_out <= F3_MAX_FILTERS`` and it has ``MIN_TILES`` tiles per
+      worker, else F(2x2).  Two threads, alternating (docs/performance.md):
+      8,256,14x14 forward 0.95, input gradient 0.93, weight gradient 0.92 of
+      F(2x2)'s time; 1,256,56x56 0.92-0.94; 2,256,28x28 0.90-0.91.  Its 25
+      filter matrices are 1.56x F(2x2)'s, and where they outgrow the caches
+      the products lose what the multiplies save (8,512,14x14: 1.01-1.04).
+    * ``"F2"`` or ``"off"`` give direct-kernel accuracy everywhere; ``"F3"``
+      and ``"F4"`` force those tile sizes.
     """
     mode = get_mode()
     if mode == "off":
         return None
-    if mode in ("F2", "F4"):
+    if mode in ("F2", "F3", "F4"):
         return int(mode[1])
     if min(c_in, c_out) < MIN_CHANNELS or n * -(-oh // 2) * -(-ow // 2) < MIN_TILES * workers:
         return None
-    return 4 if c_in <= F4_MAX_CHANNELS else 2
+    if c_in <= F4_MAX_CHANNELS:
+        return 4
+    if c_in * c_out <= F3_MAX_FILTERS and n * -(-oh // 3) * -(-ow // 3) >= MIN_TILES * workers:
+        return 3
+    return 2
 
 
 # ----------------------------------------------------------------------------
@@ -146,10 +160,10 @@ def _filter_transform(w, m, flipped=False, layout=None):
     if layout is None:
         layout = "matrices" if a * a * c * o * w.dtype.itemsize <= U_MATRICES_BYTES else "channels"
     if layout == "matrices":
-        U = np.empty((a * a, c * o + pad), w.dtype)
+        U = empty_aligned((a * a, c * o + pad), w.dtype, _state["offset"])
         xs, cs = c * o + pad, o
     else:
-        U = np.empty((c, a * a, o), w.dtype)
+        U = empty_aligned((c, a * a, o), w.dtype, _state["offset"])
         xs, cs = o, a * a * o
     wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
     step = max(-(-c // (2 * get_num_threads())), 1)
@@ -345,7 +359,7 @@ def warm_up(dtypes=(np.float32, np.float64)):
     for dtype in dtypes:
         x, w = np.ones((1, 2, 5, 5), dtype), np.ones((2, 2, 3, 3), dtype)
         staged = np.ones((1, 2, 32, 32), dtype)  # 4 KiB planes: the staging copy too
-        for m in (2, 4):
+        for m in (2, 3, 4):
             conv_forward(x, w, ((1, 1), (1, 1)), m)
             conv_forward(staged, w, ((1, 1), (1, 1)), m)
             conv_backward_weight(x, x, w.shape, ((1, 1), (1, 1)), m)

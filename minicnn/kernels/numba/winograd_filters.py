@@ -29,6 +29,12 @@ def g2(w0, w1, w2):
 
 
 @njit(cache=True)
+def g3(w0, w1, w2):
+    """``G w`` of F(3, 3): 3 -> 5."""
+    return 0.5 * w0, 0.5 * (w0 + w1 + w2), (1 / 6) * (w0 - w1 + w2), (1 / 6) * (w0 + 2.0 * w1 + 4.0 * w2), w2
+
+
+@njit(cache=True)
 def g4(w0, w1, w2):
     """``G w`` of F(4, 3): 3 -> 6."""
     return (0.25 * w0, -(1 / 6) * (w0 + w1 + w2), -(1 / 6) * (w0 - w1 + w2),
@@ -78,6 +84,14 @@ def filter_tiles(wf, O, C, m, c0, c1, Uf, L, flipped, XS, CS):
                     col = g2(r0[j], r1[j], r2[j])
                     for i in range(4):
                         store_rows(Uf, ((i * a + j) * XS + c * CS + o0,), (k,), col[i])
+            elif m == 3:
+                r0 = g3(*_taps(wf, s, so, k, tap))
+                r1 = g3(*_taps(wf, s + row, so, k, tap))
+                r2 = g3(*_taps(wf, s + 2 * row, so, k, tap))
+                for j in range(5):
+                    col = g3(r0[j], r1[j], r2[j])
+                    for i in range(5):
+                        store_rows(Uf, ((i * a + j) * XS + c * CS + o0,), (k,), col[i])
             else:
                 r0 = g4(*_taps(wf, s, so, k, tap))
                 r1 = g4(*_taps(wf, s + row, so, k, tap))
@@ -98,6 +112,13 @@ def gt2(d0, d1, d2, d3):
     """``G^T d`` of F(2, 3): 4 -> 3 filter taps (the adjoint of :func:`g2`)."""
     s = 0.5 * (d1 + d2)
     return d0 + s, 0.5 * (d1 - d2), s + d3
+
+
+@njit(cache=True)
+def gt3(d0, d1, d2, d3, d4):
+    """``G^T d`` of F(3, 3): 5 -> 3 (the adjoint of :func:`g3`)."""
+    return (0.5 * (d0 + d1) + (1 / 6) * (d2 + d3), 0.5 * d1 - (1 / 6) * d2 + (1 / 3) * d3,
+            0.5 * d1 + (1 / 6) * d2 + (2 / 3) * d3 + d4)
 
 
 @njit(cache=True)
@@ -152,6 +173,14 @@ def grad_filter_tiles(dUf, parts, O, C, m, o0, o1, gf, L):
                          _summed(dUf, parts, size, cell + 14 * oc, k), _summed(dUf, parts, size, cell + 15 * oc, k))
                 for j in range(3):
                     _put3(gf, base, C, j, gt2(r0[j], r1[j], r2[j], r3[j]), k)
+            elif m == 3:
+                r0 = _row_gt3(dUf, parts, size, cell, oc, 0, k)
+                r1 = _row_gt3(dUf, parts, size, cell, oc, 1, k)
+                r2 = _row_gt3(dUf, parts, size, cell, oc, 2, k)
+                r3 = _row_gt3(dUf, parts, size, cell, oc, 3, k)
+                r4 = _row_gt3(dUf, parts, size, cell, oc, 4, k)
+                for j in range(3):
+                    _put3(gf, base, C, j, gt3(r0[j], r1[j], r2[j], r3[j], r4[j]), k)
             else:
                 r0 = _row_gt4(dUf, parts, size, cell, oc, 0, k)
                 r1 = _row_gt4(dUf, parts, size, cell, oc, 1, k)
@@ -161,6 +190,15 @@ def grad_filter_tiles(dUf, parts, O, C, m, o0, o1, gf, L):
                 r5 = _row_gt4(dUf, parts, size, cell, oc, 5, k)
                 for j in range(3):
                     _put3(gf, base, C, j, gt4(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j]), k)
+
+
+@njit(cache=True)
+def _row_gt3(dUf, parts, size, cell, oc, r, k):
+    """Row r of a 5 x 5 dU tile, brought to 3 taps (``G^T`` along it)."""
+    b = cell + 5 * r * oc
+    return gt3(_summed(dUf, parts, size, b, k), _summed(dUf, parts, size, b + oc, k),
+               _summed(dUf, parts, size, b + 2 * oc, k), _summed(dUf, parts, size, b + 3 * oc, k),
+               _summed(dUf, parts, size, b + 4 * oc, k))
 
 
 @njit(cache=True)

@@ -26,7 +26,8 @@ from .simd import load_rows, store_rows
 from .simd_strided import gather, lane_sum, scatter, zeros_like
 
 # ----------------------------------------------------------------------------
-# 1-D transforms of F(2, 3) (points 0, 1, -1, inf) and F(4, 3) (0, 1, -1, 2, -2, inf)
+# 1-D transforms of F(2, 3) (points 0, 1, -1, inf), F(3, 3) (0, 1, -1, 2, inf) and F(4, 3)
+# (0, 1, -1, 2, -2, inf)
 # ----------------------------------------------------------------------------
 
 
@@ -34,6 +35,13 @@ from .simd_strided import gather, lane_sum, scatter, zeros_like
 def bt2(d0, d1, d2, d3):
     """``BT d`` of F(2, 3): 4 input cells -> 4."""
     return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit(cache=True)
+def bt3(d0, d1, d2, d3, d4):
+    """``BT d`` of F(3, 3): 5 input cells -> 5."""
+    t = d3 - d1
+    return 2.0 * (d0 - d2) + t, d1 + d2 - t, 3.0 * d2 - 2.0 * d1 - d3, t, d4 - d2 - 2.0 * t
 
 
 @njit(cache=True)
@@ -50,6 +58,13 @@ def at2(m0, m1, m2, m3):
 
 
 @njit(cache=True)
+def at3(m0, m1, m2, m3, m4):
+    """``AT m`` of F(3, 3): 5 products -> 3 outputs."""
+    s = m1 + m2
+    return m0 + s + m3, m1 - m2 + 2.0 * m3, s + 4.0 * m3 + m4
+
+
+@njit(cache=True)
 def at4(m0, m1, m2, m3, m4, m5):
     """``AT m`` of F(4, 3): 6 products -> 4 outputs."""
     s, d = m1 + m2, m1 - m2
@@ -61,6 +76,12 @@ def at4(m0, m1, m2, m3, m4, m5):
 def a2(g0, g1):
     """``A g`` (A = AT transposed) of F(2, 3): an output-gradient line of 2 -> 4 (the weight gradient)."""
     return g0, g0 + g1, g0 - g1, -g1
+
+
+@njit(cache=True)
+def a3(g0, g1, g2):
+    """``A g`` of F(3, 3): 3 -> 5."""
+    return g0, g0 + g1 + g2, g0 - g1 + g2, g0 + 2.0 * g1 + 4.0 * g2, g2
 
 
 @njit(cache=True)
@@ -95,9 +116,21 @@ def _line2(xf, base, yy, x0, gm, n):
 
 
 @njit(cache=True)
+def _line3(xf, base, yy, x0, gm, n):
+    return _cell(xf, base, yy, x0, gm, n), _cell(xf, base, yy, x0 + 1, gm, n), _cell(xf, base, yy, x0 + 2, gm, n)
+
+
+@njit(cache=True)
 def _line4(xf, base, yy, x0, gm, n):
     return (_cell(xf, base, yy, x0, gm, n), _cell(xf, base, yy, x0 + 1, gm, n),
             _cell(xf, base, yy, x0 + 2, gm, n), _cell(xf, base, yy, x0 + 3, gm, n))
+
+
+@njit(cache=True)
+def _line5(xf, base, yy, x0, gm, n):
+    return (_cell(xf, base, yy, x0, gm, n), _cell(xf, base, yy, x0 + 1, gm, n),
+            _cell(xf, base, yy, x0 + 2, gm, n), _cell(xf, base, yy, x0 + 3, gm, n),
+            _cell(xf, base, yy, x0 + 4, gm, n))
 
 
 @njit(cache=True)
@@ -123,6 +156,16 @@ def _put4(Vf, col, j, p, P, C, c0, n):
 
 
 @njit(cache=True)
+def _put5(Vf, col, j, p, P, C, c0, n):
+    """Column j of a 5 x 5 transformed tile."""
+    _put(Vf, col[0], j, p, P, C, c0, n)
+    _put(Vf, col[1], 5 + j, p, P, C, c0, n)
+    _put(Vf, col[2], 10 + j, p, P, C, c0, n)
+    _put(Vf, col[3], 15 + j, p, P, C, c0, n)
+    _put(Vf, col[4], 20 + j, p, P, C, c0, n)
+
+
+@njit(cache=True)
 def _put6(Vf, col, j, p, P, C, c0, n):
     """Column j of a 6 x 6 transformed tile."""
     _put(Vf, col[0], j, p, P, C, c0, n)
@@ -144,6 +187,21 @@ def _tile_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
     _put4(Vf, bt2(r0[1], r1[1], r2[1], r3[1]), 1, p, P, C, c0, k)
     _put4(Vf, bt2(r0[2], r1[2], r2[2], r3[2]), 2, p, P, C, c0, k)
     _put4(Vf, bt2(r0[3], r1[3], r2[3], r3[3]), 3, p, P, C, c0, k)
+
+
+@njit(cache=True)
+def _tile_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+    """V = BT d B of the 5 x 5 input tile at (y0, x0)."""
+    r0 = bt3(*_line5(xf, b, y0, x0, gm, k))
+    r1 = bt3(*_line5(xf, b, y0 + 1, x0, gm, k))
+    r2 = bt3(*_line5(xf, b, y0 + 2, x0, gm, k))
+    r3 = bt3(*_line5(xf, b, y0 + 3, x0, gm, k))
+    r4 = bt3(*_line5(xf, b, y0 + 4, x0, gm, k))
+    _put5(Vf, bt3(r0[0], r1[0], r2[0], r3[0], r4[0]), 0, p, P, C, c0, k)
+    _put5(Vf, bt3(r0[1], r1[1], r2[1], r3[1], r4[1]), 1, p, P, C, c0, k)
+    _put5(Vf, bt3(r0[2], r1[2], r2[2], r3[2], r4[2]), 2, p, P, C, c0, k)
+    _put5(Vf, bt3(r0[3], r1[3], r2[3], r3[3], r4[3]), 3, p, P, C, c0, k)
+    _put5(Vf, bt3(r0[4], r1[4], r2[4], r3[4], r4[4]), 4, p, P, C, c0, k)
 
 
 @njit(cache=True)
@@ -172,6 +230,19 @@ def _grad_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
     _put4(Vf, a2(r0[1], r1[1]), 1, p, P, C, c0, k)
     _put4(Vf, a2(r0[2], r1[2]), 2, p, P, C, c0, k)
     _put4(Vf, a2(r0[3], r1[3]), 3, p, P, C, c0, k)
+
+
+@njit(cache=True)
+def _grad_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+    """V = A d AT of the 3 x 3 output-gradient tile at (y0, x0)."""
+    r0 = a3(*_line3(xf, b, y0, x0, gm, k))
+    r1 = a3(*_line3(xf, b, y0 + 1, x0, gm, k))
+    r2 = a3(*_line3(xf, b, y0 + 2, x0, gm, k))
+    _put5(Vf, a3(r0[0], r1[0], r2[0]), 0, p, P, C, c0, k)
+    _put5(Vf, a3(r0[1], r1[1], r2[1]), 1, p, P, C, c0, k)
+    _put5(Vf, a3(r0[2], r1[2], r2[2]), 2, p, P, C, c0, k)
+    _put5(Vf, a3(r0[3], r1[3], r2[3]), 3, p, P, C, c0, k)
+    _put5(Vf, a3(r0[4], r1[4], r2[4]), 4, p, P, C, c0, k)
 
 
 @njit(cache=True)
@@ -220,10 +291,14 @@ def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L, ph):
                     c0 = blk * Cx + cx
                     if kind == 0 and m == 2:
                         _tile_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                    elif kind == 0 and m == 3:
+                        _tile_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
                     elif kind == 0:
                         _tile_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
                     elif m == 2:
                         _grad_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                    elif m == 3:
+                        _grad_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
                     else:
                         _grad_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
 
@@ -238,6 +313,14 @@ def _row2(Mf, r, p, P, O, o0, k):
     """Row r of a 4 x 4 product tile, transformed: AT applied along it (2 values)."""
     return at2(_get(Mf, 4 * r, p, P, O, o0, k), _get(Mf, 4 * r + 1, p, P, O, o0, k),
                _get(Mf, 4 * r + 2, p, P, O, o0, k), _get(Mf, 4 * r + 3, p, P, O, o0, k))
+
+
+@njit(cache=True)
+def _row3(Mf, r, p, P, O, o0, k):
+    """Row r of a 5 x 5 product tile, transformed (3 values)."""
+    return at3(_get(Mf, 5 * r, p, P, O, o0, k), _get(Mf, 5 * r + 1, p, P, O, o0, k),
+               _get(Mf, 5 * r + 2, p, P, O, o0, k), _get(Mf, 5 * r + 3, p, P, O, o0, k),
+               _get(Mf, 5 * r + 4, p, P, O, o0, k))
 
 
 @njit(cache=True)
@@ -315,6 +398,13 @@ def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
                         for j in range(2):
                             flag = _emit(yf, at2(s0[j], s1[j], s2[j], s3[j]), j, bias, flag, base, y0, x0, OH, OW,
                                          k, Ys, srow, O, o0, gm)
+                    elif m == 3:
+                        s0, s1 = _row3(Mf, 0, p, P, O, o0, k), _row3(Mf, 1, p, P, O, o0, k)
+                        s2, s3 = _row3(Mf, 2, p, P, O, o0, k), _row3(Mf, 3, p, P, O, o0, k)
+                        s4 = _row3(Mf, 4, p, P, O, o0, k)
+                        for j in range(3):
+                            flag = _emit(yf, at3(s0[j], s1[j], s2[j], s3[j], s4[j]), j, bias, flag, base,
+                                         y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
                     else:
                         s0, s1 = _row4(Mf, 0, p, P, O, o0, k), _row4(Mf, 1, p, P, O, o0, k)
                         s2, s3 = _row4(Mf, 2, p, P, O, o0, k), _row4(Mf, 3, p, P, O, o0, k)
