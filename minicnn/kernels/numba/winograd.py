@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -154,6 +155,14 @@ def _filter_transform(w, m, flipped=False, layout=None):
     :func:`.winograd_filters.filter_tiles` for the two layouts), ranges of input channels on
     minicnn's worker threads.
     ``flipped``: w is (C, O, 3, 3), and the filter its transpose turned by 180 degrees."""
+    U, job, starts, work = _filter_plan(w, m, flipped, layout)
+    run_jobs(job, starts, work)
+    return U
+
+
+def _filter_plan(w, m, flipped=False, layout=None):
+    """``(U, job, starts, work)``: U as :func:`_filter_transform` returns it, still unset, and
+    ``job(start)`` for each of ``starts`` fills its part (``work`` multiply-adds in all)."""
     o, c = w.shape[1::-1] if flipped else w.shape[:2]
     a = m + 2
     pad = 64 // w.dtype.itemsize
@@ -171,10 +180,10 @@ def _filter_transform(w, m, flipped=False, layout=None):
     def job(c0):
         filter_tiles(wf, o, c, m, c0, min(c0 + step, c), uf, lanes(w.dtype), flipped, xs, cs)
 
-    run_jobs(job, list(range(0, c, step)), 9 * a * a * o * c)
+    starts, work = list(range(0, c, step)), 9 * a * a * o * c
     if layout == "matrices":
-        return U[:, :c * o].reshape(a * a, c, o)  # a view: the padding stays out of the products
-    return U.transpose(1, 0, 2)
+        return U[:, :c * o].reshape(a * a, c, o), job, starts, work  # a view: the padding stays out of the products
+    return U.transpose(1, 0, 2), job, starts, work
 
 
 def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
@@ -237,7 +246,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
     h, wd, xph = _input_layout(x.shape, c, x_phases)
     oh, ow = h + top + bottom - 2, wd + left + right - 2
     th, tw = -(-oh // m), -(-ow // m)
-    U = _filter_transform(w.astype(dtype, copy=False), m, flipped)
+    U, filter_job, filter_starts, filter_work = _filter_plan(w.astype(dtype, copy=False), m, flipped)
     b = np.zeros(o, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
     if y_phases is None:
         y = np.empty((n, o, oh, ow), dtype)
@@ -254,12 +263,34 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
     stage = (yph[2] * yph[3] * x.itemsize) % 4096 == 0  # planes in one cache set: see winograd_tiles.output_tiles
     no_stage = np.empty(0, dtype)
 
-    def job(block):
-        g0, g1 = block
+    if not _state.get("fused", True):
+        run_jobs(filter_job, filter_starts, filter_work)
+        filter_starts = []
+    # One queue of work units: the parts of the filter transform first, then the blocks.  A block
+    # transforms its input tiles (which need no U), then waits until every part of U is written.
+    # The workers take units in queue order, so each part a block waits for is already running on
+    # another thread: no deadlock, and a thread that is done with its parts starts a block at once
+    # instead of idling at a barrier.
+    left_parts, lock, u_ready = [len(filter_starts)], threading.Lock(), threading.Event()
+    if not filter_starts:
+        u_ready.set()
+
+    def job(unit):
+        if unit[0] == "U":
+            try:
+                filter_job(unit[1])
+            finally:  # even when it fails (the error reaches the caller), the blocks must not wait forever
+                with lock:
+                    left_parts[0] -= 1
+                    if left_parts[0] == 0:
+                        u_ready.set()
+            return 0
+        g0, g1 = unit[1]
         pb = (g1 - g0) * tw
         V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
         M = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
         input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_, xph)
+        u_ready.wait()
         # (a*a, P, C) @ (a*a, C, O) -> (a*a, P, O): the channel sums, per tile position
         np.matmul(V.reshape(a * a, pb, c), U, out=M.reshape(a * a, pb, o))
         if not stage:
@@ -269,7 +300,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
         unstage(Ys, yf, o, m, g0, g1, th, oh, ow, yph, lanes_)
         return bad
 
-    bad = sum(run_jobs(job, blocks))
+    bad = sum(run_jobs(job, [("U", s) for s in filter_starts] + [("block", blk) for blk in blocks]))
     return None if bad != 0 else y
 
 
