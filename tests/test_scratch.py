@@ -37,3 +37,17 @@ def test_large_requests_are_not_kept():
     a = sc.scratch("big", (n,), np.float32)
     b = sc.scratch("big", (n,), np.float32)
     assert not np.shares_memory(a, b)
+
+
+def test_buffers_start_on_a_cache_line():
+    """NumPy aligns to 16 bytes only; a 64-byte register store from such a base spans two lines."""
+    sc.release()
+    for n in (1, 3, 17, 1000, sc.MAX_KEPT_BYTES // 4 + 1):  # kept and per-call buffers alike
+        for dtype in (np.float32, np.float64):
+            a = sc.scratch(f"align-{n}", (n,), dtype)
+            assert a.ctypes.data % sc.ALIGN == 0 and a.shape == (n,) and a.dtype == dtype
+    for offset in (0, 16, 48):
+        b = sc.empty_aligned((5, 7), np.float32, offset)
+        assert b.shape == (5, 7) and b.flags.c_contiguous and b.ctypes.data % sc.ALIGN == offset
+        b[...] = 1.0  # all of it is the array's own memory
+        assert b.sum() == 35

@@ -79,6 +79,55 @@ def test_many_blocks_and_threads_give_the_same_result(m, monkeypatch):
         nb.set_num_threads(saved)
 
 
+@pytest.mark.parametrize("pad", [0, 64])
+def test_the_cell_matrices_of_v_and_m_may_lie_apart(pad, monkeypatch):
+    """V and M keep their a*a matrices CELL_PAD bytes apart (L1 sets, see winograd_tiles); the
+    transforms and the products must read them at that distance, in all three passes."""
+    monkeypatch.setattr(wn, "CELL_PAD", pad)
+    monkeypatch.setattr(wn, "MIN_TILES", 1)
+    x, w, b = _arrays((2, 6, 11, 9), c_out=7)
+    pd = ((1, 1), (1, 1))
+    want = ref.conv_forward(x, w, (1, 1), pd, (1, 1)) + b[None, :, None, None]
+    gy = np.random.default_rng(8).standard_normal(want.shape)
+    for m in (2, 3, 4):
+        np.testing.assert_allclose(wn.conv_forward(x, w, pd, m, bias=b), want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(wn.conv_backward_input(gy, w, x.shape, pd, m),
+                                   ref.conv_backward_input(gy, w, x.shape, (1, 1), pd, (1, 1)), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(wn.conv_backward_weight(gy, x, w.shape, pd, m),
+                                   ref.conv_backward_weight(gy, x, w.shape, (1, 1), pd, (1, 1)), rtol=1e-12, atol=1e-11)
+
+
+def test_a_failing_filter_transform_raises_instead_of_leaving_the_blocks_waiting(monkeypatch):
+    """The blocks wait for every part of U; a part that raises must still let them go, and the error
+    must reach the caller (on one thread and on two)."""
+    import threading
+
+    def broken(*args):
+        raise RuntimeError("filter part failed")
+
+    monkeypatch.setattr(wn, "filter_tiles", broken)
+    monkeypatch.setattr(wn, "MIN_TILES", 1)
+    x, w, _ = _arrays((2, 8, 12, 12), c_out=8)
+    saved, errors = nb.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            nb.set_num_threads(threads)
+
+            def call():
+                try:
+                    wn.conv_forward(x, w, ((1, 1), (1, 1)), 2)
+                except RuntimeError as e:
+                    errors.append(str(e))
+
+            t = threading.Thread(target=call, daemon=True)
+            t.start()
+            t.join(timeout=30)
+            assert not t.is_alive(), "conv_forward hung waiting for the filter transform"
+    finally:
+        nb.set_num_threads(saved)
+    assert errors == ["filter part failed"] * 2
+
+
 @pytest.mark.parametrize("m", [2, 3, 4])
 @pytest.mark.parametrize("flipped", [False, True])
 def test_filter_transform_layouts_hold_the_same_matrices(m, flipped):

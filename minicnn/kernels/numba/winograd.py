@@ -9,7 +9,10 @@ How one call runs
 -----------------
 1. Filter transform, once per call: ``U[xi] = (G w G^T)[xi]``, stored as
    ``a*a`` contiguous ``(C_in, C_out)`` matrices (compiled, ranges of input
-   channels on the worker threads).
+   channels on the worker threads).  Its parts go first in the same queue
+   of work units as the blocks below; a block transforms its input tiles,
+   then waits for U (no barrier between the two steps: 1-3 % faster on the
+   two-thread layers of docs/performance.md).
    "auto" takes F(4x4) up to 128 input channels, F(3x3) above while the
    filters are few enough, else F(2x2) (:func:`choose`).
 2. The output is cut into blocks of *tile rows* (a tile row is ``m`` output
@@ -26,8 +29,9 @@ How one call runs
      tile of 16 channels at a time (one register per cell, gathered from the
      channels-first input), ``V = BT d B`` in registers, stored as
      ``V (a*a, tiles, C_in)``;
-   * ``a*a`` matrix products ``M[xi] = V[xi] @ U[xi]^T`` in one batched
-     ``np.matmul`` (OpenBLAS): the sum over input channels;
+   * ``a*a`` matrix products ``M[xi] = V[xi] @ U[xi]`` in one batched
+     ``np.matmul`` (OpenBLAS): the sum over input channels (V and M each
+     ``a*a`` matrices, ``CELL_PAD`` bytes apart, see :mod:`.winograd_tiles`);
    * output transform (:func:`.winograd_tiles.output_tiles`): ``Y = AT M A``
      plus the bias for 16 output channels at a time, scattered into ``y``;
      the last tile of a row or column may hang over the edge and its extra
@@ -43,8 +47,8 @@ How one call runs
    is a running ``v - v`` sum in the output pass, so it costs nothing extra.
 
 Switch: ``MINICNN_WINOGRAD`` (environment) or :func:`set_mode`: ``"auto"``
-(default: the measured rule of :func:`choose`), ``"off"``, ``"F2"`` or
-``"F4"`` (that tile size wherever Winograd applies, for tests and timing).
+(default: the measured rule of :func:`choose`), ``"off"``, ``"F2"``, ``"F3"``
+or ``"F4"`` (that tile size wherever Winograd applies, for tests and timing).
 """
 
 from __future__ import annotations
@@ -66,12 +70,13 @@ __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choos
            "MODES", "warm_up"]
 
 MODES = ("auto", "off", "F2", "F3", "F4")
-_state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto"), "offset": 0}
+_state = {"mode": os.environ.get("MINICNN_WINOGRAD", "auto")}
 BLOCK_BYTES = 2 << 20  # transformed input + products of one block (measured 0.5-16 MiB: see _blocks) ...
 MIN_CHANNELS = 32  # "auto" needs this many input and output channels (measured, see choose)
 MIN_TILES = 96  # ... but at least this many tiles, or the a*a matrix products get too thin for BLAS
 F4_MAX_CHANNELS = 128  # "auto": F(4x4) up to this many input channels (its float32 error grows with them)
 F3_MAX_FILTERS = 256 * 256  # "auto" above that: F(3x3) up to this many filters (C_in * C_out), else F(2x2)
+CELL_PAD = 64  # bytes between the a*a matrices of V and M beyond their own size (see .winograd_tiles)
 U_MATRICES_BYTES = 8 << 20  # a filter transform up to this size is stored as contiguous matrices (filter_tiles)
 
 
@@ -169,10 +174,10 @@ def _filter_plan(w, m, flipped=False, layout=None):
     if layout is None:
         layout = "matrices" if a * a * c * o * w.dtype.itemsize <= U_MATRICES_BYTES else "channels"
     if layout == "matrices":
-        U = empty_aligned((a * a, c * o + pad), w.dtype, _state["offset"])
+        U = empty_aligned((a * a, c * o + pad), w.dtype)
         xs, cs = c * o + pad, o
     else:
-        U = empty_aligned((c, a * a, o), w.dtype, _state["offset"])
+        U = empty_aligned((c, a * a, o), w.dtype)
         xs, cs = o, a * a * o
     wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
     step = max(-(-c // (2 * get_num_threads())), 1)
@@ -211,6 +216,15 @@ def _blocks(n_rows, tw, a, c_in, c_out, itemsize, workers):
     return [(i * n_rows // k, (i + 1) * n_rows // k) for i in range(k)]
 
 
+def _cells(buf, a, p, c, pad):
+    """``(view, flat)``: the ``(a*a, p, c)`` matrices of a block in ``buf``, each ``p*c + pad`` cells
+    after the one before (see CELL_PAD), and the flat array the compiled transforms index."""
+    xs = p * c + pad
+    flat = buf[:a * a * xs]
+    return np.lib.stride_tricks.as_strided(flat, (a * a, p, c), (xs * buf.itemsize, c * buf.itemsize,
+                                                                   buf.itemsize)), flat
+
+
 def _input_layout(x_shape, c, x_phases):
     """``(H, W, ph)`` of the input that x (N, Cx, Hx, Wx) holds: itself, or with ``x_phases``
     the stack of its four phase images (``ph`` as :func:`.winograd_tiles.input_tiles` wants it)."""
@@ -246,7 +260,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
     h, wd, xph = _input_layout(x.shape, c, x_phases)
     oh, ow = h + top + bottom - 2, wd + left + right - 2
     th, tw = -(-oh // m), -(-ow // m)
-    U, filter_job, filter_starts, filter_work = _filter_plan(w.astype(dtype, copy=False), m, flipped)
+    U, filter_job, filter_starts, _ = _filter_plan(w.astype(dtype, copy=False), m, flipped)
     b = np.zeros(o, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
     if y_phases is None:
         y = np.empty((n, o, oh, ow), dtype)
@@ -260,20 +274,16 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
     blocks = _blocks(n * th, tw, a, c, o, x.itemsize, get_num_threads())
     most = max(g1 - g0 for g0, g1 in blocks) * tw
     lanes_ = lanes(dtype)
+    pad = CELL_PAD // x.itemsize
     stage = (yph[2] * yph[3] * x.itemsize) % 4096 == 0  # planes in one cache set: see winograd_tiles.output_tiles
     no_stage = np.empty(0, dtype)
 
-    if not _state.get("fused", True):
-        run_jobs(filter_job, filter_starts, filter_work)
-        filter_starts = []
     # One queue of work units: the parts of the filter transform first, then the blocks.  A block
     # transforms its input tiles (which need no U), then waits until every part of U is written.
     # The workers take units in queue order, so each part a block waits for is already running on
     # another thread: no deadlock, and a thread that is done with its parts starts a block at once
     # instead of idling at a barrier.
     left_parts, lock, u_ready = [len(filter_starts)], threading.Lock(), threading.Event()
-    if not filter_starts:
-        u_ready.set()
 
     def job(unit):
         if unit[0] == "U":
@@ -287,16 +297,17 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
             return 0
         g0, g1 = unit[1]
         pb = (g1 - g0) * tw
-        V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
-        M = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
-        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_, xph)
+        V, vs = _cells(scratch("winograd-V", (a * a * (c * most + pad),), dtype), a, pb, c, pad)
+        M, ms = _cells(scratch("winograd-M", (a * a * (o * most + pad),), dtype), a, pb, o, pad)
+        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, vs, V.strides[0] // V.itemsize, lanes_, xph)
         u_ready.wait()
         # (a*a, P, C) @ (a*a, C, O) -> (a*a, P, O): the channel sums, per tile position
-        np.matmul(V.reshape(a * a, pb, c), U, out=M.reshape(a * a, pb, o))
+        np.matmul(V, U, out=M)
         if not stage:
-            return output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, no_stage, yph)
+            return output_tiles(ms, M.strides[0] // M.itemsize, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_,
+                                no_stage, yph)
         Ys = scratch("winograd-Y", ((g1 - g0) * m * ow * o,), dtype)
-        bad = output_tiles(M, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, Ys, yph)
+        bad = output_tiles(ms, M.strides[0] // M.itemsize, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_, Ys, yph)
         unstage(Ys, yf, o, m, g0, g1, th, oh, ow, yph, lanes_)
         return bad
 
@@ -340,17 +351,19 @@ def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
     lanes_ = lanes(dtype)
 
     dUs = np.empty((len(blocks), a * a, o, c), dtype)  # one dU per block, summed in block order below
+    pad = CELL_PAD // x.itemsize
 
     def job(k):
         g0, g1 = blocks[k]
         pb = (g1 - g0) * tw
-        V = scratch("winograd-V", (a * a * c * most,), dtype)[:a * a * c * pb]
-        D = scratch("winograd-M", (a * a * o * most,), dtype)[:a * a * o * pb]
-        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, V, lanes_, xph)
-        input_tiles(gyf, o, oh, ow, m, 1, g0, g1, th, tw, 0, 0, D, lanes_, gph)  # dM = A gY AT
+        V, vs = _cells(scratch("winograd-V", (a * a * (c * most + pad),), dtype), a, pb, c, pad)
+        D, ds = _cells(scratch("winograd-M", (a * a * (o * most + pad),), dtype), a, pb, o, pad)
+        input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, vs, V.strides[0] // V.itemsize, lanes_, xph)
+        input_tiles(gyf, o, oh, ow, m, 1, g0, g1, th, tw, 0, 0, ds, D.strides[0] // D.itemsize, lanes_,
+                    gph)  # dM = A gY AT
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan inputs: detected below, redone directly
             # (a*a, O, P) @ (a*a, P, C): the sum over tiles
-            np.matmul(D.reshape(a * a, pb, o).transpose(0, 2, 1), V.reshape(a * a, pb, c), out=dUs[k])
+            np.matmul(D.transpose(0, 2, 1), V, out=dUs[k])
 
     run_jobs(job, list(range(len(blocks))))
     # gw = G^T (sum of the parts) G, ranges of output channels on the workers; the parts are added in

@@ -16,6 +16,12 @@ Layouts of one block of tiles (``P`` tiles: the tiles of tile rows
 * ``V (a*a, P, C)``: transformed input tiles, channels last, so that the
   ``a*a`` products are ``V[xi] (P, C) @ U[xi] (C, O)``;
 * ``M (a*a, P, O)``: those products, read back by the output transform.
+
+Each is stored with ``XS`` cells from one matrix ``[xi]`` to the next, a
+cache line more than ``P*C`` (or ``P*O``): with ``P*C`` itself, a multiple of
+4 KiB whenever 4 divides ``P`` and ``C = 256``, the ``a*a`` cells of one tile
+all fell into one set of the L1 cache, 16 or 25 lines in its 12 ways, and
+evicted each other on every tile (:mod:`.winograd`, ``CELL_PAD``).
 """
 
 from __future__ import annotations
@@ -141,71 +147,71 @@ def _line6(xf, base, yy, x0, gm, n):
 
 
 @njit(cache=True)
-def _put(Vf, v, xi, p, P, C, c0, n):
-    """V[xi, p, c0 : c0 + n] = v."""
-    store_rows(Vf, ((xi * P + p) * C + c0,), (n,), v)
+def _put(Vf, v, xi, p, XS, C, c0, n):
+    """V[xi, p, c0 : c0 + n] = v (cell xi of the tiles ``XS`` cells after cell xi - 1)."""
+    store_rows(Vf, (xi * XS + p * C + c0,), (n,), v)
 
 
 @njit(cache=True)
-def _put4(Vf, col, j, p, P, C, c0, n):
+def _put4(Vf, col, j, p, XS, C, c0, n):
     """Column j of a 4 x 4 transformed tile: V[i*4 + j] = col[i]."""
-    _put(Vf, col[0], j, p, P, C, c0, n)
-    _put(Vf, col[1], 4 + j, p, P, C, c0, n)
-    _put(Vf, col[2], 8 + j, p, P, C, c0, n)
-    _put(Vf, col[3], 12 + j, p, P, C, c0, n)
+    _put(Vf, col[0], j, p, XS, C, c0, n)
+    _put(Vf, col[1], 4 + j, p, XS, C, c0, n)
+    _put(Vf, col[2], 8 + j, p, XS, C, c0, n)
+    _put(Vf, col[3], 12 + j, p, XS, C, c0, n)
 
 
 @njit(cache=True)
-def _put5(Vf, col, j, p, P, C, c0, n):
+def _put5(Vf, col, j, p, XS, C, c0, n):
     """Column j of a 5 x 5 transformed tile."""
-    _put(Vf, col[0], j, p, P, C, c0, n)
-    _put(Vf, col[1], 5 + j, p, P, C, c0, n)
-    _put(Vf, col[2], 10 + j, p, P, C, c0, n)
-    _put(Vf, col[3], 15 + j, p, P, C, c0, n)
-    _put(Vf, col[4], 20 + j, p, P, C, c0, n)
+    _put(Vf, col[0], j, p, XS, C, c0, n)
+    _put(Vf, col[1], 5 + j, p, XS, C, c0, n)
+    _put(Vf, col[2], 10 + j, p, XS, C, c0, n)
+    _put(Vf, col[3], 15 + j, p, XS, C, c0, n)
+    _put(Vf, col[4], 20 + j, p, XS, C, c0, n)
 
 
 @njit(cache=True)
-def _put6(Vf, col, j, p, P, C, c0, n):
+def _put6(Vf, col, j, p, XS, C, c0, n):
     """Column j of a 6 x 6 transformed tile."""
-    _put(Vf, col[0], j, p, P, C, c0, n)
-    _put(Vf, col[1], 6 + j, p, P, C, c0, n)
-    _put(Vf, col[2], 12 + j, p, P, C, c0, n)
-    _put(Vf, col[3], 18 + j, p, P, C, c0, n)
-    _put(Vf, col[4], 24 + j, p, P, C, c0, n)
-    _put(Vf, col[5], 30 + j, p, P, C, c0, n)
+    _put(Vf, col[0], j, p, XS, C, c0, n)
+    _put(Vf, col[1], 6 + j, p, XS, C, c0, n)
+    _put(Vf, col[2], 12 + j, p, XS, C, c0, n)
+    _put(Vf, col[3], 18 + j, p, XS, C, c0, n)
+    _put(Vf, col[4], 24 + j, p, XS, C, c0, n)
+    _put(Vf, col[5], 30 + j, p, XS, C, c0, n)
 
 
 @njit(cache=True)
-def _tile_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+def _tile_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     """V = BT d B of the 4 x 4 input tile at (y0, x0)."""
     r0 = bt2(*_line4(xf, b, y0, x0, gm, k))
     r1 = bt2(*_line4(xf, b, y0 + 1, x0, gm, k))
     r2 = bt2(*_line4(xf, b, y0 + 2, x0, gm, k))
     r3 = bt2(*_line4(xf, b, y0 + 3, x0, gm, k))
-    _put4(Vf, bt2(r0[0], r1[0], r2[0], r3[0]), 0, p, P, C, c0, k)
-    _put4(Vf, bt2(r0[1], r1[1], r2[1], r3[1]), 1, p, P, C, c0, k)
-    _put4(Vf, bt2(r0[2], r1[2], r2[2], r3[2]), 2, p, P, C, c0, k)
-    _put4(Vf, bt2(r0[3], r1[3], r2[3], r3[3]), 3, p, P, C, c0, k)
+    _put4(Vf, bt2(r0[0], r1[0], r2[0], r3[0]), 0, p, XS, C, c0, k)
+    _put4(Vf, bt2(r0[1], r1[1], r2[1], r3[1]), 1, p, XS, C, c0, k)
+    _put4(Vf, bt2(r0[2], r1[2], r2[2], r3[2]), 2, p, XS, C, c0, k)
+    _put4(Vf, bt2(r0[3], r1[3], r2[3], r3[3]), 3, p, XS, C, c0, k)
 
 
 @njit(cache=True)
-def _tile_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+def _tile_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     """V = BT d B of the 5 x 5 input tile at (y0, x0)."""
     r0 = bt3(*_line5(xf, b, y0, x0, gm, k))
     r1 = bt3(*_line5(xf, b, y0 + 1, x0, gm, k))
     r2 = bt3(*_line5(xf, b, y0 + 2, x0, gm, k))
     r3 = bt3(*_line5(xf, b, y0 + 3, x0, gm, k))
     r4 = bt3(*_line5(xf, b, y0 + 4, x0, gm, k))
-    _put5(Vf, bt3(r0[0], r1[0], r2[0], r3[0], r4[0]), 0, p, P, C, c0, k)
-    _put5(Vf, bt3(r0[1], r1[1], r2[1], r3[1], r4[1]), 1, p, P, C, c0, k)
-    _put5(Vf, bt3(r0[2], r1[2], r2[2], r3[2], r4[2]), 2, p, P, C, c0, k)
-    _put5(Vf, bt3(r0[3], r1[3], r2[3], r3[3], r4[3]), 3, p, P, C, c0, k)
-    _put5(Vf, bt3(r0[4], r1[4], r2[4], r3[4], r4[4]), 4, p, P, C, c0, k)
+    _put5(Vf, bt3(r0[0], r1[0], r2[0], r3[0], r4[0]), 0, p, XS, C, c0, k)
+    _put5(Vf, bt3(r0[1], r1[1], r2[1], r3[1], r4[1]), 1, p, XS, C, c0, k)
+    _put5(Vf, bt3(r0[2], r1[2], r2[2], r3[2], r4[2]), 2, p, XS, C, c0, k)
+    _put5(Vf, bt3(r0[3], r1[3], r2[3], r3[3], r4[3]), 3, p, XS, C, c0, k)
+    _put5(Vf, bt3(r0[4], r1[4], r2[4], r3[4], r4[4]), 4, p, XS, C, c0, k)
 
 
 @njit(cache=True)
-def _tile_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+def _tile_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     """V = BT d B of the 6 x 6 input tile at (y0, x0)."""
     r0 = bt4(*_line6(xf, b, y0, x0, gm, k))
     r1 = bt4(*_line6(xf, b, y0 + 1, x0, gm, k))
@@ -213,56 +219,57 @@ def _tile_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
     r3 = bt4(*_line6(xf, b, y0 + 3, x0, gm, k))
     r4 = bt4(*_line6(xf, b, y0 + 4, x0, gm, k))
     r5 = bt4(*_line6(xf, b, y0 + 5, x0, gm, k))
-    _put6(Vf, bt4(r0[0], r1[0], r2[0], r3[0], r4[0], r5[0]), 0, p, P, C, c0, k)
-    _put6(Vf, bt4(r0[1], r1[1], r2[1], r3[1], r4[1], r5[1]), 1, p, P, C, c0, k)
-    _put6(Vf, bt4(r0[2], r1[2], r2[2], r3[2], r4[2], r5[2]), 2, p, P, C, c0, k)
-    _put6(Vf, bt4(r0[3], r1[3], r2[3], r3[3], r4[3], r5[3]), 3, p, P, C, c0, k)
-    _put6(Vf, bt4(r0[4], r1[4], r2[4], r3[4], r4[4], r5[4]), 4, p, P, C, c0, k)
-    _put6(Vf, bt4(r0[5], r1[5], r2[5], r3[5], r4[5], r5[5]), 5, p, P, C, c0, k)
+    _put6(Vf, bt4(r0[0], r1[0], r2[0], r3[0], r4[0], r5[0]), 0, p, XS, C, c0, k)
+    _put6(Vf, bt4(r0[1], r1[1], r2[1], r3[1], r4[1], r5[1]), 1, p, XS, C, c0, k)
+    _put6(Vf, bt4(r0[2], r1[2], r2[2], r3[2], r4[2], r5[2]), 2, p, XS, C, c0, k)
+    _put6(Vf, bt4(r0[3], r1[3], r2[3], r3[3], r4[3], r5[3]), 3, p, XS, C, c0, k)
+    _put6(Vf, bt4(r0[4], r1[4], r2[4], r3[4], r4[4], r5[4]), 4, p, XS, C, c0, k)
+    _put6(Vf, bt4(r0[5], r1[5], r2[5], r3[5], r4[5], r5[5]), 5, p, XS, C, c0, k)
 
 
 @njit(cache=True)
-def _grad_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+def _grad_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     """V = A d AT of the 2 x 2 output-gradient tile at (y0, x0)."""
     r0 = a2(*_line2(xf, b, y0, x0, gm, k))
     r1 = a2(*_line2(xf, b, y0 + 1, x0, gm, k))
-    _put4(Vf, a2(r0[0], r1[0]), 0, p, P, C, c0, k)
-    _put4(Vf, a2(r0[1], r1[1]), 1, p, P, C, c0, k)
-    _put4(Vf, a2(r0[2], r1[2]), 2, p, P, C, c0, k)
-    _put4(Vf, a2(r0[3], r1[3]), 3, p, P, C, c0, k)
+    _put4(Vf, a2(r0[0], r1[0]), 0, p, XS, C, c0, k)
+    _put4(Vf, a2(r0[1], r1[1]), 1, p, XS, C, c0, k)
+    _put4(Vf, a2(r0[2], r1[2]), 2, p, XS, C, c0, k)
+    _put4(Vf, a2(r0[3], r1[3]), 3, p, XS, C, c0, k)
 
 
 @njit(cache=True)
-def _grad_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+def _grad_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     """V = A d AT of the 3 x 3 output-gradient tile at (y0, x0)."""
     r0 = a3(*_line3(xf, b, y0, x0, gm, k))
     r1 = a3(*_line3(xf, b, y0 + 1, x0, gm, k))
     r2 = a3(*_line3(xf, b, y0 + 2, x0, gm, k))
-    _put5(Vf, a3(r0[0], r1[0], r2[0]), 0, p, P, C, c0, k)
-    _put5(Vf, a3(r0[1], r1[1], r2[1]), 1, p, P, C, c0, k)
-    _put5(Vf, a3(r0[2], r1[2], r2[2]), 2, p, P, C, c0, k)
-    _put5(Vf, a3(r0[3], r1[3], r2[3]), 3, p, P, C, c0, k)
-    _put5(Vf, a3(r0[4], r1[4], r2[4]), 4, p, P, C, c0, k)
+    _put5(Vf, a3(r0[0], r1[0], r2[0]), 0, p, XS, C, c0, k)
+    _put5(Vf, a3(r0[1], r1[1], r2[1]), 1, p, XS, C, c0, k)
+    _put5(Vf, a3(r0[2], r1[2], r2[2]), 2, p, XS, C, c0, k)
+    _put5(Vf, a3(r0[3], r1[3], r2[3]), 3, p, XS, C, c0, k)
+    _put5(Vf, a3(r0[4], r1[4], r2[4]), 4, p, XS, C, c0, k)
 
 
 @njit(cache=True)
-def _grad_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0):
+def _grad_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     """V = A d AT of the 4 x 4 output-gradient tile at (y0, x0)."""
     r0 = a4(*_line4(xf, b, y0, x0, gm, k))
     r1 = a4(*_line4(xf, b, y0 + 1, x0, gm, k))
     r2 = a4(*_line4(xf, b, y0 + 2, x0, gm, k))
     r3 = a4(*_line4(xf, b, y0 + 3, x0, gm, k))
-    _put6(Vf, a4(r0[0], r1[0], r2[0], r3[0]), 0, p, P, C, c0, k)
-    _put6(Vf, a4(r0[1], r1[1], r2[1], r3[1]), 1, p, P, C, c0, k)
-    _put6(Vf, a4(r0[2], r1[2], r2[2], r3[2]), 2, p, P, C, c0, k)
-    _put6(Vf, a4(r0[3], r1[3], r2[3], r3[3]), 3, p, P, C, c0, k)
-    _put6(Vf, a4(r0[4], r1[4], r2[4], r3[4]), 4, p, P, C, c0, k)
-    _put6(Vf, a4(r0[5], r1[5], r2[5], r3[5]), 5, p, P, C, c0, k)
+    _put6(Vf, a4(r0[0], r1[0], r2[0], r3[0]), 0, p, XS, C, c0, k)
+    _put6(Vf, a4(r0[1], r1[1], r2[1], r3[1]), 1, p, XS, C, c0, k)
+    _put6(Vf, a4(r0[2], r1[2], r2[2], r3[2]), 2, p, XS, C, c0, k)
+    _put6(Vf, a4(r0[3], r1[3], r2[3], r3[3]), 3, p, XS, C, c0, k)
+    _put6(Vf, a4(r0[4], r1[4], r2[4], r3[4]), 4, p, XS, C, c0, k)
+    _put6(Vf, a4(r0[5], r1[5], r2[5], r3[5]), 5, p, XS, C, c0, k)
 
 
 @njit(cache=True, nogil=True)
-def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L, ph):
-    """Transform the tiles of tile rows ``g0 .. g1 - 1`` into ``V (a*a, P, C)`` (flattened ``Vf``).
+def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, XS, L, ph):
+    """Transform the tiles of tile rows ``g0 .. g1 - 1`` into ``V (a*a, P, C)`` (flattened ``Vf``,
+    ``XS`` cells from ``V[xi]`` to ``V[xi + 1]``).
 
     The input is ``(N, C, H, W)``; ``kind`` 0: input tiles ``V = BT d B``, ``d``
     the ``a x a`` cells from ``(ty*m - top, t*m - left)``; ``kind`` 1: output
@@ -276,7 +283,6 @@ def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L, ph):
     :mod:`.polyphase`), read in place, never copied.
     """
     s, Cx, Hx, Wx, lo_h, lo_w = ph
-    P = (g1 - g0) * tw
     for g in range(g0, g1):
         n = g // th
         y0 = (g - n * th) * m - top
@@ -290,45 +296,45 @@ def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, L, ph):
                     b = (n * Cx + cx) * Hx * Wx
                     c0 = blk * Cx + cx
                     if kind == 0 and m == 2:
-                        _tile_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                        _tile_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
                     elif kind == 0 and m == 3:
-                        _tile_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                        _tile_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
                     elif kind == 0:
-                        _tile_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                        _tile_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
                     elif m == 2:
-                        _grad_f2(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                        _grad_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
                     elif m == 3:
-                        _grad_f3(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                        _grad_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
                     else:
-                        _grad_f4(xf, b, y0, x0, gm, k, Vf, p, P, C, c0)
+                        _grad_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
 
 
 @njit(cache=True)
-def _get(Mf, xi, p, P, O, o0, n):
-    return load_rows(Mf, ((xi * P + p) * O + o0,), 0, (n,))
+def _get(Mf, xi, p, XS, O, o0, n):
+    return load_rows(Mf, (xi * XS + p * O + o0,), 0, (n,))
 
 
 @njit(cache=True)
-def _row2(Mf, r, p, P, O, o0, k):
+def _row2(Mf, r, p, XS, O, o0, k):
     """Row r of a 4 x 4 product tile, transformed: AT applied along it (2 values)."""
-    return at2(_get(Mf, 4 * r, p, P, O, o0, k), _get(Mf, 4 * r + 1, p, P, O, o0, k),
-               _get(Mf, 4 * r + 2, p, P, O, o0, k), _get(Mf, 4 * r + 3, p, P, O, o0, k))
+    return at2(_get(Mf, 4 * r, p, XS, O, o0, k), _get(Mf, 4 * r + 1, p, XS, O, o0, k),
+               _get(Mf, 4 * r + 2, p, XS, O, o0, k), _get(Mf, 4 * r + 3, p, XS, O, o0, k))
 
 
 @njit(cache=True)
-def _row3(Mf, r, p, P, O, o0, k):
+def _row3(Mf, r, p, XS, O, o0, k):
     """Row r of a 5 x 5 product tile, transformed (3 values)."""
-    return at3(_get(Mf, 5 * r, p, P, O, o0, k), _get(Mf, 5 * r + 1, p, P, O, o0, k),
-               _get(Mf, 5 * r + 2, p, P, O, o0, k), _get(Mf, 5 * r + 3, p, P, O, o0, k),
-               _get(Mf, 5 * r + 4, p, P, O, o0, k))
+    return at3(_get(Mf, 5 * r, p, XS, O, o0, k), _get(Mf, 5 * r + 1, p, XS, O, o0, k),
+               _get(Mf, 5 * r + 2, p, XS, O, o0, k), _get(Mf, 5 * r + 3, p, XS, O, o0, k),
+               _get(Mf, 5 * r + 4, p, XS, O, o0, k))
 
 
 @njit(cache=True)
-def _row4(Mf, r, p, P, O, o0, k):
+def _row4(Mf, r, p, XS, O, o0, k):
     """Row r of a 6 x 6 product tile, transformed (4 values)."""
-    return at4(_get(Mf, 6 * r, p, P, O, o0, k), _get(Mf, 6 * r + 1, p, P, O, o0, k),
-               _get(Mf, 6 * r + 2, p, P, O, o0, k), _get(Mf, 6 * r + 3, p, P, O, o0, k),
-               _get(Mf, 6 * r + 4, p, P, O, o0, k), _get(Mf, 6 * r + 5, p, P, O, o0, k))
+    return at4(_get(Mf, 6 * r, p, XS, O, o0, k), _get(Mf, 6 * r + 1, p, XS, O, o0, k),
+               _get(Mf, 6 * r + 2, p, XS, O, o0, k), _get(Mf, 6 * r + 3, p, XS, O, o0, k),
+               _get(Mf, 6 * r + 4, p, XS, O, o0, k), _get(Mf, 6 * r + 5, p, XS, O, o0, k))
 
 
 @njit(cache=True)
@@ -355,10 +361,10 @@ def _emit(yf, col, j, bias, flag, base, y0, x0, OH, OW, k, Ys, srow, O, o0, gm):
 
 
 @njit(cache=True, nogil=True)
-def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
+def output_tiles(Mf, XS, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
     """``y[n, o, ty*m + i, t*m + j] = (AT M A)[i, j] + b[o]`` for the tiles of rows ``g0 .. g1 - 1``.
 
-    Mf: M (a*a, P, O) flattened; bf: the bias (O,); yf: y (N, O, OH, OW)
+    Mf: M (a*a, P, O) flattened, ``XS`` cells from ``M[xi]`` to ``M[xi + 1]``; bf: the bias (O,); yf: y (N, O, OH, OW)
     flattened.  A tile hanging over the edge of y writes only its cells inside.
     Returns a number that is nan when an output is inf or nan.
 
@@ -375,7 +381,6 @@ def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
     channels-last and :func:`unstage` copies them into y row by row.
     """
     s, Oy, Hy, Wy, lo_h, lo_w = ph
-    P = (g1 - g0) * tw
     bad = 0.0
     for blk in range(O // Oy):
         gm = (Hy, Wy, s, blk // 2 - lo_h, blk % 2 - lo_w)
@@ -393,22 +398,22 @@ def output_tiles(Mf, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
                     p = (g - g0) * tw + t
                     x0 = t * m
                     if m == 2:
-                        s0, s1 = _row2(Mf, 0, p, P, O, o0, k), _row2(Mf, 1, p, P, O, o0, k)
-                        s2, s3 = _row2(Mf, 2, p, P, O, o0, k), _row2(Mf, 3, p, P, O, o0, k)
+                        s0, s1 = _row2(Mf, 0, p, XS, O, o0, k), _row2(Mf, 1, p, XS, O, o0, k)
+                        s2, s3 = _row2(Mf, 2, p, XS, O, o0, k), _row2(Mf, 3, p, XS, O, o0, k)
                         for j in range(2):
                             flag = _emit(yf, at2(s0[j], s1[j], s2[j], s3[j]), j, bias, flag, base, y0, x0, OH, OW,
                                          k, Ys, srow, O, o0, gm)
                     elif m == 3:
-                        s0, s1 = _row3(Mf, 0, p, P, O, o0, k), _row3(Mf, 1, p, P, O, o0, k)
-                        s2, s3 = _row3(Mf, 2, p, P, O, o0, k), _row3(Mf, 3, p, P, O, o0, k)
-                        s4 = _row3(Mf, 4, p, P, O, o0, k)
+                        s0, s1 = _row3(Mf, 0, p, XS, O, o0, k), _row3(Mf, 1, p, XS, O, o0, k)
+                        s2, s3 = _row3(Mf, 2, p, XS, O, o0, k), _row3(Mf, 3, p, XS, O, o0, k)
+                        s4 = _row3(Mf, 4, p, XS, O, o0, k)
                         for j in range(3):
                             flag = _emit(yf, at3(s0[j], s1[j], s2[j], s3[j], s4[j]), j, bias, flag, base,
                                          y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
                     else:
-                        s0, s1 = _row4(Mf, 0, p, P, O, o0, k), _row4(Mf, 1, p, P, O, o0, k)
-                        s2, s3 = _row4(Mf, 2, p, P, O, o0, k), _row4(Mf, 3, p, P, O, o0, k)
-                        s4, s5 = _row4(Mf, 4, p, P, O, o0, k), _row4(Mf, 5, p, P, O, o0, k)
+                        s0, s1 = _row4(Mf, 0, p, XS, O, o0, k), _row4(Mf, 1, p, XS, O, o0, k)
+                        s2, s3 = _row4(Mf, 2, p, XS, O, o0, k), _row4(Mf, 3, p, XS, O, o0, k)
+                        s4, s5 = _row4(Mf, 4, p, XS, O, o0, k), _row4(Mf, 5, p, XS, O, o0, k)
                         for j in range(4):
                             flag = _emit(yf, at4(s0[j], s1[j], s2[j], s3[j], s4[j], s5[j]), j, bias, flag, base,
                                          y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
