@@ -105,27 +105,38 @@ def test_a_failing_filter_transform_raises_instead_of_leaving_the_blocks_waiting
     def broken(*args):
         raise RuntimeError("filter part failed")
 
-    monkeypatch.setattr(wn, "filter_tiles", broken)
+    real = wn.filter_tiles
     monkeypatch.setattr(wn, "MIN_TILES", 1)
     x, w, _ = _arrays((2, 8, 12, 12), c_out=8)
-    saved, errors = nb.get_num_threads(), []
+    saved, errors, results = nb.get_num_threads(), [], []
+
+    def call():
+        try:
+            results.append(wn.conv_forward(x, w, ((1, 1), (1, 1)), 2))
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    def in_time(fn):
+        t = threading.Thread(target=fn, daemon=True)
+        t.start()
+        t.join(timeout=30)
+        assert not t.is_alive(), "conv_forward hung waiting for the filter transform"
+
     try:
         for threads in (1, 2):
             nb.set_num_threads(threads)
-
-            def call():
-                try:
-                    wn.conv_forward(x, w, ((1, 1), (1, 1)), 2)
-                except RuntimeError as e:
-                    errors.append(str(e))
-
-            t = threading.Thread(target=call, daemon=True)
-            t.start()
-            t.join(timeout=30)
-            assert not t.is_alive(), "conv_forward hung waiting for the filter transform"
+            monkeypatch.setattr(wn, "filter_tiles", broken)
+            for _ in range(3):
+                in_time(call)
+            # a worker thread left waiting by a failed call would never take this call's units
+            monkeypatch.setattr(wn, "filter_tiles", real)
+            in_time(call)
     finally:
         nb.set_num_threads(saved)
-    assert errors == ["filter part failed"] * 2
+    assert errors == ["filter part failed"] * 6 and len(results) == 2
+    want = ref.conv_forward(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    for y in results:
+        np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("m", [2, 3, 4])
