@@ -15,7 +15,8 @@ outputs with ``a = m + 2`` multiplies::
 ``BT`` (a x a) transforms an input tile, ``G`` (a x 3) the filter, ``AT``
 (m x a) brings the ``a`` products back to ``m`` outputs.  The matrices come
 from evaluating the polynomials ``d(x)`` and ``g(x)`` at ``a - 1`` points plus
-"infinity": F(2, 3) uses 0, 1, -1, inf; F(4, 3) uses 0, 1, -1, 2, -2, inf.
+"infinity": F(2, 3) uses 0, 1, -1, inf; F(3, 3) 0, 1, -1, 2, inf; F(4, 3)
+0, 1, -1, 2, -2, inf.
 In 2D the transforms nest (rows, then columns)::
 
     Y = AT @ [ (G g G^T) * (BT d B) ] @ A            (tiles: d a x a, Y m x m)
@@ -24,12 +25,14 @@ and because the transforms are linear, the sum over input channels moves
 inside: ``M[o] = sum_c U[o, c] * V[c]`` with ``U = G g G^T`` per filter and
 ``V = BT d B`` per input tile.  For every one of the ``a * a`` positions of
 the transformed tile that sum is a matrix product ``U[xi] (C_out x C_in) @
-V[xi] (C_in x tiles)``: 16 products for F(2x2, 3x3), 36 for F(4x4, 3x3),
-with 2.25x and 4x fewer multiplies than the direct convolution.
+V[xi] (C_in x tiles)``: 16 products for F(2x2, 3x3), 25 for F(3x3, 3x3), 36
+for F(4x4, 3x3), with 2.25x, 3.24x and 4x fewer multiplies than the direct
+convolution.
 
 Cost: the transforms are only exact in exact arithmetic.  F(2x2, 3x3)
 multiplies by 0, +-1 and 1/2 and loses almost nothing; F(4x4, 3x3)'s larger
-coefficients (4, 5, 1/6, 8) cost about one more decimal digit in float32
+coefficients (4, 5, 1/6, 8) cost about one more decimal digit in float32, and
+F(3x3, 3x3)'s (2, 3, 4, 1/6) half as much
 (bounds measured in docs/convolution.md).  An ``inf`` in the input becomes
 ``inf - inf = nan`` inside a transform, where the direct convolution would
 give ``inf``; :mod:`minicnn.kernels.numba.winograd` detects non-finite outputs and recomputes

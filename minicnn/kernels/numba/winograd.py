@@ -165,19 +165,26 @@ def _filter_transform(w, m, flipped=False, layout=None):
     return U
 
 
-def _filter_plan(w, m, flipped=False, layout=None):
+def _filter_plan(w, m, flipped=False, layout=None, kept=False):
     """``(U, job, starts, work)``: U as :func:`_filter_transform` returns it, still unset, and
-    ``job(start)`` for each of ``starts`` fills its part (``work`` multiply-adds in all)."""
+    ``job(start)`` for each of ``starts`` fills its part (``work`` multiply-adds in all).
+    ``kept``: U is the calling thread's scratch array (valid until its next call)."""
     o, c = w.shape[1::-1] if flipped else w.shape[:2]
     a = m + 2
     pad = 64 // w.dtype.itemsize
     if layout is None:
         layout = "matrices" if a * a * c * o * w.dtype.itemsize <= U_MATRICES_BYTES else "channels"
+    # conv_forward keeps U per calling thread between calls (scratch): the lines written by the last
+    # call are still in the caches, so the stores need not fetch them from memory first
+    # (8,256,14x14 forward on two threads: 0.97x)
+    def new(shape):
+        return scratch("winograd-U", shape, w.dtype) if kept else empty_aligned(shape, w.dtype)
+
     if layout == "matrices":
-        U = empty_aligned((a * a, c * o + pad), w.dtype)
+        U = new((a * a, c * o + pad))
         xs, cs = c * o + pad, o
     else:
-        U = empty_aligned((c, a * a, o), w.dtype)
+        U = new((c, a * a, o))
         xs, cs = o, a * a * o
     wf, uf = np.ascontiguousarray(w).reshape(-1), U.reshape(-1)
     step = max(-(-c // (2 * get_num_threads())), 1)
@@ -260,7 +267,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
     h, wd, xph = _input_layout(x.shape, c, x_phases)
     oh, ow = h + top + bottom - 2, wd + left + right - 2
     th, tw = -(-oh // m), -(-ow // m)
-    U, filter_job, filter_starts, _ = _filter_plan(w.astype(dtype, copy=False), m, flipped)
+    U, filter_job, filter_starts, _ = _filter_plan(w.astype(dtype, copy=False), m, flipped, kept=True)
     b = np.zeros(o, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
     if y_phases is None:
         y = np.empty((n, o, oh, ow), dtype)
@@ -295,7 +302,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
                     if left_parts[0] == 0:
                         u_ready.set()
             return 0
-        g0, g1 = unit[1]
+        g0, g1 = blocks[unit[1]]
         pb = (g1 - g0) * tw
         V, vs = _cells(scratch("winograd-V", (a * a * (c * most + pad),), dtype), a, pb, c, pad)
         M, ms = _cells(scratch("winograd-M", (a * a * (o * most + pad),), dtype), a, pb, o, pad)
@@ -311,7 +318,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
         unstage(Ys, yf, o, m, g0, g1, th, oh, ow, yph, lanes_)
         return bad
 
-    bad = sum(run_jobs(job, [("U", s) for s in filter_starts] + [("block", blk) for blk in blocks]))
+    bad = sum(run_jobs(job, [("U", s) for s in filter_starts] + [("block", i) for i in range(len(blocks))]))
     return None if bad != 0 else y
 
 
