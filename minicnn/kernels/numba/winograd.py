@@ -328,7 +328,10 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
         M, ms = _cells(scratch("winograd-M", (a * a * (o * most + pad),), dtype), a, pb, o, pad)
         input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, vs, V.strides[0] // V.itemsize, lanes_, xph)
         u_ready.wait()
-        shared.run(unit[1], (V, M))
+        if len(cuts) > 1:
+            shared.run(unit[1], (V, M))
+        else:  # enough blocks to even out: one product call, no sharing
+            product((V, M), 0)
         if not stage:
             return output_tiles(ms, M.strides[0] // M.itemsize, o, m, g0, g1, th, tw, b, yf, oh, ow, lanes_,
                                 no_stage, yph)
@@ -397,7 +400,10 @@ def conv_backward_weight(gy, x, w_shape, padding, m, x_phases=None):
         input_tiles(xf, c, h, wd, m, 0, g0, g1, th, tw, top, left, vs, V.strides[0] // V.itemsize, lanes_, xph)
         input_tiles(gyf, o, oh, ow, m, 1, g0, g1, th, tw, 0, 0, ds, D.strides[0] // D.itemsize, lanes_,
                     gph)  # dM = A gY AT
-        shared.run(k, (D, V, dUs[k]))
+        if len(cuts) > 1:
+            shared.run(k, (D, V, dUs[k]))
+        else:
+            product((D, V, dUs[k]), 0)
 
     run_jobs(job, list(range(len(blocks))))
     # gw = G^T (sum of the parts) G, ranges of output channels on the workers; the parts are added in
