@@ -409,6 +409,54 @@ def _emit(yf, col, j, bias, flag, base, y0, x0, OH, OW, k, Ys, srow, O, o0, gm):
     return flag
 
 
+@njit(cache=True, inline="always")
+def _out_body(Mf, XS, O, m, g0, g1, th, tw, yf, OH, OW, k, Ys, gm, bias, flag, Oy, cx, o0):
+    """The output tiles of tile rows ``g0 .. g1`` for output channels ``o0 .. o0 + k`` (see
+    :func:`output_tiles`); returns the nan flag."""
+    Hy, Wy = gm[0], gm[1]
+    for g in range(g0, g1):
+        n = g // th
+        y0 = (g - n * th) * m
+        base = (n * Oy + cx) * Hy * Wy
+        srow = (g - g0) * m
+        for t in range(tw):
+            p = (g - g0) * tw + t
+            x0 = t * m
+            if m == 2:
+                s0, s1 = _row2(Mf, 0, p, XS, O, o0, k), _row2(Mf, 1, p, XS, O, o0, k)
+                s2, s3 = _row2(Mf, 2, p, XS, O, o0, k), _row2(Mf, 3, p, XS, O, o0, k)
+                for j in range(2):
+                    flag = _emit(yf, at2(s0[j], s1[j], s2[j], s3[j]), j, bias, flag, base, y0, x0, OH, OW,
+                                 k, Ys, srow, O, o0, gm)
+            elif m == 3:
+                s0, s1 = _row3(Mf, 0, p, XS, O, o0, k), _row3(Mf, 1, p, XS, O, o0, k)
+                s2, s3 = _row3(Mf, 2, p, XS, O, o0, k), _row3(Mf, 3, p, XS, O, o0, k)
+                s4 = _row3(Mf, 4, p, XS, O, o0, k)
+                for j in range(3):
+                    flag = _emit(yf, at3(s0[j], s1[j], s2[j], s3[j], s4[j]), j, bias, flag, base,
+                                 y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
+            else:
+                s0, s1 = _row4(Mf, 0, p, XS, O, o0, k), _row4(Mf, 1, p, XS, O, o0, k)
+                s2, s3 = _row4(Mf, 2, p, XS, O, o0, k), _row4(Mf, 3, p, XS, O, o0, k)
+                s4, s5 = _row4(Mf, 4, p, XS, O, o0, k), _row4(Mf, 5, p, XS, O, o0, k)
+                for j in range(4):
+                    flag = _emit(yf, at4(s0[j], s1[j], s2[j], s3[j], s4[j], s5[j]), j, bias, flag, base,
+                                 y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
+    return flag
+
+
+@njit(cache=True)
+def _out_rows(Mf, XS, O, m, g0, g1, th, tw, yf, OH, OW, k, Ys, gm, bias, flag, Oy, cx, o0):
+    return _out_body(Mf, XS, O, m, g0, g1, th, tw, yf, OH, OW, k, Ys, gm, bias, flag, Oy, cx, o0)
+
+
+@njit(cache=True)
+def _out_rows_full(Mf, XS, O, m, g0, g1, th, tw, yf, OH, OW, Ys, Hy, Wy, bias, flag, Oy, cx, o0):
+    """:func:`_out_rows` for a whole register of channels written into y itself (no phases, no
+    staging): the lane count and the cell mapping as constants (see FULL)."""
+    return _out_body(Mf, XS, O, m, g0, g1, th, tw, yf, OH, OW, FULL, Ys, (Hy, Wy, 1, 0, 0), bias, flag, Oy, cx, o0)
+
+
 @njit(cache=True, nogil=True)
 def output_tiles(Mf, XS, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
     """``y[n, o, ty*m + i, t*m + j] = (AT M A)[i, j] + b[o]`` for the tiles of rows ``g0 .. g1 - 1``.
@@ -438,34 +486,10 @@ def output_tiles(Mf, XS, O, m, g0, g1, th, tw, bf, yf, OH, OW, L, Ys, ph):
             o0 = blk * Oy + cx
             bias = load_rows(bf, (o0,), 0, (k,))
             flag = zeros_like(bias)
-            for g in range(g0, g1):
-                n = g // th
-                y0 = (g - n * th) * m
-                base = (n * Oy + cx) * Hy * Wy
-                srow = (g - g0) * m
-                for t in range(tw):
-                    p = (g - g0) * tw + t
-                    x0 = t * m
-                    if m == 2:
-                        s0, s1 = _row2(Mf, 0, p, XS, O, o0, k), _row2(Mf, 1, p, XS, O, o0, k)
-                        s2, s3 = _row2(Mf, 2, p, XS, O, o0, k), _row2(Mf, 3, p, XS, O, o0, k)
-                        for j in range(2):
-                            flag = _emit(yf, at2(s0[j], s1[j], s2[j], s3[j]), j, bias, flag, base, y0, x0, OH, OW,
-                                         k, Ys, srow, O, o0, gm)
-                    elif m == 3:
-                        s0, s1 = _row3(Mf, 0, p, XS, O, o0, k), _row3(Mf, 1, p, XS, O, o0, k)
-                        s2, s3 = _row3(Mf, 2, p, XS, O, o0, k), _row3(Mf, 3, p, XS, O, o0, k)
-                        s4 = _row3(Mf, 4, p, XS, O, o0, k)
-                        for j in range(3):
-                            flag = _emit(yf, at3(s0[j], s1[j], s2[j], s3[j], s4[j]), j, bias, flag, base,
-                                         y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
-                    else:
-                        s0, s1 = _row4(Mf, 0, p, XS, O, o0, k), _row4(Mf, 1, p, XS, O, o0, k)
-                        s2, s3 = _row4(Mf, 2, p, XS, O, o0, k), _row4(Mf, 3, p, XS, O, o0, k)
-                        s4, s5 = _row4(Mf, 4, p, XS, O, o0, k), _row4(Mf, 5, p, XS, O, o0, k)
-                        for j in range(4):
-                            flag = _emit(yf, at4(s0[j], s1[j], s2[j], s3[j], s4[j], s5[j]), j, bias, flag, base,
-                                         y0, x0, OH, OW, k, Ys, srow, O, o0, gm)
+            if s == 1 and k == L and Ys.size == 0:
+                flag = _out_rows_full(Mf, XS, O, m, g0, g1, th, tw, yf, OH, OW, Ys, Hy, Wy, bias, flag, Oy, cx, o0)
+            else:
+                flag = _out_rows(Mf, XS, O, m, g0, g1, th, tw, yf, OH, OW, k, Ys, gm, bias, flag, Oy, cx, o0)
             bad += lane_sum(flag)
     return bad
 
