@@ -11,7 +11,7 @@ The package, one concept per module:
 * :mod:`.flat`     -- flat direct convolution for stride 1 and narrow layers
 * :mod:`.im2col`   -- im2col + BLAS in cache-sized tiles, for wide layers and strides
 * :mod:`.winograd` -- Winograd F(2x2), F(3x3), F(4x4) for 3x3 stride-1 layers (tile and filter
-  transforms in :mod:`.winograd_tiles` and :mod:`.winograd_filters`; :mod:`.shared_products`
+  transforms in :mod:`.winograd_tiles`, :mod:`.winograd_output` and :mod:`.winograd_filters`; :mod:`.shared_products`
   evens out the threads' products; :mod:`.polyphase` runs stride-2 5x5 layers through it)
 * :mod:`.pooling`, :mod:`.pool2x2` -- max and average pooling
 * :mod:`.activation` -- ReLU forward and backward in one pass each

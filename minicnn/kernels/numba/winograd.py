@@ -32,7 +32,7 @@ How one call runs
    * ``a*a`` matrix products ``M[xi] = V[xi] @ U[xi]`` in one batched
      ``np.matmul`` (OpenBLAS): the sum over input channels (V and M each
      ``a*a`` matrices, ``CELL_PAD`` bytes apart, see :mod:`.winograd_tiles`);
-   * output transform (:func:`.winograd_tiles.output_tiles`): ``Y = AT M A``
+   * output transform (:func:`.winograd_output.output_tiles`): ``Y = AT M A``
      plus the bias for 16 output channels at a time, scattered into ``y``;
      the last tile of a row or column may hang over the edge and its extra
      outputs are dropped.
@@ -65,7 +65,8 @@ from .shared_products import SharedProducts, chunks
 from .simd import lanes
 from .threads import get_num_threads, run_jobs
 from .winograd_filters import filter_tiles, grad_filter_tiles
-from .winograd_tiles import input_tiles, output_tiles, unstage
+from .winograd_output import output_tiles, unstage
+from .winograd_tiles import input_tiles
 
 __all__ = ["conv_forward", "conv_backward_input", "conv_backward_weight", "choose", "set_mode", "get_mode", "use_mode",
            "MODES", "warm_up"]
@@ -293,7 +294,7 @@ def conv_forward(x, w, padding, m, bias=None, x_phases=None, y_phases=None, flip
     most = max(g1 - g0 for g0, g1 in blocks) * tw
     lanes_ = lanes(dtype)
     pad = CELL_PAD // x.itemsize
-    stage = (yph[2] * yph[3] * x.itemsize) % 4096 == 0  # planes in one cache set: see winograd_tiles.output_tiles
+    stage = (yph[2] * yph[3] * x.itemsize) % 4096 == 0  # planes in one cache set: see winograd_output.output_tiles
     no_stage = np.empty(0, dtype)
 
     # One queue of work units: the parts of the filter transform first, then the blocks.  A block
