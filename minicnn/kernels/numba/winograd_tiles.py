@@ -202,17 +202,6 @@ def _body_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     _put4(Vf, bt2(r0[3], r1[3], r2[3], r3[3]), 3, p, XS, C, c0, k)
 
 
-@njit(cache=True)
-def _tile_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
-    _body_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
-
-
-@njit(cache=True)
-def _tile_f2_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0):
-    """The tile of a whole register of channels of the input itself (no phases): the same code with
-    the lane count and the cell mapping as constants, which the compiler folds (see input_tiles)."""
-    _body_f2(xf, b, y0, x0, (H, W, 1, 0, 0, H, W), FULL, Vf, p, XS, C, c0)
-
 
 @njit(cache=True, inline="always")
 def _body_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
@@ -228,17 +217,6 @@ def _body_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     _put5(Vf, bt3(r0[3], r1[3], r2[3], r3[3], r4[3]), 3, p, XS, C, c0, k)
     _put5(Vf, bt3(r0[4], r1[4], r2[4], r3[4], r4[4]), 4, p, XS, C, c0, k)
 
-
-@njit(cache=True)
-def _tile_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
-    _body_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
-
-
-@njit(cache=True)
-def _tile_f3_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0):
-    """The tile of a whole register of channels of the input itself (no phases): the same code with
-    the lane count and the cell mapping as constants, which the compiler folds (see input_tiles)."""
-    _body_f3(xf, b, y0, x0, (H, W, 1, 0, 0, H, W), FULL, Vf, p, XS, C, c0)
 
 
 @njit(cache=True, inline="always")
@@ -258,16 +236,29 @@ def _body_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
     _put6(Vf, bt4(r0[5], r1[5], r2[5], r3[5], r4[5], r5[5]), 5, p, XS, C, c0, k)
 
 
+
 @njit(cache=True)
-def _tile_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0):
-    _body_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
+def _tile(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0, m):
+    """V = BT d B of the input tile at (y0, x0), F(m x m, 3 x 3)."""
+    if m == 2:
+        _body_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
+    elif m == 3:
+        _body_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
+    else:
+        _body_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
 
 
 @njit(cache=True)
-def _tile_f4_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0):
-    """The tile of a whole register of channels of the input itself (no phases): the same code with
-    the lane count and the cell mapping as constants, which the compiler folds (see input_tiles)."""
-    _body_f4(xf, b, y0, x0, (H, W, 1, 0, 0, H, W), FULL, Vf, p, XS, C, c0)
+def _tile_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0, m):
+    """:func:`_tile` for a whole register of channels of the input itself (no phases): the same
+    bodies with the lane count and the cell mapping as constants, which the compiler folds (FULL)."""
+    gm = (H, W, 1, 0, 0, H, W)
+    if m == 2:
+        _body_f2(xf, b, y0, x0, gm, FULL, Vf, p, XS, C, c0)
+    elif m == 3:
+        _body_f3(xf, b, y0, x0, gm, FULL, Vf, p, XS, C, c0)
+    else:
+        _body_f4(xf, b, y0, x0, gm, FULL, Vf, p, XS, C, c0)
 
 
 @njit(cache=True)
@@ -338,19 +329,10 @@ def input_tiles(xf, C, H, W, m, kind, g0, g1, th, tw, top, left, Vf, XS, L, ph):
                     k = min(L, Cx - cx)
                     b = (n * Cx + cx) * Hx * Wx
                     c0 = blk * Cx + cx
-                    full = s == 1 and k == L  # whole register, the input itself: constants (see FULL)
-                    if kind == 0 and m == 2 and full:
-                        _tile_f2_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0)
-                    elif kind == 0 and m == 2:
-                        _tile_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
-                    elif kind == 0 and m == 3 and full:
-                        _tile_f3_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0)
-                    elif kind == 0 and m == 3:
-                        _tile_f3(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
-                    elif kind == 0 and full:
-                        _tile_f4_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0)
+                    if kind == 0 and s == 1 and k == L:  # whole register, the input itself: constants (FULL)
+                        _tile_full(xf, b, y0, x0, H, W, Vf, p, XS, C, c0, m)
                     elif kind == 0:
-                        _tile_f4(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
+                        _tile(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0, m)
                     elif m == 2:
                         _grad_f2(xf, b, y0, x0, gm, k, Vf, p, XS, C, c0)
                     elif m == 3:
